@@ -1,0 +1,150 @@
+"""The one typed view of params.yaml: every stage reads its parameters from here, never raw YAML.
+
+Validation happens before any stage does work, so a typo in params.yaml fails in a second with the
+offending key named instead of half an hour into training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import PipelineError
+
+PARAMS_FILE = Path("params.yaml")
+MD5_HEX = r"^[0-9a-f]{32}$"
+
+
+class ParamsError(PipelineError):
+    """params.yaml is missing, unreadable, or does not describe a valid pipeline."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataFile(Strict):
+    name: str = Field(min_length=1)
+    md5: Annotated[str, Field(pattern=MD5_HEX)]
+
+
+class DataFiles(Strict):
+    train_images: DataFile
+    train_labels: DataFile
+    test_images: DataFile
+    test_labels: DataFile
+
+
+class SplitRows(Strict):
+    train: int = Field(gt=0)
+    test: int = Field(gt=0)
+
+
+class Dataset(Strict):
+    mirror_dir: str = Field(min_length=1)
+    urls: list[str] = Field(default_factory=list)
+    files: DataFiles
+    rows: SplitRows
+    classes: list[str] = Field(min_length=2)
+
+    def data_files(self) -> list[DataFile]:
+        return [getattr(self.files, key) for key in DataFiles.model_fields]
+
+
+class Download(Strict):
+    attempts: int = Field(ge=1, le=10)
+    backoff_seconds: float = Field(ge=0)
+    timeout_seconds: float = Field(gt=0)
+
+
+class Preprocess(Strict):
+    pad: int = Field(ge=0, le=16)
+    normalize: Literal["standardize", "unit"]
+    validation_fraction: float = Field(ge=0, lt=1)
+
+
+class Model(Strict):
+    activation: Literal["relu", "tanh", "sigmoid"]
+    pooling: Literal["max", "avg"]
+    batch_norm: bool
+    dropout: float = Field(ge=0, lt=1)
+
+
+class Train(Strict):
+    optimizer: Literal["adam", "sgd"]
+    momentum: float = Field(ge=0, lt=1)
+    learning_rate: float = Field(gt=0, le=10)
+    schedule: Literal["constant", "cosine", "lecun1998"]
+    loss: Literal["crossentropy", "mse"]
+    batch_size: int = Field(ge=1, le=65536)
+    epochs: int = Field(ge=1, le=1000)
+    augment: bool
+    shift: float = Field(ge=0, lt=0.5)
+    rotation_degrees: float = Field(ge=0, le=180)
+
+
+class Evaluate(Strict):
+    misclassified_grid: int = Field(ge=0, le=400)
+
+
+class Params(Strict):
+    seed: int = Field(ge=0, lt=2**31)
+    datasets: dict[str, Dataset] = Field(min_length=1)
+    download: Download
+    preprocess: Preprocess
+    model: Model
+    train: Train
+    evaluate: Evaluate
+
+    @model_validator(mode="after")
+    def _validation_split_needs_data(self) -> Params:
+        for name, ds in self.datasets.items():
+            n_val = round(ds.rows.train * self.preprocess.validation_fraction)
+            if self.preprocess.validation_fraction and n_val < len(ds.classes):
+                raise ValueError(
+                    f"preprocess.validation_fraction={self.preprocess.validation_fraction} gives "
+                    f"{n_val} validation images for dataset {name!r}: fewer than its "
+                    f"{len(ds.classes)} classes, so the split cannot be stratified"
+                )
+        return self
+
+    def dataset(self, name: str) -> Dataset:
+        """The catalog entry for `name`, or an error listing the datasets params.yaml defines."""
+        try:
+            return self.datasets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.datasets))
+            raise ParamsError(f"unknown dataset {name!r}; params.yaml defines: {known}") from None
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"{path}: {error.error_count()} invalid parameter(s)"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (typo? see params.yaml's documented keys)")
+        elif item["type"] == "missing":
+            lines.append(f"  {key}: required key is missing")
+        else:
+            lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_params(raw: object, path: Path = PARAMS_FILE) -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(_describe(error, path)) from None
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found (run from the project root)") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    return parse_params(raw, path)

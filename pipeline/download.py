@@ -1,0 +1,127 @@
+"""Download stage: fetch the four IDX archives of a dataset from an ordered list of mirrors.
+
+A file counts as downloaded only when the md5 of its *decompressed* content matches params.yaml
+(mirrors recompress, so the .gz bytes may differ while the data does not). Mirrors are tried in
+order, each with retries and exponential backoff; nothing unverified is ever left at the target.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from pipeline import idx
+from pipeline.config import DataFile, Dataset, Download
+from pipeline.errors import PipelineError
+from pipeline.files import atomic_path
+
+log = logging.getLogger(__name__)
+
+MIRROR_ENV = "LENET_DATA_MIRROR"
+CHUNK = 1 << 16
+
+
+class DownloadError(PipelineError):
+    """No mirror delivered a file with the expected content."""
+
+
+class _Permanent(Exception):
+    """A failure that retrying the same mirror cannot fix (404, wrong content)."""
+
+
+def mirror_urls(dataset: Dataset, environ: dict[str, str] | None = None) -> list[str]:
+    """Base URLs to try, in order: the configured offline mirror(s), then params.yaml's urls."""
+    environ = os.environ if environ is None else environ
+    configured = [m for m in re.split(r"[\s,]+", environ.get(MIRROR_ENV, "")) if m]
+    local = [f"{m.rstrip('/')}/{dataset.mirror_dir}/" for m in configured]
+    return local + [u if u.endswith("/") else u + "/" for u in dataset.urls]
+
+
+def _fetch(url: str, timeout: float, label: str) -> bytes:
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        path = Path(urllib.request.url2pathname(parsed.path))
+        if not path.is_file():
+            raise _Permanent(f"no such file {path}")
+        return path.read_bytes()
+    if parsed.scheme not in ("http", "https"):
+        raise _Permanent(f"unsupported URL scheme {parsed.scheme!r} (use file://, http:// or https://)")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            return _read_with_progress(response, total, label)
+    except urllib.error.HTTPError as error:
+        if 400 <= error.code < 500:
+            raise _Permanent(f"HTTP {error.code} {error.reason}") from None
+        raise
+
+
+def _read_with_progress(response, total: int | None, label: str) -> bytes:
+    chunks = []
+    if not sys.stderr.isatty():
+        while chunk := response.read(CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn()) as bar:
+        task = bar.add_task(label, total=total)
+        while chunk := response.read(CHUNK):
+            chunks.append(chunk)
+            bar.advance(task, len(chunk))
+    return b"".join(chunks)
+
+
+def _verified(data: bytes, expected: DataFile, source: str) -> None:
+    try:
+        content = idx.decompress_bytes(data, source)
+    except idx.IdxError as error:
+        raise _Permanent(str(error)) from None
+    actual = idx.md5(content)
+    if actual != expected.md5:
+        raise _Permanent(f"checksum mismatch: expected md5 {expected.md5}, got {actual}")
+
+
+def fetch_file(file: DataFile, bases: list[str], target: Path, settings: Download) -> str:
+    """Download `file` into `target`, verified. Returns the URL it came from."""
+    tries: list[str] = []
+    for base in bases:
+        url = urllib.parse.urljoin(base, file.name)
+        delay = settings.backoff_seconds
+        for attempt in range(1, settings.attempts + 1):
+            try:
+                data = _fetch(url, settings.timeout_seconds, file.name)
+                _verified(data, file, url)
+            except _Permanent as error:
+                tries.append(f"{url}: {error}")
+                break
+            except (OSError, urllib.error.URLError) as error:
+                tries.append(f"{url} (attempt {attempt}/{settings.attempts}): {error}")
+                if attempt < settings.attempts:
+                    log.warning("%s failed (%s); retrying in %.1fs", url, error, delay)
+                    time.sleep(delay)
+                    delay *= 2
+                continue
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(data)
+            return url
+    listing = "\n  ".join(tries) or "(no mirrors configured: set LENET_DATA_MIRROR or datasets.*.urls)"
+    raise DownloadError(f"could not download {file.name} (md5 {file.md5}); tried:\n  {listing}")
+
+
+def run(name: str, dataset: Dataset, settings: Download, out_dir: Path) -> None:
+    bases = mirror_urls(dataset)
+    for spec in dataset.data_files():
+        target = out_dir / spec.name
+        if target.exists() and idx.md5(idx.decompress(target)) == spec.md5:
+            log.info("%s: %s already present and verified", name, target)
+            continue
+        source = fetch_file(spec, bases, target, settings)
+        log.info("%s: %s <- %s (md5 %s verified)", name, target, source, spec.md5)

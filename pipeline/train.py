@@ -1,0 +1,78 @@
+"""Train stage: LeNet-5 on the processed arrays, deterministic for a given params.yaml."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import keras
+import numpy as np
+from dvclive import Live
+from dvclive.keras import DVCLiveCallback
+
+from pipeline import runtime
+from pipeline.config import Dataset, Params
+from pipeline.data import load_processed
+from pipeline.files import atomic_path, write_json
+from pipeline.model import build_training_model, classifier_of, compile_model, count_trainable
+from pipeline.paths import DatasetPaths
+
+log = logging.getLogger(__name__)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch, for the throughput figure (epoch 1 includes graph tracing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.durations: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.durations.append(time.perf_counter() - self._start)
+
+
+def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dict:
+    runtime.seed_everything(params.seed)
+    arrays = load_processed(paths.processed)
+    x_train, y_train = arrays["x_train"], arrays["y_train"]
+    validation = (arrays["x_val"], arrays["y_val"]) if len(arrays["y_val"]) else None
+    cfg = params.train
+    steps_per_epoch = int(np.ceil(len(x_train) / cfg.batch_size))
+
+    model = build_training_model(x_train.shape[1:], len(dataset.classes), params.model, cfg)
+    compile_model(model, cfg, steps_per_epoch)
+    weights = count_trainable(classifier_of(model))
+    device = runtime.device()
+    log.info(
+        "%s: LeNet-5 (%d trainable weights), %d images, %d epochs, on %s",
+        name, weights, len(x_train), cfg.epochs, device,
+    )
+    timer = EpochTimer()
+    started = time.perf_counter()
+    with Live(dir=str(paths.train_log), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        model.fit(
+            x_train, y_train,
+            batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True,
+            validation_data=validation,
+            callbacks=[DVCLiveCallback(live=live), timer],
+            verbose=2,
+        )
+    wall = time.perf_counter() - started
+    with atomic_path(paths.keras_model) as tmp:
+        model.save(tmp)
+    steady = timer.durations[1:] or timer.durations
+    facts = {
+        "device": device,
+        "trainable_weights": weights,
+        "train_images": len(x_train),
+        "epochs": cfg.epochs,
+        "wall_seconds": round(wall, 2),
+        "epoch_seconds": [round(d, 3) for d in timer.durations],
+        "images_per_second": round(len(x_train) / float(np.median(steady)), 1),
+        "versions": runtime.versions(),
+    }
+    write_json(paths.runtime / "train.json", facts)
+    return facts
