@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter hides our logs
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("pipeline")
+    log.setLevel(logging.INFO)  # our progress; libraries stay at WARNING
     started = time.perf_counter()
     try:
         _run_stage(args.stage, args.dataset, args.params)

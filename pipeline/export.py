@@ -1,0 +1,125 @@
+"""Export stage: an ONNX model that takes raw images, checked against Keras on the whole test set.
+
+The ONNX graph starts at raw pixels (N x 28 x 28, float32 values 0..255) and does the padding and
+normalisation itself, so a consumer cannot get preprocessing wrong. A model card records what
+produced the model: params, metrics, data checksums and library versions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import keras
+import numpy as np
+import onnxruntime as ort
+import yaml
+
+from pipeline import model as lenet
+from pipeline import runtime
+from pipeline.config import Dataset, Params
+from pipeline.data import load_processed, load_raw_split
+from pipeline.errors import PipelineError
+from pipeline.files import atomic_path, write_json, write_text
+from pipeline.paths import DatasetPaths
+
+CHECK_BATCH = 1000
+
+
+class ExportMismatch(PipelineError):
+    """The ONNX model disagrees with the Keras model."""
+
+
+def raw_input_model(classifier: keras.Model, pad: int, mean: float, std: float) -> keras.Model:
+    """Raw 28x28 pixels in, class probabilities out: preprocessing baked into the graph."""
+    side = 28
+    return keras.Sequential(
+        [
+            keras.Input((side, side), name="pixels"),
+            keras.layers.Reshape((side, side, 1)),
+            keras.layers.ZeroPadding2D(pad),  # raw background is 0, as in the preprocess stage
+            keras.layers.Rescaling(scale=1.0 / std, offset=-mean / std),
+            classifier,
+        ],
+        name="lenet5_raw_input",
+    )
+
+
+def onnx_probabilities(session: ort.InferenceSession, images: np.ndarray) -> np.ndarray:
+    feed = session.get_inputs()[0].name
+    batches = [
+        session.run(None, {feed: images[i : i + CHECK_BATCH].astype(np.float32)})[0]
+        for i in range(0, len(images), CHECK_BATCH)
+    ]
+    return np.concatenate(batches)
+
+
+def model_card(name: str, dataset: Dataset, params: Params, metrics: dict, check: dict) -> str:
+    settings = {"seed": params.seed, **params.model_dump(include={"preprocess", "model", "train"})}
+    checksums = "\n".join(f"| `{f.name}` | `{f.md5}` |" for f in dataset.data_files())
+    return f"""# LeNet-5 on {name}
+
+Trained by this repository's DVC pipeline; `dvc repro` with the params below reproduces it.
+
+## Use
+`model.onnx` takes raw images: input `{check['input_name']}`, float32, shape N x 28 x 28, pixel
+values 0..255 (no padding or normalisation needed: both are inside the graph). Output: N x
+{len(dataset.classes)} class probabilities in this order: {", ".join(dataset.classes)}.
+
+## Test-set results
+| accuracy | loss | errors |
+|---|---|---|
+| {metrics['test']['accuracy']:.4f} | {metrics['test']['loss']:.4f} | {metrics['test']['errors']} |
+
+ONNX Runtime vs Keras on all {check['images']} test images: argmax agreement
+{check['argmax_agreement']:.4%}, max |difference of probabilities| {check['max_abs_diff']:.2e}.
+
+## Parameters
+```yaml
+{yaml.safe_dump(settings, sort_keys=False).strip()}
+```
+
+## Data (md5 of the decompressed IDX files)
+| file | md5 |
+|---|---|
+{checksums}
+
+## Versions
+{", ".join(f"{k} {v}" for k, v in runtime.versions().items())}
+"""
+
+
+def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dict:
+    started = time.perf_counter()
+    arrays = load_processed(paths.processed)
+    classifier = lenet.classifier_of(keras.saving.load_model(paths.keras_model))
+    exported = raw_input_model(
+        classifier, int(arrays["pad"]), float(arrays["mean"]), float(arrays["std"])
+    )
+    exported(np.zeros((1, 28, 28), np.float32))  # Keras exports only models that have been called
+    with atomic_path(paths.onnx_model) as tmp:
+        exported.export(str(tmp), format="onnx", verbose=False)
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        raw_test = load_raw_split(paths.raw, dataset, "test").images
+        onnx_probs = onnx_probabilities(session, raw_test)
+        keras_probs = classifier.predict(arrays["x_test"], batch_size=CHECK_BATCH, verbose=0)
+        agreement = float(np.mean(onnx_probs.argmax(1) == keras_probs.argmax(1)))
+        check = {
+            "input_name": session.get_inputs()[0].name,
+            "images": len(raw_test),
+            "argmax_agreement": agreement,
+            "max_abs_diff": float(np.abs(onnx_probs - keras_probs).max()),
+        }
+        if agreement < 1.0:
+            raise ExportMismatch(
+                f"{paths.onnx_model}: ONNX Runtime and Keras disagree on "
+                f"{round((1 - agreement) * len(raw_test))} of {len(raw_test)} test images "
+                f"(max |difference of probabilities| {check['max_abs_diff']:.3g}); not exported"
+            )
+    metrics = json.loads(paths.metrics.read_text())
+    write_text(paths.model_card, model_card(name, dataset, params, metrics, check))
+    write_json(
+        paths.runtime / "export.json",
+        {**check, "wall_seconds": round(time.perf_counter() - started, 2)},
+    )
+    return check

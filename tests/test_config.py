@@ -1,0 +1,68 @@
+import copy
+
+import pytest
+import yaml
+
+from pipeline.config import ParamsError, load_params, parse_params
+from tests.synthetic import ROOT
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_project_params_are_valid():
+    params = load_params(ROOT / "params.yaml")
+    assert set(params.datasets) == {"mnist", "fashion_mnist"}
+
+
+def test_unknown_key_is_rejected_and_named(raw):
+    raw["train"]["epoch"] = 3
+    with pytest.raises(ParamsError, match=r"train\.epoch: unknown key"):
+        parse_params(raw)
+
+
+def test_wrong_type_is_rejected_and_named(raw):
+    raw["train"]["batch_size"] = "big"
+    with pytest.raises(ParamsError, match=r"train\.batch_size: .*'big'"):
+        parse_params(raw)
+
+
+def test_out_of_range_value_is_rejected_and_named(raw):
+    raw["preprocess"]["validation_fraction"] = 1.5
+    with pytest.raises(ParamsError, match=r"preprocess\.validation_fraction: .*1\.5"):
+        parse_params(raw)
+
+
+def test_bad_choice_is_rejected_and_named(raw):
+    raw["model"]["activation"] = "gelu"
+    with pytest.raises(ParamsError, match=r"model\.activation: .*'gelu'"):
+        parse_params(raw)
+
+
+def test_bad_checksum_is_rejected(raw):
+    raw["datasets"]["mnist"]["files"]["train_images"]["md5"] = "not-a-checksum"
+    with pytest.raises(ParamsError, match=r"datasets\.mnist\.files\.train_images\.md5"):
+        parse_params(raw)
+
+
+def test_missing_section_is_named(raw):
+    del raw["train"]
+    with pytest.raises(ParamsError, match=r"train: required key is missing"):
+        parse_params(raw)
+
+
+def test_unknown_dataset_lists_known_ones(raw):
+    params = parse_params(copy.deepcopy(raw))
+    with pytest.raises(ParamsError, match=r"unknown dataset 'cifar'.*fashion_mnist, mnist"):
+        params.dataset("cifar")
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train: [unclosed")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
