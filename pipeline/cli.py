@@ -1,4 +1,5 @@
-"""One way in for every stage: `python -m pipeline <stage> --dataset <name>` (what dvc.yaml runs)."""
+"""One way in: `python -m pipeline <stage> --dataset <name>` runs a stage (what dvc.yaml calls);
+`python -m pipeline apply FILE` writes a preset or tuned settings into params.yaml."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from pipeline.errors import PipelineError
 from pipeline.paths import DatasetPaths
 
 STAGES = ("download", "validate", "preprocess", "train", "evaluate", "export")
+log = logging.getLogger("pipeline")
 
 
-def _run_stage(stage: str, name: str, params_file: Path) -> None:
+def run_stage(stage: str, name: str, params_file: Path) -> None:
     params = load_params(params_file)  # validated before any work, whatever the stage
     dataset = params.dataset(name)
     paths = DatasetPaths(name)
     module = importlib.import_module(f"pipeline.{stage}")
+    started = time.perf_counter()
     if stage == "download":
         module.run(name, dataset, params.download, paths.raw)
     elif stage == "validate":
@@ -30,24 +33,52 @@ def _run_stage(stage: str, name: str, params_file: Path) -> None:
         module.run(dataset, params.preprocess, params.seed, paths)
     else:
         module.run(name, dataset, params, paths)
+    log.info("%s@%s done in %.1fs", stage, name, time.perf_counter() - started)
+
+
+def apply(overrides_file: Path, params_file: Path, as_set_args: bool) -> None:
+    from pipeline.params_edit import apply_overrides, load_overrides, set_args
+
+    overrides = load_overrides(overrides_file)
+    if as_set_args:
+        print(" ".join(set_args(overrides)))
+        return
+    changed = apply_overrides(params_file, overrides)
+    for key, (old, new) in changed.items():
+        print(f"{params_file}: {key}: {old} -> {new}")
+    if not changed:
+        print(f"{params_file}: already matches {overrides_file}")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lenet", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    for stage in STAGES:
+        sub = commands.add_parser(stage, help=f"run the {stage} stage for one dataset")
+        sub.add_argument("--dataset", required=True, help="a key of params.yaml's `datasets`")
+        sub.add_argument("--params", type=Path, default=PARAMS_FILE)
+    sub = commands.add_parser("apply", help="write a YAML file of settings into params.yaml")
+    sub.add_argument("overrides", type=Path, help="e.g. presets/classic.yaml")
+    sub.add_argument("--params", type=Path, default=PARAMS_FILE)
+    sub.add_argument(
+        "--as-set-args", action="store_true",
+        help="print `dvc exp run` -S arguments instead of editing params.yaml",
+    )
+    return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lenet", description=__doc__)
-    parser.add_argument("stage", choices=STAGES)
-    parser.add_argument("--dataset", required=True, help="a key of params.yaml's `datasets`")
-    parser.add_argument("--params", type=Path, default=PARAMS_FILE)
-    args = parser.parse_args(argv)
-
+    args = parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ start-up chatter hides our logs
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    log = logging.getLogger("pipeline")
     log.setLevel(logging.INFO)  # our progress; libraries stay at WARNING
-    started = time.perf_counter()
     try:
-        _run_stage(args.stage, args.dataset, args.params)
+        if args.command == "apply":
+            apply(args.overrides, args.params, args.as_set_args)
+        else:
+            run_stage(args.command, args.dataset, args.params)
     except PipelineError as error:
-        print(f"error: {args.stage}@{args.dataset}: {error}", file=sys.stderr)
+        where = "apply" if args.command == "apply" else f"{args.command}@{args.dataset}"
+        print(f"error: {where}: {error}", file=sys.stderr)
         return 1
-    log.info("%s@%s done in %.1fs", args.stage, args.dataset, time.perf_counter() - started)
     return 0

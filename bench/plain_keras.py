@@ -1,0 +1,62 @@
+"""Baseline for the throughput ratio: LeNet-5 trained by a plain Keras script, tutorial style.
+
+Same network, batch size and augmentation ranges as params.yaml, written the way a Keras tutorial
+would (stock RandomTranslation + RandomRotation layers, model.fit on numpy arrays), without any of
+the pipeline's code. Prints one JSON line: images per second over the epochs after the first.
+
+    python bench/plain_keras.py --dataset fashion_mnist --epochs 3
+"""
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+from keras import layers  # noqa: E402
+
+
+def lenet5(activation, pooling, dropout, augment, shift, rotation_degrees):
+    pool = layers.MaxPooling2D if pooling == "max" else layers.AveragePooling2D
+    drop = [layers.Dropout(dropout)] if dropout else []
+    aug = [layers.RandomTranslation(shift, shift), layers.RandomRotation(rotation_degrees / 360)]
+    return keras.Sequential(
+        [keras.Input((32, 32, 1)), *(aug if augment else []),
+         layers.Conv2D(6, 5, activation=activation), pool(2),
+         layers.Conv2D(16, 5, activation=activation), pool(2),
+         layers.Flatten(), *drop, layers.Dense(120, activation=activation), *drop,
+         layers.Dense(84, activation=activation), layers.Dense(10, activation="softmax")]
+    )
+
+
+def main():
+    cli = argparse.ArgumentParser(description=__doc__)
+    cli.add_argument("--dataset", default="fashion_mnist")
+    cli.add_argument("--epochs", type=int, default=3)
+    args = cli.parse_args()
+    params = yaml.safe_load(open("params.yaml"))
+    model_cfg, train_cfg = params["model"], params["train"]
+    data = np.load(f"data/processed/{args.dataset}.npz")
+    x, y = data["x_train"], data["y_train"]
+
+    keras.utils.set_random_seed(params["seed"])
+    model = lenet5(model_cfg["activation"], model_cfg["pooling"], model_cfg["dropout"],
+                   train_cfg["augment"], train_cfg["shift"], train_cfg["rotation_degrees"])
+    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    times = []
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=train_cfg["batch_size"], epochs=1, verbose=0)
+        times.append(time.perf_counter() - start)
+    steady = times[1:] or times
+    print(json.dumps({"images_per_second": len(x) / float(np.median(steady)),
+                      "epoch_seconds": [round(t, 3) for t in times]}))
+
+
+if __name__ == "__main__":
+    main()

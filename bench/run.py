@@ -1,0 +1,186 @@
+"""The accuracy and speed benchmark: the real pipeline on the real data, measured side by side.
+
+    make bench            # or: python bench/run.py [--skip-classic] [--update-readme]
+
+Steps, all in this one command so that ratios compare runs on the same (noisy) machine:
+ 1. `dvc repro --force` twice on the default params.yaml: wall time, test accuracy, and whether
+    the two runs' metrics files are byte-identical;
+ 2. bench/plain_keras.py, a tutorial-style Keras script, for the train-throughput ratio;
+ 3. ONNX Runtime vs Keras `predict` on the exported model, batch 1 and batch 1000;
+ 4. the 1998 "classic" preset (presets/classic.yaml) through the same pipeline, params.yaml
+    restored afterwards.
+Prints one table; writes bench/results/latest.json; --update-readme rewrites the README's results
+table from the metrics files these runs produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import readme_table  # noqa: E402
+
+DATASETS = ("mnist", "fashion_mnist")
+TARGETS = {"mnist": 0.9930, "fashion_mnist": 0.915}
+ANCHORS = {
+    "mnist": "LeCun 1998: 99.05% (99.2% distortions)",
+    "fashion_mnist": "Zalando 2-conv CNN: 91.6%; d2l LeNet: 76%",
+}
+REPRO_BUDGET_S = 600
+THROUGHPUT_RATIO = 0.9
+
+
+def sh(*command: str, capture: bool = False) -> str:
+    print("$", " ".join(command), flush=True)
+    result = subprocess.run(command, cwd=ROOT, check=True, text=True,
+                            stdout=subprocess.PIPE if capture else None)
+    return result.stdout or ""
+
+
+def timed_repro() -> tuple[float, dict[str, bytes]]:
+    started = time.perf_counter()
+    sh("dvc", "repro", "--force")
+    wall = time.perf_counter() - started
+    return wall, {ds: (ROOT / "metrics" / f"{ds}.json").read_bytes() for ds in DATASETS}
+
+
+def accuracy(ds: str) -> float:
+    return json.loads((ROOT / "metrics" / f"{ds}.json").read_text())["test"]["accuracy"]
+
+
+def train_throughput(ds: str) -> float:
+    return json.loads((ROOT / "reports/runtime" / ds / "train.json").read_text())["images_per_second"]
+
+
+def inference_speed(ds: str) -> dict[str, float]:
+    """Images per second, ONNX Runtime vs Keras predict, at batch 1 and batch 1000."""
+    import keras
+    import numpy as np
+    import onnxruntime as ort
+
+    from pipeline.data import load_processed
+    from pipeline.model import classifier_of
+
+    arrays = load_processed(ROOT / "data/processed" / f"{ds}.npz")
+    x = arrays["x_test"][:1000]
+    raw = np.zeros((1000, 28, 28), np.float32)  # ONNX input: raw pixels; speed is content-blind
+    model = classifier_of(keras.saving.load_model(ROOT / "models" / ds / "model.keras"))
+    session = ort.InferenceSession(str(ROOT / "models" / ds / "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0].name
+
+    def rate(fn, batch: int, calls: int) -> float:
+        fn(0, batch)  # warm-up (graph tracing, session init)
+        start = time.perf_counter()
+        for i in range(calls):
+            fn(i % (1000 // batch), batch)
+        return batch * calls / (time.perf_counter() - start)
+
+    def keras_predict(i, batch):
+        model.predict(x[i * batch:(i + 1) * batch], batch_size=batch, verbose=0)
+
+    def onnx_run(i, batch):
+        session.run(None, {feed: raw[i * batch:(i + 1) * batch]})
+
+    return {
+        "onnx_batch1": rate(onnx_run, 1, 500), "keras_batch1": rate(keras_predict, 1, 100),
+        "onnx_batch1000": rate(onnx_run, 1000, 20), "keras_batch1000": rate(keras_predict, 1000, 5),
+    }
+
+
+def classic_run() -> dict[str, float]:
+    """The 1998 preset through the same pipeline; params.yaml is put back whatever happens."""
+    params = ROOT / "params.yaml"
+    backup = params.read_bytes()
+    try:
+        sh(sys.executable, "-m", "pipeline", "apply", "presets/classic.yaml")
+        started = time.perf_counter()
+        sh("dvc", "repro")
+        wall = time.perf_counter() - started
+        shutil.copytree(ROOT / "metrics", ROOT / "bench/results/classic-metrics", dirs_exist_ok=True)
+        return {"wall_seconds": wall, **{ds: accuracy(ds) for ds in DATASETS}}
+    finally:
+        params.write_bytes(backup)
+        sh("dvc", "repro")  # the run cache brings back the default outputs without retraining
+
+
+def main() -> int:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    cli.add_argument("--skip-classic", action="store_true", help="skip the 1998 preset run")
+    cli.add_argument("--update-readme", action="store_true", help="rewrite README's results table")
+    args = cli.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    (ROOT / "bench/results").mkdir(parents=True, exist_ok=True)
+
+    sh("dvc", "repro", *[f"download@{ds}" for ds in DATASETS])  # timing starts from downloaded data
+    wall_1, metrics_1 = timed_repro()
+    results = {
+        "repro_seconds": wall_1,
+        "accuracy": {ds: accuracy(ds) for ds in DATASETS},
+        "train_images_per_second": {ds: train_throughput(ds) for ds in DATASETS},
+    }
+    shutil.copytree(ROOT / "metrics", ROOT / "bench/results/default-metrics", dirs_exist_ok=True)
+    baseline = json.loads(sh(sys.executable, "bench/plain_keras.py", "--dataset", "fashion_mnist",
+                             "--epochs", "4", capture=True).strip().splitlines()[-1])
+    results["plain_keras_images_per_second"] = baseline["images_per_second"]
+    results["inference"] = inference_speed("fashion_mnist")
+    wall_2, metrics_2 = timed_repro()
+    results["repro_seconds_second_run"] = wall_2
+    results["identical_metrics"] = metrics_1 == metrics_2
+    if not args.skip_classic:
+        results["classic"] = classic_run()
+    (ROOT / "bench/results/latest.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    rows = summary_rows(results)
+    print()
+    print(readme_table.markdown_table(["target", "anchor", "measured", "pass"], rows))
+    if args.update_readme:
+        readme_table.update_readme(ROOT, results)
+    return 0 if all(row[3] != "FAIL" for row in rows) else 1
+
+
+def summary_rows(r: dict) -> list[list[str]]:
+    def verdict(ok: bool) -> str:
+        return "pass" if ok else "FAIL"
+
+    ratio = r["train_images_per_second"]["fashion_mnist"] / r["plain_keras_images_per_second"]
+    inf = r["inference"]
+    rows = [
+        [f"{ds} test accuracy ≥ {TARGETS[ds]:.2%}", ANCHORS[ds], f"{r['accuracy'][ds]:.2%}",
+         verdict(r["accuracy"][ds] >= TARGETS[ds])]
+        for ds in DATASETS
+    ]
+    rows += [
+        ["full `dvc repro --force`, both datasets ≤ 10 min", "—",
+         f"{r['repro_seconds'] / 60:.1f} min (2nd run {r['repro_seconds_second_run'] / 60:.1f})",
+         verdict(r["repro_seconds"] <= REPRO_BUDGET_S)],
+        [f"train throughput ≥ {THROUGHPUT_RATIO}× plain Keras", "bench/plain_keras.py",
+         f"{ratio:.2f}× ({r['train_images_per_second']['fashion_mnist']:.0f} vs "
+         f"{r['plain_keras_images_per_second']:.0f} images/s)", verdict(ratio >= THROUGHPUT_RATIO)],
+        ["ONNX Runtime vs Keras predict, batch 1", "—",
+         f"{inf['onnx_batch1']:.0f} vs {inf['keras_batch1']:.0f} images/s "
+         f"({inf['onnx_batch1'] / inf['keras_batch1']:.0f}×)", verdict(inf["onnx_batch1"] > inf["keras_batch1"])],
+        ["ONNX Runtime vs Keras predict, batch 1000", "—",
+         f"{inf['onnx_batch1000']:.0f} vs {inf['keras_batch1000']:.0f} images/s "
+         f"({inf['onnx_batch1000'] / inf['keras_batch1000']:.1f}×)",
+         verdict(inf["onnx_batch1000"] > inf["keras_batch1000"])],
+        ["two full runs give identical metrics", "—", str(r["identical_metrics"]),
+         verdict(r["identical_metrics"])],
+    ]
+    if "classic" in r:
+        rows.append(["1998 classic preset (report only)", "LeCun 1998: 99.05%",
+                     f"MNIST {r['classic']['mnist']:.2%}, Fashion {r['classic']['fashion_mnist']:.2%}", "—"])
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+import shutil
+
+import pytest
+import yaml
+
+from pipeline.cli import main
+from pipeline.config import ParamsError, load_params
+from pipeline.params_edit import apply_overrides, set_args
+from tests.synthetic import ROOT
+
+
+@pytest.fixture
+def params_copy(tmp_path):
+    target = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", target)
+    return target
+
+
+def test_classic_preset_changes_exactly_its_keys_and_keeps_comments(params_copy, capsys):
+    before = yaml.safe_load(params_copy.read_text())
+    assert main(["apply", str(ROOT / "presets" / "classic.yaml"), "--params", str(params_copy)]) == 0
+    after = yaml.safe_load(params_copy.read_text())
+    preset = yaml.safe_load((ROOT / "presets" / "classic.yaml").read_text())
+    for section, values in preset.items():
+        for key, value in values.items():
+            assert after[section][key] == value
+    untouched = {k: v for k, v in before.items() if k not in preset}
+    assert {k: after[k] for k in untouched} == untouched
+    assert "# Every knob of the pipeline." in params_copy.read_text()
+    assert "model.activation: relu -> tanh" in capsys.readouterr().out
+    load_params(params_copy)
+
+
+def test_unknown_key_is_refused_and_file_untouched(params_copy):
+    original = params_copy.read_text()
+    with pytest.raises(ParamsError, match="no key 'train.warmup'"):
+        apply_overrides(params_copy, {"train.warmup": 3})
+    assert params_copy.read_text() == original
+
+
+def test_invalid_value_is_refused_and_file_untouched(params_copy):
+    original = params_copy.read_text()
+    with pytest.raises(ParamsError, match=r"train\.epochs"):
+        apply_overrides(params_copy, {"train.epochs": -1})
+    assert params_copy.read_text() == original
+
+
+def test_set_args_for_dvc_exp_run():
+    assert set_args({"train.learning_rate": 1e-5, "model.pooling": "avg", "model.batch_norm": False}) == [
+        "-Strain.learning_rate=1e-05", "-Smodel.pooling=avg", "-Smodel.batch_norm=false",
+    ]
