@@ -14,10 +14,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+import yaml
+from keras import layers
 
 
 def lenet5(activation, pooling, dropout, augment, shift, rotation_degrees):
@@ -38,7 +38,8 @@ def main():
     cli.add_argument("--dataset", default="fashion_mnist")
     cli.add_argument("--epochs", type=int, default=3)
     args = cli.parse_args()
-    params = yaml.safe_load(open("params.yaml"))
+    with open("params.yaml") as handle:
+        params = yaml.safe_load(handle)
     model_cfg, train_cfg = params["model"], params["train"]
     data = np.load(f"data/processed/{args.dataset}.npz")
     x, y = data["x_train"], data["y_train"]

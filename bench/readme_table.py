@@ -37,8 +37,8 @@ def results_section(root: Path, results: dict) -> str:
         [
             ["full `dvc repro --force`, both datasets", f"{results['repro_seconds'] / 60:.1f} min"],
             ["train throughput, pipeline vs plain Keras script (same batch size)",
-             f"{results['train_images_per_second']['fashion_mnist']:.0f} vs "
-             f"{results['plain_keras_images_per_second']:.0f} images/s"],
+             (f"{results['train_images_per_second']['fashion_mnist']:.0f} vs "
+              f"{results['plain_keras_images_per_second']:.0f} images/s")],
             ["ONNX Runtime vs Keras `predict`, batch 1",
              f"{inf['onnx_batch1']:.0f} vs {inf['keras_batch1']:.0f} images/s"],
             ["ONNX Runtime vs Keras `predict`, batch 1000",
@@ -52,7 +52,7 @@ def results_section(root: Path, results: dict) -> str:
 def update_readme(root: Path, results: dict) -> None:
     readme = root / "README.md"
     text = readme.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
     if not pattern.search(text):
         raise SystemExit(f"{readme}: no {BEGIN} ... {END} block to update")
     readme.write_text(pattern.sub(lambda _: results_section(root, results), text))

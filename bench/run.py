@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import readme_table  # noqa: E402
+from bench import readme_table
 
 DATASETS = ("mnist", "fashion_mnist")
 TARGETS = {"mnist": 0.9930, "fashion_mnist": 0.915}
@@ -164,14 +164,15 @@ def summary_rows(r: dict) -> list[list[str]]:
          f"{r['repro_seconds'] / 60:.1f} min (2nd run {r['repro_seconds_second_run'] / 60:.1f})",
          verdict(r["repro_seconds"] <= REPRO_BUDGET_S)],
         [f"train throughput ≥ {THROUGHPUT_RATIO}× plain Keras", "bench/plain_keras.py",
-         f"{ratio:.2f}× ({r['train_images_per_second']['fashion_mnist']:.0f} vs "
-         f"{r['plain_keras_images_per_second']:.0f} images/s)", verdict(ratio >= THROUGHPUT_RATIO)],
+         (f"{ratio:.2f}× ({r['train_images_per_second']['fashion_mnist']:.0f} vs "
+          f"{r['plain_keras_images_per_second']:.0f} images/s)"), verdict(ratio >= THROUGHPUT_RATIO)],
         ["ONNX Runtime vs Keras predict, batch 1", "—",
-         f"{inf['onnx_batch1']:.0f} vs {inf['keras_batch1']:.0f} images/s "
-         f"({inf['onnx_batch1'] / inf['keras_batch1']:.0f}×)", verdict(inf["onnx_batch1"] > inf["keras_batch1"])],
+         (f"{inf['onnx_batch1']:.0f} vs {inf['keras_batch1']:.0f} images/s "
+          f"({inf['onnx_batch1'] / inf['keras_batch1']:.0f}×)"),
+         verdict(inf["onnx_batch1"] > inf["keras_batch1"])],
         ["ONNX Runtime vs Keras predict, batch 1000", "—",
-         f"{inf['onnx_batch1000']:.0f} vs {inf['keras_batch1000']:.0f} images/s "
-         f"({inf['onnx_batch1000'] / inf['keras_batch1000']:.1f}×)",
+         (f"{inf['onnx_batch1000']:.0f} vs {inf['keras_batch1000']:.0f} images/s "
+          f"({inf['onnx_batch1000'] / inf['keras_batch1000']:.1f}×)"),
          verdict(inf["onnx_batch1000"] > inf["keras_batch1000"])],
         ["two full runs give identical metrics", "—", str(r["identical_metrics"]),
          verdict(r["identical_metrics"])],
