@@ -49,6 +49,7 @@ class Dataset(Strict):
     files: DataFiles
     rows: SplitRows
     classes: list[str] = Field(min_length=2)
+    horizontal_flip: bool  # mirrored images keep their class: augmentation may flip them
 
     def data_files(self) -> list[DataFile]:
         return [getattr(self.files, key) for key in DataFiles.model_fields]

@@ -46,15 +46,17 @@ def build_lenet5(input_shape: tuple[int, int, int], n_classes: int, cfg: Model) 
 
 @keras.saving.register_keras_serializable(package="lenet")
 class RandomShiftRotate(layers.Layer):
-    """Per-image random shift and rotation in a single resampling pass; identity at inference.
+    """Per-image random shift, rotation and (optionally) horizontal flip in one resampling pass;
+    identity at inference.
 
     One affine warp costs half of Keras's RandomTranslation followed by RandomRotation. Edges are
     filled with the nearest pixel, which is padding, i.e. background, whatever the normalisation.
     """
 
-    def __init__(self, shift: float, degrees: float, seed: int | None = None, **kwargs):
+    def __init__(self, shift: float, degrees: float, flip: bool = False, seed: int | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.shift, self.degrees, self.seed = shift, degrees, seed
+        self.shift, self.degrees, self.flip, self.seed = shift, degrees, flip, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=False):
@@ -66,30 +68,43 @@ class RandomShiftRotate(layers.Layer):
         angle = keras.random.uniform((n,), -1.0, 1.0, seed=self.seed_generator) * (
             self.degrees * math.pi / 180
         )
-        dx = keras.random.uniform((n,), -1.0, 1.0, seed=self.seed_generator) * (self.shift * width)
-        dy = keras.random.uniform((n,), -1.0, 1.0, seed=self.seed_generator) * (self.shift * height)
+        # Whole-pixel shifts: without rotation the warp then copies pixels instead of blurring them.
+        dx = ops.round(keras.random.uniform((n,), -1.0, 1.0, seed=self.seed_generator) * (self.shift * width))
+        dy = ops.round(keras.random.uniform((n,), -1.0, 1.0, seed=self.seed_generator) * (self.shift * height))
         cos, sin = ops.cos(angle), ops.sin(angle)
         cx, cy = (width - 1) / 2, (height - 1) / 2
         # Output pixel (x, y) samples input (cos*x - sin*y + a2, sin*x + cos*y + b2): a rotation
         # about the centre followed by a shift of (dx, dy).
         a2 = cx - cos * cx + sin * cy - dx
         b2 = cy - sin * cx - cos * cy - dy
+        # A flip first mirrors x about the centre: x -> m*x + cx*(1 - m), with m = -1 or 1.
+        mirror = ops.ones_like(cos)
+        if self.flip:
+            coin = keras.random.uniform((n,), 0.0, 1.0, seed=self.seed_generator)
+            mirror = ops.where(coin < 0.5, -1.0, 1.0)
+        a2, b2 = a2 + cos * cx * (1 - mirror), b2 + sin * cx * (1 - mirror)
         zeros = ops.zeros_like(cos)
-        transform = ops.stack([cos, -sin, a2, sin, cos, b2, zeros, zeros], axis=1)
+        transform = ops.stack([cos * mirror, -sin, a2, sin * mirror, cos, b2, zeros, zeros], axis=1)
         return ops.image.affine_transform(
             images, transform, interpolation="bilinear", fill_mode="nearest"
         )
 
     def get_config(self):
-        return {**super().get_config(), "shift": self.shift, "degrees": self.degrees, "seed": self.seed}
+        return {**super().get_config(), "shift": self.shift, "degrees": self.degrees,
+                "flip": self.flip, "seed": self.seed}
 
 
-def build_training_model(input_shape, n_classes: int, model: Model, train: Train) -> keras.Model:
-    """The classifier, preceded by augmentation when it is on. Export keeps only the classifier."""
+def build_training_model(
+    input_shape, n_classes: int, model: Model, train: Train, flip: bool = False
+) -> keras.Model:
+    """The classifier, preceded by augmentation when it is on. Export keeps only the classifier.
+
+    `flip`: mirrored images keep their class (true of clothes, not of digits).
+    """
     classifier = build_lenet5(input_shape, n_classes, model)
     if not train.augment:
         return classifier
-    augmentation = RandomShiftRotate(train.shift, train.rotation_degrees, name=AUGMENTATION)
+    augmentation = RandomShiftRotate(train.shift, train.rotation_degrees, flip, name=AUGMENTATION)
     return keras.Sequential([keras.Input(input_shape), augmentation, classifier])
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.config import Dataset, Preprocess
-from pipeline.data import load_raw_split
-from pipeline.files import atomic_path
+from pipeline.data import load_raw_split, save_processed
 from pipeline.paths import DatasetPaths
 
 
@@ -56,6 +55,5 @@ def run(dataset: Dataset, settings: Preprocess, seed: int, paths: DatasetPaths) 
         "std": np.float32(std),
         "pad": np.int64(settings.pad),
     }
-    with atomic_path(paths.processed) as tmp:
-        np.savez(tmp, **arrays)
+    save_processed(paths.processed, arrays)
     return {"train": len(train_idx), "validation": len(val_idx), "test": len(test.labels)}

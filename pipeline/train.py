@@ -42,7 +42,9 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     cfg = params.train
     steps_per_epoch = int(np.ceil(len(x_train) / cfg.batch_size))
 
-    model = build_training_model(x_train.shape[1:], len(dataset.classes), params.model, cfg)
+    model = build_training_model(
+        x_train.shape[1:], len(dataset.classes), params.model, cfg, flip=dataset.horizontal_flip
+    )
     compile_model(model, cfg, steps_per_epoch)
     weights = count_trainable(classifier_of(model))
     device = runtime.device()

@@ -56,6 +56,7 @@ def write_mirror(mirror: Path, mirror_dir: str, train_per_class=20, test_per_cla
         "files": files,
         "rows": {"train": len(train_y), "test": len(test_y)},
         "classes": [f"c{i}" for i in range(N_CLASSES)],
+        "horizontal_flip": False,
     }
 
 

@@ -1,0 +1,143 @@
+"""The DVC DAG as a Prefect flow: each stage in dvc.yaml is one Prefect task, run through DVC.
+
+Nothing here redefines the pipeline. The stage list and its order come from DVC's own graph, and
+every task runs `dvc repro --single-item <stage>`, so caching and dvc.lock behave exactly as with
+`dvc repro`. Prefect adds schedules, retries, logs, a UI and remote workers.
+
+Training can go to another machine: with a train pool, each train stage becomes a run of the
+`lenet-train` deployment on that pool. Artifacts travel through the DVC remote's run cache: the
+main flow pushes, the worker pulls, trains and pushes, and the main flow's own `dvc repro` of the
+train stage then restores the worker's outputs (and records them in dvc.lock) instead of training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import networkx as nx
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.deployments import run_deployment
+from prefect.tasks import exponential_backoff
+
+from pipeline.errors import PipelineError
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_FLOW = "lenet-train"
+TRAIN_DEPLOYMENT = "train-{pool}"
+
+
+class StageFailed(PipelineError):
+    """A DVC stage (or a DVC command around it) exited non-zero."""
+
+
+def dvc(*args: str, stage: str, cwd: Path = ROOT) -> str:
+    result = subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        output = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        raise StageFailed(f"stage {stage} failed: `dvc {' '.join(args)}`:\n" + "\n".join(output[-15:]))
+    return result.stdout
+
+
+def stages_in_order(root: Path = ROOT) -> list[str]:
+    """dvc.yaml's stages, upstream first (DVC's graph points from a stage to its dependencies)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph
+        return [stage.addressing for stage in reversed(list(nx.topological_sort(graph)))]
+
+
+@task(task_run_name="{stage}")
+def run_stage(stage: str) -> str:
+    output = dvc("repro", "--single-item", stage, stage=stage)
+    get_run_logger().info(output.strip() or f"{stage}: nothing to do")
+    return output
+
+
+# Downloads talk to the network: retry them with backoff on top of the stage's own mirror retries.
+run_download = run_stage.with_options(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5))
+
+
+def code_fingerprint(root: Path = ROOT) -> str:
+    """sha256 over dvc.yaml and the pipeline's code: the worker must run exactly this code."""
+    digest = hashlib.sha256()
+    for path in [root / "dvc.yaml", *sorted((root / "pipeline").glob("*.py"))]:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@task(task_run_name="{stage} on pool {pool}")
+def run_stage_on_pool(stage: str, pool: str) -> dict:
+    """Send one train stage to the worker pool and bring its outputs back through the remote."""
+    log = get_run_logger()
+    dvc("push", "--run-cache", stage=stage)
+    flow_run = run_deployment(
+        f"{TRAIN_FLOW}/{TRAIN_DEPLOYMENT.format(pool=pool)}",
+        parameters={
+            "stage": stage,
+            "params_yaml": (ROOT / "params.yaml").read_text(),
+            "code": code_fingerprint(),
+        },
+        timeout=None,
+    )
+    if not flow_run.state.is_completed():
+        raise StageFailed(f"stage {stage} failed on pool {pool}: flow run {flow_run.name} "
+                          f"ended {flow_run.state.name}: {flow_run.state.message}")
+    restored = dvc("repro", "--pull", "--single-item", stage, stage=stage)
+    if "Running stage" in restored:
+        raise StageFailed(f"stage {stage}: the worker's outputs did not match this workspace "
+                          "(different code or data?), so it was trained here again")
+    log.info("%s trained by flow run %s on pool %s; outputs restored from the DVC remote",
+             stage, flow_run.name, pool)
+    return {"flow_run_id": str(flow_run.id), "flow_run_name": flow_run.name}
+
+
+def metrics_table(root: Path = ROOT) -> str:
+    rows = ["| dataset | test accuracy | test loss | errors |", "|---|---|---|---|"]
+    for path in sorted((root / "metrics").glob("*.json")):
+        test = json.loads(path.read_text())["test"]
+        rows.append(f"| {path.stem} | {test['accuracy']:.4f} | {test['loss']:.4f} | {test['errors']} |")
+    return "\n".join(rows)
+
+
+@flow(name="lenet-pipeline", log_prints=True)
+def lenet_pipeline(train_pool: str | None = None) -> list[str]:
+    """Every stage of dvc.yaml in dependency order; train stages on `train_pool` when given."""
+    done = []
+    for stage in stages_in_order():
+        if stage.startswith("train@") and train_pool:
+            run_stage_on_pool(stage, train_pool)
+        elif stage.startswith("download@"):
+            run_download(stage)
+        else:
+            run_stage(stage)
+        done.append(stage)
+    create_markdown_artifact(
+        key="lenet-metrics", markdown="# LeNet-5 test metrics\n\n" + metrics_table(),
+        description="metrics/<dataset>.json after this run",
+    )
+    return done
+
+
+@flow(name=TRAIN_FLOW, log_prints=True)
+def train_stage(stage: str, params_yaml: str, code: str) -> dict:
+    """Runs on the worker, in the worker's own checkout: pull inputs, train, push the model.
+
+    params.yaml comes with the request; the code must already match (same fingerprint).
+    """
+    from pipeline import runtime
+    from pipeline.files import write_text
+
+    if code_fingerprint() != code:
+        raise StageFailed(f"stage {stage}: the worker's checkout {ROOT} has different pipeline code "
+                          "than the flow that sent it; update the worker's checkout (git pull)")
+    write_text(ROOT / "params.yaml", params_yaml)
+    # --pull: upstream stages come back from the remote's run cache instead of running again.
+    output = dvc("repro", "--pull", stage, stage=stage)
+    dvc("push", "--run-cache", stage, stage=stage)
+    print(output)
+    return {"stage": stage, "device": runtime.device(), "checkout": str(ROOT)}

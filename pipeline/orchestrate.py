@@ -1,0 +1,178 @@
+"""Prefect around the pipeline: a local server, one-off flow runs, schedules and a GPU worker.
+
+    python -m pipeline.orchestrate server start|stop|status [--port 4200]
+    python -m pipeline.orchestrate run [--train-pool gpu]
+    python -m pipeline.orchestrate serve [--cron "0 3 * * *"] [--train-pool gpu]
+    python -m pipeline.orchestrate worker [--pool gpu]
+
+The server listens on 127.0.0.1 only, keeps its SQLite database in .prefect/ and has analytics
+off (prefect.toml). Its PID and port are kept in .prefect/server.json, so `stop` stops exactly
+the process `start` started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE_DIR = ROOT / ".prefect"
+SERVER_STATE = STATE_DIR / "server.json"
+DEFAULT_PORT = 4200
+HOST = "127.0.0.1"
+QUIET_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+             "PREFECT_HOME": str(STATE_DIR), "DVC_NO_ANALYTICS": "1"}
+
+
+class ServerError(PipelineError):
+    """The Prefect server could not be started, reached or stopped."""
+
+
+def api_url(port: int) -> str:
+    return f"http://{HOST}:{port}/api"
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start_server(port: int = DEFAULT_PORT, state_dir: Path = STATE_DIR, timeout: float = 90.0) -> str:
+    """Start `prefect server start` on 127.0.0.1 in the background and wait until it is healthy.
+
+    The database, log and PID file go to `state_dir`. Returns the API URL.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_file = state_dir / SERVER_STATE.name
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        if healthy(state["api_url"]):
+            return state["api_url"]
+    url = api_url(port)
+    if healthy(url):
+        raise ServerError(f"something else already serves {url}; choose another --port")
+    log = open(state_dir / "server.log", "ab")  # noqa: SIM115  the server outlives this call
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)],
+        cwd=ROOT, env={**os.environ, **QUIET_ENV, "PREFECT_HOME": str(state_dir)},
+        stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: stop() ends the server and its children
+    )
+    state_file.write_text(json.dumps({"pid": process.pid, "api_url": url}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            state_file.unlink(missing_ok=True)
+            raise ServerError(f"prefect server exited with {process.returncode}; see {log.name}")
+        if healthy(url):
+            return url
+        time.sleep(0.5)
+    stop_server(state_dir)
+    raise ServerError(f"prefect server not healthy at {url} after {timeout:.0f}s; see {log.name}")
+
+
+def stop_server(state_dir: Path = STATE_DIR) -> bool:
+    """Stop the server that start_server() started (by its recorded PID); False if none."""
+    state_file = state_dir / SERVER_STATE.name
+    if not state_file.exists():
+        return False
+    pid = json.loads(state_file.read_text())["pid"]
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    state_file.unlink(missing_ok=True)
+    return True
+
+
+def server_url() -> str:
+    """PREFECT_API_URL if set, else the project's running server; never a temporary one."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if SERVER_STATE.exists():
+        return json.loads(SERVER_STATE.read_text())["api_url"]
+    raise ServerError("no Prefect server: run `python -m pipeline.orchestrate server start` "
+                      "or set PREFECT_API_URL")
+
+
+def ensure_pool(pool: str) -> None:
+    subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", pool, "--type", "process"],
+                   cwd=ROOT, capture_output=True, check=False)  # exits 1 when it already exists
+
+
+def deploy_train_flow(pool: str) -> str:
+    """Register the train-only flow from *this* checkout on `pool`; returns the deployment name."""
+    from pipeline.flow import TRAIN_DEPLOYMENT, train_stage
+
+    ensure_pool(pool)
+    source = train_stage.from_source(source=str(ROOT), entrypoint="pipeline/flow.py:train_stage")
+    name = TRAIN_DEPLOYMENT.format(pool=pool)
+    source.deploy(name=name, work_pool_name=pool, print_next_steps=False, ignore_warnings=True)
+    return name
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(prog="python -m pipeline.orchestrate", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = cli.add_subparsers(dest="command", required=True)
+    server = commands.add_parser("server", help="the local Prefect server")
+    server.add_argument("action", choices=("start", "stop", "status"))
+    server.add_argument("--port", type=int, default=DEFAULT_PORT)
+    run = commands.add_parser("run", help="run the whole pipeline once as a Prefect flow")
+    run.add_argument("--train-pool", help="work pool for the train stages (default: train here)")
+    serve = commands.add_parser("serve", help="serve the pipeline on a cron schedule (blocks)")
+    serve.add_argument("--cron", default="0 3 * * *", help="default: nightly at 03:00")
+    serve.add_argument("--name", default="nightly")
+    serve.add_argument("--train-pool")
+    worker = commands.add_parser("worker", help="deploy the train flow from this checkout and "
+                                                "start a process worker on the pool (blocks)")
+    worker.add_argument("--pool", default="gpu")
+    args = cli.parse_args(argv)
+    os.environ.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
+
+    try:
+        if args.command == "server":
+            if args.action == "start":
+                print(f"Prefect server up: PREFECT_API_URL={start_server(args.port)}")
+            elif args.action == "stop":
+                print("stopped" if stop_server() else "no server started by this project")
+            else:
+                url = server_url()
+                print(f"{url}: {'healthy' if healthy(url) else 'not answering'}")
+            return 0
+        os.environ["PREFECT_API_URL"] = server_url()
+        from pipeline.flow import lenet_pipeline
+
+        if args.command == "run":
+            lenet_pipeline(train_pool=args.train_pool)
+        elif args.command == "serve":
+            lenet_pipeline.serve(name=args.name, cron=args.cron,
+                                 parameters={"train_pool": args.train_pool})
+        else:
+            deploy_train_flow(args.pool)
+            os.execvp(sys.executable, [sys.executable, "-m", "prefect", "worker", "start",
+                                       "--pool", args.pool, "--type", "process"])
+    except PipelineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Helpers for tests against a real Prefect server: its REST API and a no-internet sentinel."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+import time
+import urllib.request
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def api(url: str, path: str, body: dict | None = None):
+    """POST (with a body) or GET one Prefect REST endpoint; returns the decoded JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}{path}", data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def flow_runs(url: str, flow_name: str) -> list[dict]:
+    return api(url, "/flow_runs/filter", {"flows": {"name": {"any_": [flow_name]}},
+                                          "sort": "EXPECTED_START_TIME_DESC"})
+
+
+def task_runs(url: str, flow_run_id: str) -> list[dict]:
+    return api(url, "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class Sentinel:
+    """An HTTP(S) proxy on 127.0.0.1 that refuses everything and remembers who asked.
+
+    With HTTP(S)_PROXY pointing here and NO_PROXY covering loopback, any attempt by the code
+    under test to reach the internet lands in `requests` instead of leaving the machine.
+    """
+
+    def __init__(self):
+        self.requests: list[str] = []
+        sentinel = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _refuse(self):
+                sentinel.requests.append(f"{self.command} {self.path}")
+                self.send_error(403, "no internet in tests")
+
+            do_GET = do_POST = do_PUT = do_HEAD = do_CONNECT = _refuse
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
