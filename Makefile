@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: repro test smoke lint bench
+.PHONY: repro test smoke lint bench server-start server-stop flow serve worker
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,23 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## accuracy and speed on the real data; rewrites README's results table
 	python bench/run.py --update-readme
+
+# Prefect: a local server (127.0.0.1, SQLite in .prefect/), the pipeline as a flow, a schedule, a worker.
+PORT ?= 4200
+CRON ?= 0 3 * * *
+POOL ?= gpu
+TRAIN_POOL ?=
+server-start: $(STAMP)
+	python -m pipeline.orchestrate server start --port $(PORT)
+
+server-stop: $(STAMP)
+	python -m pipeline.orchestrate server stop
+
+flow: $(STAMP)  ## the whole pipeline once, as a Prefect flow (TRAIN_POOL=gpu sends training to a worker)
+	python -m pipeline.orchestrate run $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
+
+serve: $(STAMP)  ## the pipeline on a cron schedule (blocks; Ctrl-C stops serving)
+	python -m pipeline.orchestrate serve --cron "$(CRON)" $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
+
+worker: $(STAMP)  ## run on the GPU machine: registers the train flow from this checkout and serves POOL
+	python -m pipeline.orchestrate worker --pool $(POOL)

@@ -112,8 +112,23 @@ def server_url() -> str:
 
 
 def ensure_pool(pool: str) -> None:
-    subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", pool, "--type", "process"],
-                   cwd=ROOT, capture_output=True, check=False)  # exits 1 when it already exists
+    """Create a process work pool from the locally installed worker's template.
+
+    (`prefect work-pool create` would ask the server, which asks GitHub, for worker metadata.)
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(
+                name=pool, type=ProcessWorker.type,
+                base_job_template=ProcessWorker.get_default_base_job_template(),
+            ))
+        except ObjectAlreadyExists:
+            pass
 
 
 def deploy_train_flow(pool: str) -> str:
