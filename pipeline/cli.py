@@ -1,4 +1,5 @@
 """One way in: `python -m pipeline <stage> --dataset <name>` runs a stage (what dvc.yaml calls);
+`python -m pipeline tune` runs the hyperparameter search (what tune/dvc.yaml calls);
 `python -m pipeline apply FILE` writes a preset or tuned settings into params.yaml."""
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(stage, help=f"run the {stage} stage for one dataset")
         sub.add_argument("--dataset", required=True, help="a key of params.yaml's `datasets`")
         sub.add_argument("--params", type=Path, default=PARAMS_FILE)
+    sub = commands.add_parser("tune", help="keras-tuner search as set in params.yaml's `tune`")
+    sub.add_argument("--params", type=Path, default=PARAMS_FILE)
     sub = commands.add_parser("apply", help="write a YAML file of settings into params.yaml")
     sub.add_argument("overrides", type=Path, help="e.g. presets/classic.yaml")
     sub.add_argument("--params", type=Path, default=PARAMS_FILE)
@@ -75,10 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "apply":
             apply(args.overrides, args.params, args.as_set_args)
+        elif args.command == "tune":
+            from pipeline import tune
+
+            summary = tune.run(load_params(args.params))
+            log.info("tune: %s (details in %s)", summary, tune.OUT_DIR)
         else:
             run_stage(args.command, args.dataset, args.params)
     except PipelineError as error:
-        where = "apply" if args.command == "apply" else f"{args.command}@{args.dataset}"
+        where = f"{args.command}@{args.dataset}" if args.command in STAGES else args.command
         print(f"error: {where}: {error}", file=sys.stderr)
         return 1
     return 0

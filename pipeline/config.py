@@ -91,6 +91,40 @@ class Evaluate(Strict):
     misclassified_grid: int = Field(ge=0, le=400)
 
 
+class SearchDimension(Strict):
+    """One hyperparameter's range: float/int between min and max, or a choice among values."""
+
+    type: Literal["float", "int", "choice"]
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    sampling: Literal["linear", "log"] = "linear"
+    values: list[bool | int | float | str] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchDimension:
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("a choice needs a non-empty `values` list")
+        elif self.min is None or self.max is None or not self.min < self.max:
+            raise ValueError(f"a {self.type} range needs min < max (got {self.min}, {self.max})")
+        elif self.sampling == "log" and self.min <= 0:
+            raise ValueError("log sampling needs min > 0")
+        return self
+
+
+TUNABLE_SECTIONS = ("model", "train")
+
+
+class Tune(Strict):
+    dataset: str
+    algorithm: Literal["random", "hyperband", "bayesian"]
+    max_trials: int = Field(ge=1, le=1000)  # hyperband: ignored, its budget comes from `epochs`
+    epochs: int = Field(ge=1, le=1000)  # per trial (hyperband: the most any trial gets)
+    objective: Literal["val_accuracy", "val_loss"]
+    space: dict[str, SearchDimension] = Field(min_length=1)
+
+
 class Params(Strict):
     seed: int = Field(ge=0, lt=2**31)
     datasets: dict[str, Dataset] = Field(min_length=1)
@@ -99,6 +133,19 @@ class Params(Strict):
     model: Model
     train: Train
     evaluate: Evaluate
+    tune: Tune
+
+    @model_validator(mode="after")
+    def _tune_targets_exist(self) -> Params:
+        if self.tune.dataset not in self.datasets:
+            raise ValueError(f"tune.dataset {self.tune.dataset!r} is not one of params.yaml's datasets")
+        for key in self.tune.space:
+            section, _, field = key.partition(".")
+            if section not in TUNABLE_SECTIONS or field not in type(getattr(self, section)).model_fields:
+                raise ValueError(
+                    f"tune.space key {key!r} is not a setting of the model or train sections"
+                )
+        return self
 
     @model_validator(mode="after")
     def _validation_split_needs_data(self) -> Params:

@@ -39,7 +39,8 @@ def load_raw_split(raw_dir: Path, dataset: Dataset, split: str) -> RawSplit:
     return RawSplit(images, labels, images_file, labels_file)
 
 
-PROCESSED_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "mean", "std", "pad")
+PROCESSED_SPLITS = ("train", "val", "test")
+CONSTANTS = ("mean", "std", "pad")
 
 
 def save_processed(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -52,10 +53,12 @@ def save_processed(path: Path, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(handle, np.asanyarray(array), allow_pickle=False)
 
 
-def load_processed(path: Path) -> dict[str, np.ndarray]:
-    """The preprocess stage's arrays; allow_pickle=False so a crafted file cannot run code."""
+def load_processed(path: Path, splits: tuple[str, ...] = PROCESSED_SPLITS) -> dict[str, np.ndarray]:
+    """The preprocess stage's arrays for `splits` (others are never read from disk: np.load is
+    lazy); allow_pickle=False so a crafted file cannot run code."""
+    keys = [f"{axis}_{split}" for split in splits for axis in ("x", "y")] + list(CONSTANTS)
     with np.load(path, allow_pickle=False) as archive:
-        missing = [key for key in PROCESSED_KEYS if key not in archive]
+        missing = [key for key in keys if key not in archive]
         if missing:
             raise PipelineError(f"{path}: missing arrays {missing}; rerun the preprocess stage")
-        return {key: archive[key] for key in PROCESSED_KEYS}
+        return {key: archive[key] for key in keys}

@@ -65,7 +65,8 @@ def tiny_project(tmp_path, mirror, params_file, monkeypatch) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     shutil.copytree(ROOT / "pipeline", project / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore"):
+    for name in ("dvc.yaml", ".gitignore", "prefect.toml", "tune/dvc.yaml"):
+        (project / name).parent.mkdir(exist_ok=True)
         shutil.copy(ROOT / name, project / name)
     shutil.copy(params_file, project / "params.yaml")
     run_in(project, "git", "init", "-q", "-b", "main")

@@ -68,4 +68,5 @@ def tiny_params(datasets: dict) -> dict:
     params["preprocess"]["validation_fraction"] = 0.1
     params["train"].update(epochs=2, batch_size=32)
     params["evaluate"]["misclassified_grid"] = 9
+    params["tune"].update(dataset=next(iter(datasets)), algorithm="random", max_trials=2, epochs=1)
     return params

@@ -1,0 +1,58 @@
+"""The keras-tuner stage on tiny data: outputs, reproducibility, no test data, adoption."""
+
+import shutil
+import zipfile
+
+import yaml
+
+from pipeline.params_edit import apply_overrides, flatten, load_overrides
+from tests.conftest import run_in
+from tests.synthetic import ROOT
+
+
+def test_search_writes_outputs_and_is_reproducible(tiny_project):
+    first = run_in(tiny_project, "dvc", "repro", "tune/dvc.yaml")
+    assert "Running stage 'tune/dvc.yaml:tune'" in first.stdout
+    out = tiny_project / "reports" / "tune"
+    summary = yaml.safe_load((out / "summary.json").read_text())
+    assert summary["completed_trials"] == 2
+    assert (out / "search.png").stat().st_size > 0
+    best = yaml.safe_load((out / "best_params.yaml").read_text())
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    assert set(flatten(best)) == set(params["tune"]["space"])
+    trials = (out / "trials.csv").read_text()
+
+    run_in(tiny_project, "dvc", "repro", "--force", "tune/dvc.yaml")
+    assert (out / "trials.csv").read_text() == trials  # same seed: same trials, same scores
+    assert yaml.safe_load((out / "summary.json").read_text()) == summary
+
+
+def test_tune_never_reads_the_test_split(tiny_project):
+    run_in(tiny_project, "dvc", "repro", "preprocess@digits")
+    processed = tiny_project / "data" / "processed" / "digits.npz"
+    poisoned = processed.with_suffix(".poisoned")
+    with zipfile.ZipFile(processed) as source, zipfile.ZipFile(poisoned, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename in ("x_test.npy", "y_test.npy"):
+                data = b"not an array: reading this raises"
+            target.writestr(item, data)
+    processed.unlink()
+    shutil.move(poisoned, processed)
+    run_in(tiny_project, "python", "-m", "pipeline", "tune")
+    assert (tiny_project / "reports" / "tune" / "best_params.yaml").is_file()
+
+
+def test_applying_the_winner_changes_exactly_its_keys_and_keeps_comments(tiny_project, tmp_path):
+    run_in(tiny_project, "python", "-m", "pipeline", "preprocess", "--dataset", "digits", check=False)
+    run_in(tiny_project, "dvc", "repro", "tune/dvc.yaml")
+    best_file = tiny_project / "reports" / "tune" / "best_params.yaml"
+    target = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", target)
+    before = flatten(yaml.safe_load(target.read_text()))
+    changed = apply_overrides(target, load_overrides(best_file))
+    after = flatten(yaml.safe_load(target.read_text()))
+    best = load_overrides(best_file)
+    assert {k for k in after if after[k] != before[k]} == set(changed) <= set(best)
+    assert all(after[k] == v for k, v in best.items())
+    assert "# Every knob of the pipeline." in target.read_text()
