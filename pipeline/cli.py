@@ -1,6 +1,7 @@
 """One way in: `python -m pipeline <stage> --dataset <name>` runs a stage (what dvc.yaml calls);
 `python -m pipeline tune` runs the hyperparameter search (what tune/dvc.yaml calls);
-`python -m pipeline apply FILE` writes a preset or tuned settings into params.yaml."""
+`python -m pipeline apply FILE` writes a preset or tuned settings into params.yaml;
+`python -m pipeline report --base REV` compares params and metrics with REV (the PR comment)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,14 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--params", type=Path, default=PARAMS_FILE)
     sub = commands.add_parser("tune", help="keras-tuner search as set in params.yaml's `tune`")
     sub.add_argument("--params", type=Path, default=PARAMS_FILE)
+    sub = commands.add_parser("report", help="params/metrics diff against a base revision")
+    sub.add_argument("--base", required=True, help="git revision to compare with, e.g. origin/main")
+    sub.add_argument("--out", type=Path, default=Path("reports/pr"))
+    sub.add_argument("--params", type=Path, default=PARAMS_FILE)
+    sub.add_argument("--post-comment", action="store_true",
+                     help="create or update the pull request's report comment (GitHub Actions)")
+    sub.add_argument("--fail-on-regression", action="store_true",
+                     help="exit 2 when any dataset's test accuracy regressed beyond the tolerance")
     sub = commands.add_parser("apply", help="write a YAML file of settings into params.yaml")
     sub.add_argument("overrides", type=Path, help="e.g. presets/classic.yaml")
     sub.add_argument("--params", type=Path, default=PARAMS_FILE)
@@ -78,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "apply":
             apply(args.overrides, args.params, args.as_set_args)
+        elif args.command == "report":
+            from pipeline import report
+
+            verdicts = report.run(load_params(args.params), args.base, args.out, args.post_comment)
+            print(f"{args.out / 'report.md'}: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
+            if args.fail_on_regression and "regressed" in verdicts.values():
+                return 2
         elif args.command == "tune":
             from pipeline import tune
 

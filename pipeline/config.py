@@ -80,6 +80,7 @@ class Train(Strict):
     learning_rate: float = Field(gt=0, le=10)
     schedule: Literal["constant", "cosine", "lecun1998"]
     loss: Literal["crossentropy", "mse"]
+    label_smoothing: float = Field(ge=0, lt=1)
     batch_size: int = Field(ge=1, le=65536)
     epochs: int = Field(ge=1, le=1000)
     augment: bool
@@ -125,6 +126,10 @@ class Tune(Strict):
     space: dict[str, SearchDimension] = Field(min_length=1)
 
 
+class Report(Strict):
+    regression_tolerance: float = Field(ge=0, lt=1)  # absolute test accuracy
+
+
 class Params(Strict):
     seed: int = Field(ge=0, lt=2**31)
     datasets: dict[str, Dataset] = Field(min_length=1)
@@ -134,6 +139,7 @@ class Params(Strict):
     train: Train
     evaluate: Evaluate
     tune: Tune
+    report: Report
 
     @model_validator(mode="after")
     def _tune_targets_exist(self) -> Params:

@@ -131,21 +131,33 @@ def compile_model(model: keras.Model, train: Train, steps_per_epoch: int) -> Non
         optimizer = keras.optimizers.Adam(lr)
     else:
         optimizer = keras.optimizers.SGD(lr, momentum=train.momentum)
-    if train.loss == "crossentropy":
+    if train.loss == "crossentropy" and not train.label_smoothing:
         loss = keras.losses.SparseCategoricalCrossentropy()
     else:
-        loss = _SparseMeanSquaredError()
+        loss = _SparseOneHotLoss(train.loss, train.label_smoothing)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
 
 @keras.saving.register_keras_serializable(package="lenet")
-class _SparseMeanSquaredError(keras.losses.Loss):
-    """MSE between the softmax output and the one-hot label (the 1998 paper's squared error)."""
+class _SparseOneHotLoss(keras.losses.Loss):
+    """Integer labels against softmax outputs, through (smoothed) one-hot targets: cross-entropy
+    with label smoothing, or the 1998 paper's squared error."""
+
+    def __init__(self, kind: str = "mse", label_smoothing: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.kind, self.label_smoothing = kind, label_smoothing
 
     def call(self, y_true, y_pred):
         n_classes = y_pred.shape[-1]
-        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32"), n_classes)
-        return keras.ops.mean(keras.ops.square(one_hot - y_pred), axis=-1)
+        labels = keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32")
+        target = keras.ops.one_hot(labels, n_classes)
+        target = target * (1 - self.label_smoothing) + self.label_smoothing / n_classes
+        if self.kind == "mse":
+            return keras.ops.mean(keras.ops.square(target - y_pred), axis=-1)
+        return keras.losses.categorical_crossentropy(target, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "label_smoothing": self.label_smoothing}
 
 
 def count_trainable(model: keras.Model) -> int:
