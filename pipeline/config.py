@@ -128,6 +128,7 @@ class Tune(Strict):
 
 class Report(Strict):
     regression_tolerance: float = Field(ge=0, lt=1)  # absolute test accuracy
+    fail_on_regression: bool
 
 
 class Params(Strict):

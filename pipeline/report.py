@@ -2,6 +2,11 @@
 
     python -m pipeline report --base origin/main [--out reports/pr] [--fail-on-regression]
     python -m pipeline report --base origin/main --post-comment   # in GitHub Actions
+    python -m pipeline report --base origin/main --reduced presets/pr-reduced.yaml
+
+--reduced reruns the pipeline with the same reduced settings on both sides (the base in a git
+worktree), for CI runners that have no DVC remote with the real models: the comparison is then
+like for like, and only what the change itself did shows up.
 
 Writes report.md (tables, verdicts, images beside it) and report.html (standalone, images inline).
 `--post-comment` creates or updates one comment on the pull request through GitHub's REST API.
@@ -262,6 +267,48 @@ def pull_request_from_env() -> tuple[str, int, str, str]:
     except (KeyError, OSError, ValueError) as error:
         raise ReportError(f"--post-comment needs a pull_request event in GitHub Actions ({error})") from None
     return repo, number, token, os.environ.get("GITHUB_API_URL", "https://api.github.com")
+
+
+REDUCED_BASE_REF = "refs/lenet/reduced-base"
+
+
+def pull() -> None:
+    """The workspace's outputs from the DVC remote (the base's are read from it on demand)."""
+    _run("dvc", "pull")
+
+
+def _run(*command: str, cwd: Path | None = None) -> None:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ReportError(f"`{' '.join(command)}` failed in {cwd or Path.cwd()}:\n"
+                          + (result.stderr or result.stdout)[-2000:])
+
+
+def rerun_reduced(base: str, preset: Path) -> str:
+    """Run the pipeline with `preset` applied at `base` (in a worktree sharing this DVC cache) and
+    here; returns a ref holding the base's results, to compare with."""
+    import sys
+    import tempfile
+
+    root = Path.cwd()
+    preset = preset.resolve()
+    cache = subprocess.run(["dvc", "cache", "dir"], capture_output=True, text=True, check=True).stdout
+    worktree = Path(tempfile.mkdtemp(prefix="lenet-base-")) / "base"
+    _run("git", "worktree", "add", "--detach", str(worktree), base)
+    try:
+        for where in (worktree, root):
+            if where == worktree:
+                _run("dvc", "cache", "dir", "--local", cache.strip(), cwd=where)
+            _run(sys.executable, "-m", "pipeline", "apply", str(preset), cwd=where)
+            _run("dvc", "repro", cwd=where)
+        _run("git", "add", "-A", cwd=worktree)
+        _run("git", "-c", "user.name=lenet report", "-c", "user.email=report@lenet.invalid",
+             "commit", "-q", "--allow-empty", "-m", f"{base} with {preset.name}", cwd=worktree)
+        _run("git", "update-ref", REDUCED_BASE_REF, "HEAD", cwd=worktree)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], check=False,
+                       capture_output=True)
+    return REDUCED_BASE_REF
 
 
 def run(params: Params, base: str, out: Path, post: bool) -> dict[str, str]:

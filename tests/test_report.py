@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import threading
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -91,7 +92,9 @@ def test_html_report_renders_in_headless_chromium(two_commits):
 
 
 class FakeGitHub(http.server.BaseHTTPRequestHandler):
-    comments: list = []
+    """The three REST endpoints post_comment uses, kept in memory."""
+
+    comments: ClassVar[list[dict]] = []
 
     def _reply(self, code, payload):
         body = json.dumps(payload).encode()
@@ -133,3 +136,16 @@ def test_comment_is_created_once_then_updated():
         server.shutdown()
         server.server_close()
     assert [c["body"] for c in FakeGitHub.comments] == ["an unrelated review comment", f"{MARKER}\nsecond"]
+
+
+def test_reduced_rerun_compares_like_for_like(two_commits, tmp_path):
+    project = two_commits
+    preset = tmp_path / "reduced.yaml"
+    preset.write_text("train:\n  epochs: 1\n")
+    run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1", "--reduced", str(preset))
+    report = (project / "reports/pr/report.md").read_text()
+    assert "`refs/lenet/reduced-base`" in report
+    assert "| `train.learning_rate` | `0.002` | `0.01` |" in report
+    assert "train.epochs" not in report  # both sides ran the preset's single epoch
+    assert (project / "reports/pr/images/digits-curves.png").is_file()
+    assert "worktree" not in run_in(project, "git", "worktree", "list").stdout.split("\n", 1)[-1]
