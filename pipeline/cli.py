@@ -25,12 +25,14 @@ def run_stage(stage: str, name: str, params_file: Path) -> None:
     params = load_params(params_file)  # validated before any work, whatever the stage
     dataset = params.dataset(name)
     paths = DatasetPaths(name)
-    module = importlib.import_module(f"pipeline.{stage}")
+    module = importlib.import_module(f"pipeline.{'validate' if stage == 'profile' else stage}")
     started = time.perf_counter()
     if stage == "download":
         module.run(name, dataset, params.download, paths.raw)
     elif stage == "validate":
-        module.run(name, dataset, paths)
+        module.run(name, dataset, params.validation, paths)
+    elif stage == "profile":
+        log.info("%s: reference profile written to %s", name, module.build_profile(name, dataset, paths))
     elif stage == "preprocess":
         module.run(dataset, params.preprocess, params.seed, paths)
     else:
@@ -59,6 +61,10 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(stage, help=f"run the {stage} stage for one dataset")
         sub.add_argument("--dataset", required=True, help="a key of params.yaml's `datasets`")
         sub.add_argument("--params", type=Path, default=PARAMS_FILE)
+    sub = commands.add_parser("profile", help="rebuild suites/<dataset>.profile.json, the "
+                                             "validation reference, from data/raw/<dataset>")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--params", type=Path, default=PARAMS_FILE)
     sub = commands.add_parser("tune", help="keras-tuner search as set in params.yaml's `tune`")
     sub.add_argument("--params", type=Path, default=PARAMS_FILE)
     sub = commands.add_parser("report", help="params/metrics diff against a base revision")
@@ -104,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
 
             summary = tune.run(load_params(args.params))
             log.info("tune: %s (details in %s)", summary, tune.OUT_DIR)
-        else:
+        else:  # a stage, or profile
             run_stage(args.command, args.dataset, args.params)
     except PipelineError as error:
-        where = f"{args.command}@{args.dataset}" if args.command in STAGES else args.command
+        where = f"{args.command}@{args.dataset}" if hasattr(args, "dataset") else args.command
         print(f"error: {where}: {error}", file=sys.stderr)
         return 1
     return 0

@@ -61,6 +61,23 @@ class Download(Strict):
     timeout_seconds: float = Field(gt=0)
 
 
+VALIDATION_CHECKS = (
+    "header", "rows", "missing", "dtype", "pixel_range", "labels", "classes_present",
+    "class_shares", "blank_images", "saturated_images", "ink_band", "drift_class_ink",
+    "drift_pixel_stats", "leakage",
+)
+
+
+class Validate(Strict):
+    class_share_tolerance: float = Field(ge=0, le=1)
+    blank_tolerance: float = Field(ge=0, le=1)
+    saturated_tolerance: float = Field(ge=0, le=1)
+    ink_band_mostly: float = Field(gt=0, le=1)
+    drift_tolerance: float = Field(ge=0)
+    max_train_test_duplicates: int = Field(ge=0)
+    warn: list[Literal[VALIDATION_CHECKS]] = Field(default_factory=list)
+
+
 class Preprocess(Strict):
     pad: int = Field(ge=0, le=16)
     normalize: Literal["standardize", "unit"]
@@ -132,9 +149,12 @@ class Report(Strict):
 
 
 class Params(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
+
     seed: int = Field(ge=0, lt=2**31)
     datasets: dict[str, Dataset] = Field(min_length=1)
     download: Download
+    validation: Validate = Field(alias="validate")  # a BaseModel method is called `validate`
     preprocess: Preprocess
     model: Model
     train: Train

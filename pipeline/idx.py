@@ -39,6 +39,18 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
+def header(data: bytes, source: str | Path = "<bytes>") -> tuple[int, tuple[int, ...]]:
+    """(magic number, declared shape) as the file states them, right or wrong (validation
+    compares them with the file); only a file too short to hold them is an error."""
+    if len(data) < 4:
+        raise IdxError(f"{source}: {len(data)} bytes is too short for an IDX header")
+    magic = struct.unpack(">I", data[:4])[0]
+    ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise IdxError(f"{source}: header declares {ndim} dimensions but the file ends early")
+    return magic, struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+
+
 def parse(data: bytes, source: str | Path = "<bytes>") -> np.ndarray:
     """Decode raw (decompressed) IDX bytes into an array of the declared shape."""
     if len(data) < 4:

@@ -74,7 +74,15 @@ def tiny_project(tmp_path, mirror, params_file, monkeypatch) -> Path:
     run_in(project, "git", "config", "user.name", "tests")
     run_in(project, "dvc", "init", "-q")
     run_in(project, "dvc", "config", "core.analytics", "false")
+    monkeypatch.setenv("LENET_DATA_MIRROR", f"file://{mirror[0]}")
+    build_reference_profile(project, "digits")
     run_in(project, "git", "add", "-A")
     run_in(project, "git", "commit", "-q", "-m", "tiny project")
-    monkeypatch.setenv("LENET_DATA_MIRROR", f"file://{mirror[0]}")
     return project
+
+
+def build_reference_profile(project: Path, dataset: str) -> None:
+    """suites/<dataset>.profile.json from the (clean) mirror, as a maintainer would, once."""
+    run_in(project, "python", "-m", "pipeline", "download", "--dataset", dataset)
+    run_in(project, "python", "-m", "pipeline", "profile", "--dataset", dataset)
+    shutil.rmtree(project / "data")
