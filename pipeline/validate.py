@@ -83,7 +83,7 @@ def split_stats(images: np.ndarray, labels: np.ndarray, n_classes: int) -> dict:
     ink = flat.mean(axis=1, dtype=np.float64)
     counts = np.bincount(labels, minlength=n_classes)[:n_classes]
     return {
-        "rows": int(len(labels)),
+        "rows": len(labels),
         "class_shares": (counts / max(len(labels), 1)).round(6).tolist(),
         "pixel_mean": float(flat.mean(dtype=np.float64)),
         "pixel_std": float(flat.std(dtype=np.float64)),
@@ -181,7 +181,9 @@ class _Validator:
     def __init__(self, name: str, docs_dir: Path):
         import great_expectations as gx
         from great_expectations.data_context.types.base import (
-            DataContextConfig, InMemoryStoreBackendDefaults, ProgressBarsConfig,
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
         )
 
         self.gx, self.name = gx, name
