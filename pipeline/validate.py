@@ -10,6 +10,10 @@ The reference profile (suites/<dataset>.profile.json, in the repo) is built from
 when its checksum was updated on purpose. Each expectation belongs to a named check; params.yaml's
 `validate.warn` lists the checks that only warn. Results go to reports/validation/<dataset>.json
 and to Great Expectations Data Docs.
+
+The `missing`, `dtype` and `pixel_range` checks guard the tables rather than the files: an IDX file
+whose type code is not unsigned bytes already fails `header`, and unsigned bytes can be neither
+missing nor outside 0..255.
 """
 
 from __future__ import annotations
