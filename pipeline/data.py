@@ -20,8 +20,6 @@ SPLITS = ("train", "test")
 class RawSplit:
     images: np.ndarray  # (N, 28, 28) uint8
     labels: np.ndarray  # (N,) uint8
-    images_file: Path
-    labels_file: Path
 
 
 def load_raw_split(raw_dir: Path, dataset: Dataset, split: str) -> RawSplit:
@@ -36,7 +34,7 @@ def load_raw_split(raw_dir: Path, dataset: Dataset, split: str) -> RawSplit:
         raise idx.IdxError(
             f"{images_file} holds {len(images)} images but {labels_file} {len(labels)} labels"
         )
-    return RawSplit(images, labels, images_file, labels_file)
+    return RawSplit(images, labels)
 
 
 PROCESSED_SPLITS = ("train", "val", "test")

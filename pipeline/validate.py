@@ -30,7 +30,7 @@ import pandas as pd
 
 from pipeline import idx
 from pipeline.config import Dataset, Validate
-from pipeline.data import SPLITS
+from pipeline.data import SPLITS, load_raw_split
 from pipeline.errors import PipelineError
 from pipeline.files import write_json
 from pipeline.paths import DatasetPaths
@@ -319,12 +319,9 @@ def _line(o: dict) -> str:
 
 def build_profile(name: str, dataset: Dataset, paths: DatasetPaths) -> Path:
     """Write the reference profile from the data now in data/raw/<name> (trusted by the caller)."""
-    from pipeline.data import load_raw_split
-    from pipeline.files import write_json as write
-
     profile = {}
     for split in SPLITS:
         raw = load_raw_split(paths.raw, dataset, split)
         profile[split] = split_stats(raw.images, raw.labels, len(dataset.classes))
-    write(profile_path(name), profile)
+    write_json(profile_path(name), profile)
     return profile_path(name)

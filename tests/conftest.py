@@ -62,20 +62,27 @@ def run_in(project: Path, *command: str, check: bool = True):
 @pytest.fixture
 def tiny_project(tmp_path, mirror, params_file, monkeypatch) -> Path:
     """A real git + DVC repository holding this project's pipeline, set up for the tiny dataset."""
-    project = tmp_path / "project"
+    monkeypatch.setenv("LENET_DATA_MIRROR", f"file://{mirror[0]}")
+    return make_tiny_project(tmp_path / "project", yaml.safe_load(params_file.read_text()))
+
+
+def make_tiny_project(project: Path, params: dict) -> Path:
+    """Copy the pipeline into `project`, with `params`, as a committed git + DVC repository.
+
+    Needs LENET_DATA_MIRROR to point at the params' data (the reference profile is built from it).
+    """
     project.mkdir()
     shutil.copytree(ROOT / "pipeline", project / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".gitignore", "prefect.toml", "tune/dvc.yaml"):
         (project / name).parent.mkdir(exist_ok=True)
         shutil.copy(ROOT / name, project / name)
-    shutil.copy(params_file, project / "params.yaml")
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run_in(project, "git", "init", "-q", "-b", "main")
     run_in(project, "git", "config", "user.email", "tests@example.invalid")
     run_in(project, "git", "config", "user.name", "tests")
     run_in(project, "dvc", "init", "-q")
     run_in(project, "dvc", "config", "core.analytics", "false")
-    monkeypatch.setenv("LENET_DATA_MIRROR", f"file://{mirror[0]}")
-    build_reference_profile(project, "digits")
+    build_reference_profile(project, next(iter(params["datasets"])))
     run_in(project, "git", "add", "-A")
     run_in(project, "git", "commit", "-q", "-m", "tiny project")
     return project
