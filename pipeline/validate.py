@@ -203,10 +203,11 @@ class _Validator:
         })
         self.source = self.context.data_sources.add_pandas(name)
 
-    def run(self, asset: str, expectations: list, table: pd.DataFrame) -> list[dict]:
+    def run(self, split: str, table: str, expectations: list, frame: pd.DataFrame) -> list[dict]:
         from great_expectations.checkpoint import UpdateDataDocsAction
 
-        gx, full = self.gx, f"{self.name}.{asset}"
+        gx, asset = self.gx, f"{split}.{table}"
+        full = f"{self.name}.{asset}"
         batch = self.source.add_dataframe_asset(asset).add_batch_definition_whole_dataframe(asset)
         suite = gx.ExpectationSuite(name=full)
         for expectation in expectations:
@@ -216,11 +217,11 @@ class _Validator:
         checkpoint = self.context.checkpoints.add(gx.Checkpoint(
             name=full, validation_definitions=[definition], result_format="SUMMARY",
             actions=[UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])]))
-        (result,) = checkpoint.run(batch_parameters={"dataframe": table}).run_results.values()
-        return [_outcome(asset, item) for item in result.results]
+        (result,) = checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()
+        return [_outcome(split, table, item) for item in result.results]
 
 
-def _outcome(table: str, item) -> dict:
+def _outcome(split: str, table: str, item) -> dict:
     config, details = item.expectation_config, item.result or {}
     observed = details.get("observed_value")
     if observed is None and "unexpected_count" in details:
@@ -228,7 +229,8 @@ def _outcome(table: str, item) -> dict:
                     "unexpected_percent": round(details.get("unexpected_percent") or 0.0, 4),
                     "examples": details.get("partial_unexpected_list", [])[:5]}
     expected = {k: v for k, v in config.kwargs.items() if k not in ("batch_id", "column")}
-    return _jsonable({"check": config.meta["check"], "table": table, "column": config.kwargs.get("column"),
+    return _jsonable({"check": config.meta["check"], "split": split, "table": table,
+                      "column": config.kwargs.get("column"),
                       "expectation": config.type, "expected": expected, "observed": observed,
                       "success": bool(item.success)})
 
@@ -263,8 +265,8 @@ def validate(name: str, dataset: Dataset, cfg: Validate, paths: DatasetPaths, do
     outcomes, arrays = [], {}
     for split in SPLITS:
         files, contents = file_table(_split_files(paths.raw, dataset, split))
-        header = validator.run(f"{split}.files", suites(dataset, split, cfg, reference[split])["files"], files)
-        outcomes += [{**o, "split": split} for o in header]
+        header = validator.run(split, "files", suites(dataset, split, cfg, reference[split])["files"], files)
+        outcomes += header
         if not all(o["success"] for o in header):
             continue  # the arrays cannot be trusted (or even shaped): the rest would be noise
         images = idx.parse(contents["images"], files.file[0])
@@ -280,7 +282,7 @@ def validate(name: str, dataset: Dataset, cfg: Validate, paths: DatasetPaths, do
             ("classes", class_table(stats, reference[split])),
             ("summary", summary_table(stats, reference[split], duplicates)),
         ):
-            outcomes += [{**o, "split": split} for o in validator.run(f"{split}.{table}", expectations[table], frame)]
+            outcomes += validator.run(split, table, expectations[table], frame)
     return outcomes
 
 
