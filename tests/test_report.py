@@ -145,7 +145,8 @@ def test_reduced_rerun_compares_like_for_like(two_commits, tmp_path):
     run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1", "--reduced", str(preset))
     report = (project / "reports/pr/report.md").read_text()
     assert "`refs/lenet/reduced-base`" in report
-    assert "| `train.learning_rate` | `0.002` | `0.01` |" in report
+    base_params = yaml.safe_load(run_in(project, "git", "show", "HEAD~1:params.yaml").stdout)
+    assert f"| `train.learning_rate` | `{base_params['train']['learning_rate']}` | `0.01` |" in report
     assert "train.epochs" not in report  # both sides ran the preset's single epoch
     assert (project / "reports/pr/images/digits-curves.png").is_file()
     assert "worktree" not in run_in(project, "git", "worktree", "list").stdout.split("\n", 1)[-1]
