@@ -9,9 +9,10 @@ from keras import layers
 
 from pipeline.config import Model, Train
 
-# LeCun et al. 1998, section II-C / figure: 0.0005 for 2 epochs, 0.0002 for 3, 0.00005 for 4,
-# then 0.00001. As (first epoch, rate) pairs.
-LECUN1998_SCHEDULE = ((0, 5e-4), (2, 2e-4), (5, 5e-5), (9, 1e-5))
+# LeCun et al. 1998: 0.0005 for 2 epochs, 0.0002 for 3, 0.00005 for 4, then 0.00001, with
+# per-image updates of a second-order method. Kept as its shape, (first epoch, fraction of the first
+# rate), so that train.learning_rate sets the scale that suits the optimiser and batch size.
+LECUN1998_SCHEDULE = ((0, 1.0), (2, 0.4), (5, 0.1), (9, 0.02))
 
 AUGMENTATION = "augmentation"
 CLASSIFIER = "lenet5"
@@ -121,7 +122,7 @@ def learning_rate(train: Train, steps_per_epoch: int):
             train.learning_rate, decay_steps=max(1, train.epochs * steps_per_epoch)
         )
     boundaries = [epoch * steps_per_epoch for epoch, _ in LECUN1998_SCHEDULE[1:]]
-    rates = [rate for _, rate in LECUN1998_SCHEDULE]
+    rates = [train.learning_rate * fraction for _, fraction in LECUN1998_SCHEDULE]
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, rates)
 
 
