@@ -43,12 +43,14 @@ def dvc(*args: str, stage: str, cwd: Path = ROOT) -> str:
 
 
 def stages_in_order(root: Path = ROOT) -> list[str]:
-    """dvc.yaml's stages, upstream first (DVC's graph points from a stage to its dependencies)."""
+    """The root dvc.yaml's stages (what a plain `dvc repro` runs: not tune/dvc.yaml's search),
+    upstream first (DVC's graph points from a stage to its dependencies)."""
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
         graph = repo.index.graph
-        return [stage.addressing for stage in reversed(list(nx.topological_sort(graph)))]
+        return [stage.addressing for stage in reversed(list(nx.topological_sort(graph)))
+                if Path(stage.dvcfile.path).resolve() == (root / "dvc.yaml").resolve()]
 
 
 @task(task_run_name="{stage}")
