@@ -93,3 +93,15 @@ def build_reference_profile(project: Path, dataset: str) -> None:
     run_in(project, "python", "-m", "pipeline", "download", "--dataset", dataset)
     run_in(project, "python", "-m", "pipeline", "profile", "--dataset", dataset)
     shutil.rmtree(project / "data")
+
+
+def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
+    """The DOM of a local page after Debian's headless Chromium rendered it (`make test` installs
+    chromium); flags as this machine needs them: no sandbox as root, no background networking."""
+    assert shutil.which("chromium"), "needs Debian's chromium package (`make test` installs it)"
+    return subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *extra,
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout

@@ -2,8 +2,6 @@
 
 import http.server
 import json
-import shutil
-import subprocess
 import threading
 from typing import ClassVar
 
@@ -11,7 +9,7 @@ import pytest
 import yaml
 
 from pipeline.report import MARKER, Change, post_comment, verdict
-from tests.conftest import run_in
+from tests.conftest import chromium_dom, run_in
 
 
 def test_verdicts_against_tolerance():
@@ -72,7 +70,6 @@ def test_regression_beyond_tolerance_fails_when_asked(two_commits):
 
 
 def test_html_report_renders_in_headless_chromium(two_commits):
-    assert shutil.which("chromium"), "needs Debian's chromium package (`make test` installs it)"
     project = two_commits
     run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1")
     page = project / "reports/pr/report.html"
@@ -81,12 +78,7 @@ def test_html_report_renders_in_headless_chromium(two_commits):
     probe.write_text(page.read_text().replace(
         "</body>", "<script>document.title='images:'+[...document.images].filter("
                    "i=>i.complete&&i.naturalWidth>0).length</script></body>"))
-    dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={project / '.chromium'}",
-         "--dump-dom", probe.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout
+    dom = chromium_dom(probe, project / ".chromium")
     assert "<title>images:3</title>" in dom
     assert "<b>digits:" in dom and "test.accuracy" in dom
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ import pytest
 from pipeline import validate
 from pipeline.config import VALIDATION_CHECKS, Dataset, Validate
 from pipeline.paths import DatasetPaths
+from tests.conftest import chromium_dom
 from tests.synthetic import FILES, make_split, write_idx_gz
 
 N_CLASSES = 10
@@ -197,16 +196,10 @@ def test_missing_reference_profile_is_a_clear_error(workspace):
 
 
 def test_data_docs_render_in_headless_chromium(workspace, tmp_path):
-    assert shutil.which("chromium"), "needs Debian's chromium package (`make test` installs it)"
     workspace()
     index = DatasetPaths("digits").data_docs.resolve() / "index.html"
     pages = sorted(index.parent.glob("validations/**/*.html"))
     assert pages, "no validation result pages"
-    dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
-         "--virtual-time-budget=5000", "--dump-dom", pages[0].as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout
+    dom = chromium_dom(pages[0], tmp_path / "chromium", "--virtual-time-budget=5000")
     assert "digits." in dom  # the suite's name, rendered by Data Docs
     assert "expect_column_values_to_be_between" in dom or "values must be" in dom.lower()
