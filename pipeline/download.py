@@ -116,11 +116,18 @@ def fetch_file(file: DataFile, bases: list[str], target: Path, settings: Downloa
     raise DownloadError(f"could not download {file.name} (md5 {file.md5}); tried:\n  {listing}")
 
 
+def _already_verified(target: Path, expected: DataFile) -> bool:
+    try:
+        return target.exists() and idx.md5(idx.decompress(target)) == expected.md5
+    except idx.IdxError:
+        return False  # a damaged leftover: download it again
+
+
 def run(name: str, dataset: Dataset, settings: Download, out_dir: Path) -> None:
     bases = mirror_urls(dataset)
     for spec in dataset.data_files():
         target = out_dir / spec.name
-        if target.exists() and idx.md5(idx.decompress(target)) == spec.md5:
+        if _already_verified(target, spec):
             log.info("%s: %s already present and verified", name, target)
             continue
         source = fetch_file(spec, bases, target, settings)

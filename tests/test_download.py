@@ -78,3 +78,14 @@ def test_http_404_is_not_retried(http_mirror, tmp_path, monkeypatch):
     with pytest.raises(download.DownloadError, match=r"HTTP 404") as caught:
         download.run("digits", _dataset(entry, []), SETTINGS, tmp_path / "raw")
     assert "attempt" not in str(caught.value)
+
+
+def test_damaged_leftover_is_downloaded_again(mirror, tmp_path, monkeypatch):
+    root, entry = mirror
+    monkeypatch.setenv(download.MIRROR_ENV, f"file://{root}")
+    out = tmp_path / "raw"
+    out.mkdir()
+    leftover = out / entry["files"]["train_images"]["name"]
+    leftover.write_bytes(b"\x1f\x8b truncated")
+    download.run("digits", _dataset(entry, []), SETTINGS, out)
+    assert leftover.read_bytes() == (root / "digits" / leftover.name).read_bytes()
