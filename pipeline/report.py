@@ -65,11 +65,17 @@ def verdict(accuracy: Change, tolerance: float) -> str:
     return "unchanged"
 
 
-def _dvc_json(*args: str) -> dict:
-    result = subprocess.run(["dvc", *args, "--json"], capture_output=True, text=True, check=False)
+def _run(*command: str, cwd: Path | None = None) -> str:
+    """A command's stdout; a ReportError naming the command and its output if it fails."""
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise ReportError(f"`dvc {' '.join(args)}` failed: {result.stderr.strip()}")
-    return json.loads(result.stdout or "{}")
+        raise ReportError(f"`{' '.join(command)}` failed in {cwd or Path.cwd()}:\n"
+                          + (result.stderr or result.stdout)[-2000:])
+    return result.stdout
+
+
+def _dvc_json(*args: str) -> dict:
+    return json.loads(_run("dvc", *args, "--json") or "{}")
 
 
 def metric_changes(base: str, datasets: list[str]) -> dict[str, dict[str, Change]]:
@@ -277,13 +283,6 @@ def pull() -> None:
     _run("dvc", "pull")
 
 
-def _run(*command: str, cwd: Path | None = None) -> None:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ReportError(f"`{' '.join(command)}` failed in {cwd or Path.cwd()}:\n"
-                          + (result.stderr or result.stdout)[-2000:])
-
-
 def rerun_reduced(base: str, preset: Path) -> str:
     """Run the pipeline with `preset` applied at `base` (in a worktree sharing this DVC cache) and
     here; returns a ref holding the base's results, to compare with."""
@@ -292,7 +291,7 @@ def rerun_reduced(base: str, preset: Path) -> str:
 
     root = Path.cwd()
     preset = preset.resolve()
-    cache = subprocess.run(["dvc", "cache", "dir"], capture_output=True, text=True, check=True).stdout
+    cache = _run("dvc", "cache", "dir")
     worktree = Path(tempfile.mkdtemp(prefix="lenet-base-")) / "base"
     _run("git", "worktree", "add", "--detach", str(worktree), base)
     try:
