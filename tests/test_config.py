@@ -23,21 +23,17 @@ def test_unknown_key_is_rejected_and_named(raw):
         parse_params(raw)
 
 
-def test_wrong_type_is_rejected_and_named(raw):
-    raw["train"]["batch_size"] = "big"
-    with pytest.raises(ParamsError, match=r"train\.batch_size: .*'big'"):
-        parse_params(raw)
-
-
-def test_out_of_range_value_is_rejected_and_named(raw):
-    raw["preprocess"]["validation_fraction"] = 1.5
-    with pytest.raises(ParamsError, match=r"preprocess\.validation_fraction: .*1\.5"):
-        parse_params(raw)
-
-
-def test_bad_choice_is_rejected_and_named(raw):
-    raw["model"]["activation"] = "gelu"
-    with pytest.raises(ParamsError, match=r"model\.activation: .*'gelu'"):
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("train", "batch_size", "big", r"train\.batch_size: .*'big'"),  # wrong type
+        ("preprocess", "validation_fraction", 1.5, r"preprocess\.validation_fraction: .*1\.5"),  # range
+        ("model", "activation", "gelu", r"model\.activation: .*'gelu'"),  # not a choice
+    ],
+)
+def test_bad_value_is_rejected_and_named(raw, section, key, value, message):
+    raw[section][key] = value
+    with pytest.raises(ParamsError, match=message):
         parse_params(raw)
 
 
