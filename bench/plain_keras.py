@@ -20,16 +20,22 @@ import yaml
 from keras import layers
 
 
-def lenet5(activation, pooling, dropout, augment, shift, rotation_degrees):
+def lenet5(activation, pooling, batch_norm, dropout, augment, shift, rotation_degrees):
     pool = layers.MaxPooling2D if pooling == "max" else layers.AveragePooling2D
-    drop = [layers.Dropout(dropout)] if dropout else []
+
+    def drop():
+        return [layers.Dropout(dropout)] if dropout else []
+
+    def act():  # batch norm (after C3, F5 and F6, as in the pipeline) and the activation
+        return [*([layers.BatchNormalization()] if batch_norm else []), layers.Activation(activation)]
+
     aug = [layers.RandomTranslation(shift, shift), layers.RandomRotation(rotation_degrees / 360)]
     return keras.Sequential(
         [keras.Input((32, 32, 1)), *(aug if augment else []),
          layers.Conv2D(6, 5, activation=activation), pool(2),
-         layers.Conv2D(16, 5, activation=activation), pool(2),
-         layers.Flatten(), *drop, layers.Dense(120, activation=activation), *drop,
-         layers.Dense(84, activation=activation), layers.Dense(10, activation="softmax")]
+         layers.Conv2D(16, 5), *act(), pool(2),
+         layers.Flatten(), *drop(), layers.Dense(120), *act(), *drop(),
+         layers.Dense(84), *act(), layers.Dense(10, activation="softmax")]
     )
 
 
@@ -45,7 +51,7 @@ def main():
     x, y = data["x_train"], data["y_train"]
 
     keras.utils.set_random_seed(params["seed"])
-    model = lenet5(model_cfg["activation"], model_cfg["pooling"], model_cfg["dropout"],
+    model = lenet5(model_cfg["activation"], model_cfg["pooling"], model_cfg["batch_norm"], model_cfg["dropout"],
                    train_cfg["augment"], train_cfg["shift"], train_cfg["rotation_degrees"])
     model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -22,24 +22,26 @@ def build_lenet5(input_shape: tuple[int, int, int], n_classes: int, cfg: Model) 
     """C1 6@5x5, S2, C3 16@5x5, S4, F5 120, F6 84, output. About 62,000 trainable weights."""
     pool = layers.MaxPooling2D if cfg.pooling == "max" else layers.AveragePooling2D
 
-    def conv_or_dense(layer: layers.Layer) -> list[layers.Layer]:
+    def block(layer_class, *args, name: str, norm: bool = cfg.batch_norm) -> list[layers.Layer]:
         # With batch norm the layer's own bias is redundant: BN's beta takes its place.
-        if not cfg.batch_norm:
-            return [layer, layers.Activation(cfg.activation)]
-        return [layer, layers.BatchNormalization(), layers.Activation(cfg.activation)]
+        if not norm:
+            return [layer_class(*args, name=name), layers.Activation(cfg.activation)]
+        return [layer_class(*args, use_bias=False, name=name), layers.BatchNormalization(),
+                layers.Activation(cfg.activation)]
 
-    use_bias = not cfg.batch_norm
     stack = [
         keras.Input(input_shape),
-        *conv_or_dense(layers.Conv2D(6, 5, use_bias=use_bias, name="C1")),
+        # No batch norm after C1: its input is already standardised, and its 28x28x6 maps would
+        # make normalisation three quarters of BN's cost (about 30% of an epoch on a CPU).
+        *block(layers.Conv2D, 6, 5, name="C1", norm=False),
         pool(2, name="S2"),
-        *conv_or_dense(layers.Conv2D(16, 5, use_bias=use_bias, name="C3")),
+        *block(layers.Conv2D, 16, 5, name="C3"),
         pool(2, name="S4"),
         layers.Flatten(),
         *([layers.Dropout(cfg.dropout)] if cfg.dropout else []),
-        *conv_or_dense(layers.Dense(120, use_bias=use_bias, name="F5")),
+        *block(layers.Dense, 120, name="F5"),
         *([layers.Dropout(cfg.dropout)] if cfg.dropout else []),
-        *conv_or_dense(layers.Dense(84, use_bias=use_bias, name="F6")),
+        *block(layers.Dense, 84, name="F6"),
         layers.Dense(n_classes, activation="softmax", name="output"),
     ]
     return keras.Sequential(stack, name=CLASSIFIER)

@@ -39,7 +39,7 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     arrays = load_processed(paths.processed)
     x_train, y_train = arrays["x_train"], arrays["y_train"]
     validation = (arrays["x_val"], arrays["y_val"]) if len(arrays["y_val"]) else None
-    cfg = params.train
+    cfg = params.train_for(name)
     steps_per_epoch = int(np.ceil(len(x_train) / cfg.batch_size))
 
     model = build_training_model(

@@ -62,3 +62,19 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("train: [unclosed")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_epochs_per_dataset_or_one_for_all(raw):
+    raw["train"]["epochs"] = {"mnist": 3, "fashion_mnist": 7}
+    params = parse_params(copy.deepcopy(raw))
+    assert params.train_for("mnist").epochs == 3
+    assert params.train_for("fashion_mnist").epochs == 7
+    raw["train"]["epochs"] = 5
+    assert parse_params(raw).train_for("fashion_mnist").epochs == 5
+
+
+@pytest.mark.parametrize("epochs", [{"mnist": 3}, {"mnist": 3, "fashion_mnist": 7, "cifar": 2}])
+def test_epochs_per_dataset_must_name_each_dataset(raw, epochs):
+    raw["train"]["epochs"] = epochs
+    with pytest.raises(ParamsError, match=r"train\.epochs names datasets .* one count per dataset"):
+        parse_params(raw)
