@@ -3,6 +3,7 @@
 import shutil
 import zipfile
 
+import pytest
 import yaml
 
 from pipeline.params_edit import apply_overrides, flatten, load_overrides
@@ -25,6 +26,17 @@ def test_search_writes_outputs_and_is_reproducible(tiny_project):
     run_in(tiny_project, "dvc", "repro", "--force", "tune/dvc.yaml")
     assert (out / "trials.csv").read_text() == trials  # same seed: same trials, same scores
     assert yaml.safe_load((out / "summary.json").read_text()) == summary
+
+
+@pytest.mark.parametrize("algorithm", ["bayesian", "hyperband"])
+def test_every_search_algorithm_runs(tiny_project, algorithm):
+    """Each algorithm params.yaml offers, with its own dependencies (Bayesian needs scikit-learn)."""
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    params["tune"].update(algorithm=algorithm, epochs=2)
+    (tiny_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_in(tiny_project, "dvc", "repro", "tune/dvc.yaml")
+    summary = yaml.safe_load((tiny_project / "reports" / "tune" / "summary.json").read_text())
+    assert summary["completed_trials"] >= 2
 
 
 def test_tune_never_reads_the_test_split(tiny_project):
