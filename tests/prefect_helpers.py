@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -42,6 +45,17 @@ def wait_for(predicate, timeout: float, what: str):
             return value
         time.sleep(1)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def stop_session(process: subprocess.Popen, grace: float = 60) -> None:
+    """SIGTERM the process group we started (start_new_session=True), SIGKILL it if it has not
+    exited after `grace` seconds: a Prefect worker or server shuts down slowly on a busy machine."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
 
 class Sentinel:

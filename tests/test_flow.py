@@ -11,7 +11,15 @@ import yaml
 
 from pipeline import orchestrate
 from tests.conftest import run_in
-from tests.prefect_helpers import Sentinel, api, flow_runs, free_port, task_runs, wait_for
+from tests.prefect_helpers import (
+    Sentinel,
+    api,
+    flow_runs,
+    free_port,
+    stop_session,
+    task_runs,
+    wait_for,
+)
 from tests.synthetic import write_mirror
 
 STAGES = {f"{stage}@digits" for stage in
@@ -100,6 +108,7 @@ def test_cron_deployment_is_created_and_listed(tiny_project, flow_env):
         [sys.executable, "-m", "pipeline.orchestrate", "serve", "--cron", "*/30 * * * *",
          "--name", "test-nightly"],
         cwd=tiny_project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         def listed():
@@ -110,8 +119,7 @@ def test_cron_deployment_is_created_and_listed(tiny_project, flow_env):
         deployment = api(flow_env, "/deployments/name/lenet-pipeline/test-nightly")
         assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["*/30 * * * *"]
     finally:
-        serve.terminate()
-        serve.wait(timeout=30)
+        stop_session(serve)
 
 
 def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_path):
@@ -133,8 +141,7 @@ def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_pat
                              {"work_pools": {"name": {"any_": [pool]}}}), 90, "the train deployment")
         run_in(tiny_project, "python", "-m", "pipeline.orchestrate", "run", "--train-pool", pool)
     finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=30)
+        stop_session(worker)
 
     train_run = latest_run(flow_env, "lenet-train")
     assert train_run["state"]["type"] == "COMPLETED"
