@@ -29,6 +29,9 @@ def build_lenet5(input_shape: tuple[int, int, int], n_classes: int, cfg: Model) 
         return [layer_class(*args, use_bias=False, name=name), layers.BatchNormalization(),
                 layers.Activation(cfg.activation)]
 
+    def dropout() -> list[layers.Layer]:
+        return [layers.Dropout(cfg.dropout)] if cfg.dropout else []
+
     stack = [
         keras.Input(input_shape),
         # No batch norm after C1: on its 28x28x6 maps it was three quarters of batch norm's cost
@@ -38,9 +41,9 @@ def build_lenet5(input_shape: tuple[int, int, int], n_classes: int, cfg: Model) 
         *block(layers.Conv2D, 16, 5, name="C3"),
         pool(2, name="S4"),
         layers.Flatten(),
-        *([layers.Dropout(cfg.dropout)] if cfg.dropout else []),
+        *dropout(),
         *block(layers.Dense, 120, name="F5"),
-        *([layers.Dropout(cfg.dropout)] if cfg.dropout else []),
+        *dropout(),
         *block(layers.Dense, 84, name="F6"),
         layers.Dense(n_classes, activation="softmax", name="output"),
     ]
