@@ -15,3 +15,13 @@ def test_lenet5_keeps_the_paper_shape_and_size(batch_norm):
     assert named == LENET5_LAYERS
     assert count_trainable(model) <= 70_000
     assert model.get_layer("S4").output.shape[1:] == (5, 5, 16)
+
+
+def test_batch_norm_follows_c3_f5_and_f6_but_not_c1():
+    params = load_params(ROOT / "params.yaml")
+    model = build_lenet5((32, 32, 1), 10, params.model.model_copy(update={"batch_norm": True}))
+    layers = model.layers
+    after = {layer.name: type(layers[i + 1]).__name__ for i, layer in enumerate(layers[:-1])}
+    assert after["C1"] == "Activation"
+    assert all(after[name] == "BatchNormalization" for name in ("C3", "F5", "F6"))
+    assert model.get_layer("C1").use_bias and not model.get_layer("C3").use_bias

@@ -68,3 +68,14 @@ def test_unknown_dataset_is_a_clear_error(tiny_project):
     result = run_in(tiny_project, "python", "-m", "pipeline", "train", "--dataset", "cifar", check=False)
     assert result.returncode == 1
     assert "unknown dataset 'cifar'; params.yaml defines: digits" in result.stderr
+
+
+def test_epochs_per_dataset_reach_the_train_stage(tiny_project):
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    assert params["train"]["epochs"] != 1
+    params["train"]["epochs"] = {"digits": 1}
+    (tiny_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_in(tiny_project, "dvc", "repro", "train@digits")
+    facts = json.loads((tiny_project / "reports/runtime/digits/train.json").read_text())
+    assert facts["epochs"] == 1
+    assert len(facts["epoch_seconds"]) == 1
