@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline import runtime
 from pipeline.config import PARAMS_FILE, load_params
 from pipeline.errors import PipelineError
 from pipeline.paths import DatasetPaths
@@ -25,6 +26,7 @@ def run_stage(stage: str, name: str, params_file: Path) -> None:
     params = load_params(params_file)  # validated before any work, whatever the stage
     dataset = params.dataset(name)
     paths = DatasetPaths(name)
+    runtime.apply_profile(params.reproducibility)  # before any stage module imports TensorFlow
     module = importlib.import_module(f"pipeline.{'validate' if stage == 'profile' else stage}")
     started = time.perf_counter()
     if stage == "download":
@@ -106,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.fail_on_regression and "regressed" in verdicts.values():
                 return 2
         elif args.command == "tune":
+            params = load_params(args.params)
+            runtime.apply_profile(params.reproducibility)
             from pipeline import tune
 
-            summary = tune.run(load_params(args.params))
+            summary = tune.run(params)
             log.info("tune: %s (details in %s)", summary, tune.OUT_DIR)
         else:  # a stage, or profile
             run_stage(args.command, args.dataset, args.params)

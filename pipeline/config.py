@@ -152,6 +152,16 @@ class Report(Strict):
     fail_on_regression: bool
 
 
+class Reproducibility(Strict):
+    """What the numbers depend on beyond the settings: pinned before TensorFlow loads (runtime.py)."""
+
+    cpu_isa: Literal["native", "SSE41", "AVX", "AVX2", "AVX512_CORE"]  # oneDNN's ISA ceiling
+    intra_op_threads: int = Field(ge=0, le=1024)  # 0: one per core (then the core count matters)
+    inter_op_threads: int = Field(ge=0, le=1024)  # 0: TensorFlow's default
+    onednn: bool  # TF_ENABLE_ONEDNN_OPTS
+    accuracy_band: float = Field(ge=0, lt=1)  # verify's tolerance where the profile can't be honoured
+
+
 class Params(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
 
@@ -165,6 +175,7 @@ class Params(Strict):
     evaluate: Evaluate
     tune: Tune
     report: Report
+    reproducibility: Reproducibility
 
     @model_validator(mode="after")
     def _tune_targets_exist(self) -> Params:

@@ -61,6 +61,7 @@ def save_misclassified_grid(target, images, y_true, y_pred, classes: list[str], 
 
 def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dict:
     started = time.perf_counter()
+    runtime.seed_everything(params.seed, params.reproducibility)
     arrays = load_processed(paths.processed)
     x_test, y_test = arrays["x_test"], arrays["y_test"]
     model = keras.saving.load_model(paths.keras_model)
@@ -90,6 +91,6 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     )
     write_json(
         paths.runtime / "evaluate.json",
-        {"device": runtime.device(), "wall_seconds": round(time.perf_counter() - started, 2)},
+        {**runtime.facts(params.reproducibility), "wall_seconds": round(time.perf_counter() - started, 2)},
     )
     return metrics

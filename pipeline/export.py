@@ -91,6 +91,7 @@ ONNX Runtime vs Keras on all {check['images']} test images: argmax agreement
 
 def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dict:
     started = time.perf_counter()
+    runtime.seed_everything(params.seed, params.reproducibility)
     arrays = load_processed(paths.processed)
     classifier = lenet.classifier_of(keras.saving.load_model(paths.keras_model))
     exported = raw_input_model(
@@ -120,6 +121,6 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     write_text(paths.model_card, model_card(name, dataset, params, metrics, check))
     write_json(
         paths.runtime / "export.json",
-        {**check, "wall_seconds": round(time.perf_counter() - started, 2)},
+        {**check, **runtime.facts(params.reproducibility), "wall_seconds": round(time.perf_counter() - started, 2)},
     )
     return check

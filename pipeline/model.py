@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
+import zipfile
+from pathlib import Path
 
 import keras
 from keras import layers
 
 from pipeline.config import Model, Train
+from pipeline.files import atomic_path
 
 # LeCun et al. 1998: 0.0005 for 2 epochs, 0.0002 for 3, 0.00005 for 4, then 0.00001, with
 # per-image updates of a second-order method. Kept as its shape, (first epoch, fraction of the first
@@ -168,3 +173,40 @@ class _SparseOneHotLoss(keras.losses.Loss):
 
 def count_trainable(model: keras.Model) -> int:
     return int(sum(math.prod(w.shape) for w in model.trainable_weights))
+
+
+
+# A fixed timestamp for the .keras archive's entries and its metadata (the zip format's earliest
+# date): Keras stamps both with the save time, which would give every run a new model hash, as
+# would the memory addresses it writes as `shared_object_id`s (renumbered in order of appearance).
+FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+FIXED_SAVE_DATE = "1980-01-01@00:00:00"
+
+
+def save(model: keras.Model, target: Path) -> None:
+    """model.save() with the save times taken out, atomically: same weights, same bytes."""
+    with tempfile.TemporaryDirectory() as scratch, atomic_path(target) as tmp:
+        saved = Path(scratch) / "model.keras"
+        model.save(saved)
+        with zipfile.ZipFile(saved) as source, zipfile.ZipFile(tmp, "w") as dest:
+            for info in source.infolist():
+                data = source.read(info)
+                if info.filename == "metadata.json":
+                    data = json.dumps({**json.loads(data), "date_saved": FIXED_SAVE_DATE}).encode()
+                elif info.filename == "config.json":
+                    data = json.dumps(_renumber_shared_objects(json.loads(data), {})).encode()
+                entry = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_DATE)
+                entry.compress_type, entry.external_attr = info.compress_type, 0o644 << 16
+                dest.writestr(entry, data)
+
+
+def _renumber_shared_objects(config, numbers: dict[int, int]):
+    """The config with each `shared_object_id` replaced by its order of first appearance."""
+    if isinstance(config, list):
+        return [_renumber_shared_objects(item, numbers) for item in config]
+    if not isinstance(config, dict):
+        return config
+    renumbered = {key: _renumber_shared_objects(value, numbers) for key, value in config.items()}
+    if "shared_object_id" in config:
+        renumbered["shared_object_id"] = numbers.setdefault(config["shared_object_id"], len(numbers) + 1)
+    return renumbered

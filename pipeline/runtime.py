@@ -1,28 +1,145 @@
-"""Reproducibility switches and the environment facts recorded beside (not inside) the metrics."""
+"""The reproducibility profile, and the environment facts recorded beside (not inside) the metrics.
+
+Same params.yaml gives the same bytes only if the arithmetic is the same: which instruction set
+oneDNN dispatches to and how many threads split a reduction both change the rounding (measured:
+ONEDNN_MAX_CPU_ISA, TF_NUM_INTRAOP_THREADS and TF_ENABLE_ONEDNN_OPTS each change the trained
+weights). `apply_profile` pins them from params.yaml's `reproducibility` section before TensorFlow
+is imported; an environment variable that says otherwise is overridden, with a warning, so it can
+never change a number silently.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
+import sys
 from importlib import metadata
 
+from pipeline.config import Reproducibility
+from pipeline.errors import PipelineError
+
 LIBRARIES = ("tensorflow", "keras", "numpy", "onnx", "onnxruntime", "dvc", "great-expectations")
+# The CPU flags a profile's ISA ceiling needs (oneDNN's names -> /proc/cpuinfo flags).
+ISA_FLAGS = {
+    "SSE41": ("sse4_1",),
+    "AVX": ("avx",),
+    "AVX2": ("avx2", "fma"),
+    "AVX512_CORE": ("avx512f", "avx512bw", "avx512vl", "avx512dq"),
+}
+log = logging.getLogger(__name__)
 
 
-def seed_everything(seed: int) -> None:
-    """One seed for weights, shuffling and augmentation; deterministic kernels on."""
+class ProfileError(PipelineError):
+    """The reproducibility profile cannot be applied in this process."""
+
+
+def profile_environment(profile: Reproducibility) -> dict[str, str]:
+    """The environment variables that pin the profile in TensorFlow and oneDNN."""
+    env = {"TF_ENABLE_ONEDNN_OPTS": "1" if profile.onednn else "0"}
+    if profile.cpu_isa != "native":
+        env["ONEDNN_MAX_CPU_ISA"] = profile.cpu_isa
+    if profile.intra_op_threads:
+        env["TF_NUM_INTRAOP_THREADS"] = str(profile.intra_op_threads)
+    if profile.inter_op_threads:
+        env["TF_NUM_INTEROP_THREADS"] = str(profile.inter_op_threads)
+    return env
+
+
+# Variables that would change the numbers if the profile left them to the environment.
+PINNED = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
+          "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def apply_profile(profile: Reproducibility) -> None:
+    """Set the profile's variables (and clear the ones it leaves free) before TensorFlow loads."""
+    if "tensorflow" in sys.modules:
+        raise ProfileError("the reproducibility profile must be applied before TensorFlow is "
+                           "imported (TensorFlow reads its threading and oneDNN settings once)")
+    wanted = profile_environment(profile)
+    for name in PINNED:
+        current = os.environ.get(name)
+        if current is not None and current != wanted.get(name):
+            log.warning("%s=%s in the environment ignored: params.yaml's reproducibility profile "
+                        "sets %s", name, current, wanted.get(name, "TensorFlow's default"))
+        os.environ.pop(name, None)
+    os.environ.update(wanted)
+
+
+def seed_everything(seed: int, profile: Reproducibility) -> None:
+    """One seed for weights, shuffling and augmentation; deterministic kernels; profile threads."""
     import keras
     import tensorflow as tf
 
+    if profile.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(profile.intra_op_threads)
+    if profile.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(profile.inter_op_threads)
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 
-def device() -> str:
+def cpu() -> dict:
+    """The CPU model and the instruction-set flags that oneDNN can dispatch on."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    wanted = sorted({f for needed in ISA_FLAGS.values() for f in needed} | {"amx_tile", "avx512_bf16"})
+    return {"model": model, "flags": [f for f in wanted if f in flags], "cores": len(os.sched_getaffinity(0))}
+
+
+def gpus() -> list[str]:
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    return f"GPU ({', '.join(g.name for g in gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
+    return [g.name for g in tf.config.list_physical_devices("GPU")]
+
+
+def device() -> str:
+    found = gpus()
+    return f"GPU ({', '.join(found)})" if found else f"CPU ({os.cpu_count()} cores)"
+
+
+def honoured(profile: Reproducibility) -> tuple[bool, str]:
+    """Whether this machine computes what the profile describes, and if not, why not.
+
+    A GPU runs other kernels, and a CPU without the profile's instruction set makes oneDNN fall
+    back to a lower one: the numbers then differ from the committed ones (within the band).
+    """
+    if gpus():
+        return False, "a GPU trains here; the profile pins CPU arithmetic"
+    if profile.cpu_isa != "native":
+        have = set(cpu()["flags"])
+        missing = [f for f in ISA_FLAGS[profile.cpu_isa] if f not in have]
+        if missing:
+            return False, f"this CPU lacks {', '.join(missing)}, needed for cpu_isa {profile.cpu_isa}"
+    return True, "CPU with the profile's instruction set"
+
+
+def facts(profile: Reproducibility) -> dict:
+    """What was in force: recorded in reports/runtime/<dataset>/ beside every stage's output."""
+    import tensorflow as tf
+
+    ok, why = honoured(profile)
+    return {
+        "profile": profile.model_dump(),
+        "profile_honoured": ok,
+        "profile_note": why,
+        "environment": {name: os.environ.get(name) for name in PINNED},
+        "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                    "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+        "cpu": cpu(),
+        "device": device(),
+        "versions": versions(),
+    }
 
 
 def versions() -> dict[str, str]:

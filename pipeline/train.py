@@ -13,8 +13,8 @@ from dvclive.keras import DVCLiveCallback
 from pipeline import runtime
 from pipeline.config import Dataset, Params
 from pipeline.data import load_processed
-from pipeline.files import atomic_path, write_json
-from pipeline.model import build_training_model, classifier_of, compile_model, count_trainable
+from pipeline.files import write_json
+from pipeline.model import build_training_model, classifier_of, compile_model, count_trainable, save
 from pipeline.paths import DatasetPaths
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dict:
-    runtime.seed_everything(params.seed)
+    runtime.seed_everything(params.seed, params.reproducibility)
     arrays = load_processed(paths.processed)
     x_train, y_train = arrays["x_train"], arrays["y_train"]
     validation = (arrays["x_val"], arrays["y_val"]) if len(arrays["y_val"]) else None
@@ -63,18 +63,16 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
             verbose=2,
         )
     wall = time.perf_counter() - started
-    with atomic_path(paths.keras_model) as tmp:
-        model.save(tmp)
+    save(model, paths.keras_model)
     steady = timer.durations[1:] or timer.durations
     facts = {
-        "device": device,
+        **runtime.facts(params.reproducibility),
         "trainable_weights": weights,
         "train_images": len(x_train),
         "epochs": cfg.epochs,
         "wall_seconds": round(wall, 2),
         "epoch_seconds": [round(d, 3) for d in timer.durations],
         "images_per_second": round(len(x_train) / float(np.median(steady)), 1),
-        "versions": runtime.versions(),
     }
     write_json(paths.runtime / "train.json", facts)
     return facts

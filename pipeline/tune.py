@@ -81,7 +81,7 @@ def run(params: Params) -> dict:
     arrays = load_processed(paths.processed, splits=("train", "val"))  # never the test split
     if not len(arrays["y_val"]):
         raise TuneError("tuning needs a validation split: set preprocess.validation_fraction > 0")
-    runtime.seed_everything(params.seed)
+    runtime.seed_everything(params.seed, params.reproducibility)
     hypermodel = LeNetHyperModel(params, arrays["x_train"].shape[1:], len(dataset.classes),
                                  dataset.horizontal_flip, len(arrays["y_train"]))
     direction = "max" if cfg.objective == "val_accuracy" else "min"
