@@ -1,7 +1,8 @@
 """One way in: `python -m pipeline <stage> --dataset <name>` runs a stage (what dvc.yaml calls);
 `python -m pipeline tune` runs the hyperparameter search (what tune/dvc.yaml calls);
 `python -m pipeline apply FILE` writes a preset or tuned settings into params.yaml;
-`python -m pipeline report --base REV` compares params and metrics with REV (the PR comment)."""
+`python -m pipeline report --base REV` compares params and metrics with REV (the PR comment);
+`python -m pipeline verify` retrains the committed params.yaml and compares the bytes."""
 
 from __future__ import annotations
 
@@ -81,6 +82,10 @@ def parser() -> argparse.ArgumentParser:
                      help="first rerun base and workspace with these settings (CI without a remote)")
     sub.add_argument("--fail-on-regression", action="store_true",
                      help="exit 2 when a dataset regressed (also: report.fail_on_regression)")
+    sub = commands.add_parser("verify", help="retrain and re-evaluate the committed params.yaml in "
+                                             "a scratch checkout; compare with dvc.lock and metrics/")
+    sub.add_argument("--dataset", action="append", help="one dataset (repeatable); default: all")
+    sub.add_argument("--rev", default="HEAD", help="the commit to verify (default: HEAD)")
     sub = commands.add_parser("apply", help="write a YAML file of settings into params.yaml")
     sub.add_argument("overrides", type=Path, help="e.g. presets/classic.yaml")
     sub.add_argument("--params", type=Path, default=PARAMS_FILE)
@@ -107,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.out / 'report.md'}: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
             if args.fail_on_regression and "regressed" in verdicts.values():
                 return 2
+        elif args.command == "verify":
+            from pipeline import verify
+
+            verdicts = verify.run(args.dataset, args.rev)
+            for verdict in verdicts:
+                print(verdict.line())
+            if not all(v.passed for v in verdicts):
+                return 1
         elif args.command == "tune":
             params = load_params(args.params)
             runtime.apply_profile(params.reproducibility)

@@ -45,6 +45,35 @@ def raw_input_model(classifier: keras.Model, pad: int, mean: float, std: float) 
     )
 
 
+def normalise_onnx(path) -> None:
+    """Rename the converter's numbered nodes and tensors by their order of use in the graph, and
+    store the initializers in that order: tf2onnx's counters and its initializer order differ
+    between runs, and the same weights must always give the same file."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    keep = {value.name for value in [*graph.input, *graph.output]}
+    names: dict[str, str] = {}
+
+    def rename(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for i, node in enumerate(graph.node):
+        node.name = f"{node.op_type}_{i}"
+        node.input[:] = [rename(name) for name in node.input]
+        node.output[:] = [rename(name) for name in node.output]
+    for value in [*graph.initializer, *graph.value_info]:
+        value.name = rename(value.name)
+    initializers = sorted(graph.initializer, key=lambda tensor: int(tensor.name[1:]))
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
 def onnx_probabilities(session: ort.InferenceSession, images: np.ndarray) -> np.ndarray:
     feed = session.get_inputs()[0].name
     batches = [
@@ -56,6 +85,7 @@ def onnx_probabilities(session: ort.InferenceSession, images: np.ndarray) -> np.
 
 def model_card(name: str, dataset: Dataset, params: Params, metrics: dict, check: dict) -> str:
     settings = {"seed": params.seed, **params.model_dump(include={"preprocess", "model", "train"})}
+    honoured, why = runtime.honoured(params.reproducibility)
     checksums = "\n".join(f"| `{f.name}` | `{f.md5}` |" for f in dataset.data_files())
     return f"""# LeNet-5 on {name}
 
@@ -84,6 +114,13 @@ ONNX Runtime vs Keras on all {check['images']} test images: argmax agreement
 |---|---|
 {checksums}
 
+## Reproducibility profile
+`reproducibility` in params.yaml, in force for training, evaluation and export:
+{", ".join(f"{k} {v}" for k, v in params.reproducibility.model_dump(exclude={"accuracy_band"}).items())}.
+Honoured here: {"yes" if honoured else "no"} ({why}). Where it is honoured, `python -m pipeline verify`
+retrains these bytes exactly; elsewhere test accuracy agrees within {params.reproducibility.accuracy_band}.
+The CPU model, thread counts and wall times are in reports/runtime/{name}/.
+
 ## Versions
 {", ".join(f"{k} {v}" for k, v in runtime.versions().items())}
 """
@@ -100,6 +137,7 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     exported(np.zeros((1, 28, 28), np.float32))  # Keras exports only models that have been called
     with atomic_path(paths.onnx_model) as tmp:
         exported.export(str(tmp), format="onnx", verbose=False)
+        normalise_onnx(tmp)
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         raw_test = load_raw_split(paths.raw, dataset, "test").images
         onnx_probs = onnx_probabilities(session, raw_test)

@@ -287,26 +287,18 @@ def rerun_reduced(base: str, preset: Path) -> str:
     """Run the pipeline with `preset` applied at `base` (in a worktree sharing this DVC cache) and
     here; returns a ref holding the base's results, to compare with."""
     import sys
-    import tempfile
 
-    root = Path.cwd()
+    from pipeline.workspace import scratch_checkout
+
     preset = preset.resolve()
-    cache = _run("dvc", "cache", "dir")
-    worktree = Path(tempfile.mkdtemp(prefix="lenet-base-")) / "base"
-    _run("git", "worktree", "add", "--detach", str(worktree), base)
-    try:
-        for where in (worktree, root):
-            if where == worktree:
-                _run("dvc", "cache", "dir", "--local", cache.strip(), cwd=where)
+    with scratch_checkout(base) as worktree:
+        for where in (worktree, Path.cwd()):
             _run(sys.executable, "-m", "pipeline", "apply", str(preset), cwd=where)
             _run("dvc", "repro", cwd=where)
         _run("git", "add", "-A", cwd=worktree)
         _run("git", "-c", "user.name=lenet report", "-c", "user.email=report@lenet.invalid",
              "commit", "-q", "--allow-empty", "-m", f"{base} with {preset.name}", cwd=worktree)
         _run("git", "update-ref", REDUCED_BASE_REF, "HEAD", cwd=worktree)
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], check=False,
-                       capture_output=True)
     return REDUCED_BASE_REF
 
 

@@ -1,0 +1,122 @@
+"""verify: retrain and re-evaluate the committed params.yaml in a scratch checkout, and compare
+every output with what is committed: the hashes in dvc.lock and metrics/<dataset>.json byte for byte.
+
+The scratch checkout shares this repository's DVC cache, so downloads and preprocessed arrays may
+come from it, but train, evaluate and export always run (`--force --no-run-cache`): a cached
+model would prove nothing. Where this machine cannot honour the reproducibility profile (a GPU,
+a CPU without the profile's instruction set) identical bytes are not expected, and test accuracy
+within `reproducibility.accuracy_band` of the committed number passes instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pipeline import workspace
+from pipeline.config import parse_params
+from pipeline.errors import PipelineError
+from pipeline.paths import DatasetPaths
+
+RETRAINED_STAGES = ("train", "evaluate", "export")
+log = logging.getLogger(__name__)
+
+
+class VerifyError(PipelineError):
+    """The committed state cannot be verified (nothing committed to compare with)."""
+
+
+@dataclass
+class Verdict:
+    dataset: str
+    status: str  # identical | within band | differs
+    differences: list[str] = field(default_factory=list)  # the first differing numbers, then files
+    profile_note: str = ""
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status != "differs"
+
+    def line(self) -> str:
+        text = f"{self.dataset}: {self.status} ({self.seconds:.0f}s; {self.profile_note})"
+        return "\n".join([text, *(f"  {d}" for d in self.differences[:5])])
+
+
+def flat_numbers(tree, prefix: str = "") -> dict[str, object]:
+    """{"test.accuracy": 0.99, "per_class.0.f1": ...} in the file's own order."""
+    if isinstance(tree, dict):
+        found = {}
+        for key, value in tree.items():
+            found.update(flat_numbers(value, f"{prefix}{key}."))
+        return found
+    return {prefix.rstrip("."): tree}
+
+
+def metric_differences(committed: dict, fresh: dict) -> list[str]:
+    old, new = flat_numbers(committed), flat_numbers(fresh)
+    return [f"{key}: {old.get(key)} committed, {new.get(key)} now"
+            for key in [*old, *(k for k in new if k not in old)] if old.get(key) != new.get(key)]
+
+
+def output_differences(committed_lock: dict, fresh_lock: dict, stage: str) -> list[str]:
+    def hashes(lock: dict) -> dict[str, str]:
+        return {out["path"]: out.get("md5") for out in lock.get("stages", {}).get(stage, {}).get("outs", [])}
+
+    old, new = hashes(committed_lock), hashes(fresh_lock)
+    return [f"{path} ({stage}): md5 {old.get(path)} committed, {new.get(path)} now"
+            for path in sorted(old.keys() | new.keys()) if old.get(path) != new.get(path)]
+
+
+def verify_dataset(name: str, scratch: Path, committed_lock: dict, committed_metrics: dict,
+                   band: float) -> Verdict:
+    started = time.perf_counter()
+    log.info("%s: inputs (restored from the DVC cache where possible)", name)
+    workspace.run("dvc", "repro", f"preprocess@{name}", cwd=scratch)
+    for stage in RETRAINED_STAGES:
+        log.info("%s: %s@%s, run again", name, stage, name)
+        workspace.run("dvc", "repro", "--force", "--no-run-cache", "--single-item", f"{stage}@{name}",
+                      cwd=scratch)
+    fresh_lock = yaml.safe_load((scratch / "dvc.lock").read_text())
+    paths = DatasetPaths(name, root=scratch)
+    fresh_metrics = json.loads(paths.metrics.read_text())
+    facts = json.loads((paths.runtime / "train.json").read_text())
+    differences = metric_differences(committed_metrics, fresh_metrics)
+    for stage in RETRAINED_STAGES:
+        differences += output_differences(committed_lock, fresh_lock, f"{stage}@{name}")
+    verdict = Verdict(name, "identical" if not differences else "differs", differences,
+                      facts["profile_note"], time.perf_counter() - started)
+    if differences and not facts["profile_honoured"]:
+        change = abs(fresh_metrics["test"]["accuracy"] - committed_metrics["test"]["accuracy"])
+        verdict.profile_note += f"; test accuracy changed by {change:.4f}, band {band}"
+        if change <= band:
+            verdict.status = "within band"
+    return verdict
+
+
+def run(datasets: list[str] | None = None, revision: str = "HEAD", root: Path | None = None) -> list[Verdict]:
+    """Verify `datasets` (default: all of the committed params.yaml's) at `revision`."""
+    root = (root or Path.cwd()).resolve()
+
+    def committed(path: str) -> str:
+        try:
+            return workspace.run("git", "show", f"{revision}:{path}", cwd=root)
+        except workspace.CommandFailed:
+            raise VerifyError(f"{path} is not committed at {revision}: commit the results of "
+                              "`dvc repro` before verifying them") from None
+
+    params = parse_params(yaml.safe_load(committed("params.yaml")), Path(f"{revision}:params.yaml"))
+    names = datasets or list(params.datasets)
+    for name in names:
+        params.dataset(name)
+    lock = yaml.safe_load(committed("dvc.lock"))
+    metrics = {name: json.loads(committed(f"metrics/{name}.json")) for name in names}
+    with workspace.scratch_checkout(revision, root) as scratch:
+        log.info("verifying %s at %s in %s", ", ".join(names), revision, scratch)
+        return [verify_dataset(name, scratch, lock, metrics[name], params.reproducibility.accuracy_band)
+                for name in names]
