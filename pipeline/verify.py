@@ -37,6 +37,7 @@ class Verdict:
     status: str  # identical | within band | differs
     differences: list[str] = field(default_factory=list)  # the first differing numbers, then files
     profile_note: str = ""
+    training: str = ""  # what the scratch run's train stage did: proof that it trained again
     seconds: float = 0.0
 
     @property
@@ -44,7 +45,8 @@ class Verdict:
         return self.status != "differs"
 
     def line(self) -> str:
-        text = f"{self.dataset}: {self.status} ({self.seconds:.0f}s; {self.profile_note})"
+        text = (f"{self.dataset}: {self.status} ({self.training}, {self.seconds:.0f}s in all; "
+                f"{self.profile_note})")
         return "\n".join([text, *(f"  {d}" for d in self.differences[:5])])
 
 
@@ -85,12 +87,17 @@ def verify_dataset(name: str, scratch: Path, committed_lock: dict, committed_met
     fresh_lock = yaml.safe_load((scratch / "dvc.lock").read_text())
     paths = DatasetPaths(name, root=scratch)
     fresh_metrics = json.loads(paths.metrics.read_text())
-    facts = json.loads((paths.runtime / "train.json").read_text())
+    try:  # written by the train stage itself, never restored from a cache
+        facts = json.loads((paths.runtime / "train.json").read_text())
+    except FileNotFoundError:
+        raise VerifyError(f"train@{name} did not run in the scratch checkout") from None
     differences = metric_differences(committed_metrics, fresh_metrics)
     for stage in RETRAINED_STAGES:
         differences += output_differences(committed_lock, fresh_lock, f"{stage}@{name}")
     verdict = Verdict(name, "identical" if not differences else "differs", differences,
-                      facts["profile_note"], time.perf_counter() - started)
+                      facts["profile_note"],
+                      f"trained again: {facts['epochs']} epochs in {facts['wall_seconds']:.0f}s",
+                      time.perf_counter() - started)
     if differences and not facts["profile_honoured"]:
         change = abs(fresh_metrics["test"]["accuracy"] - committed_metrics["test"]["accuracy"])
         verdict.profile_note += f"; test accuracy changed by {change:.4f}, band {band}"

@@ -1,0 +1,124 @@
+"""Same params.yaml, same bytes: the reproducibility profile, byte-identical reruns, `verify`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import run_in
+
+# Settings that change oneDNN's arithmetic when nothing pins them (each measured to change the
+# weights): a lower instruction set than this CPU's, one intra-op thread, oneDNN off.
+HOSTILE_ENV = {"ONEDNN_MAX_CPU_ISA": "SSE41", "TF_NUM_INTRAOP_THREADS": "1", "TF_ENABLE_ONEDNN_OPTS": "0"}
+# The train stage without cli.py, i.e. without the profile: what a plain Keras script does.
+TRAIN_WITHOUT_PROFILE = (
+    "from pipeline import config, paths, train; p = config.load_params(); "
+    "train.run('digits', p.dataset('digits'), p, paths.DatasetPaths('digits'))"
+)
+
+
+def weights_hash(project: Path) -> str:
+    with zipfile.ZipFile(project / "models/digits/model.keras") as archive:
+        return hashlib.sha256(archive.read("model.weights.h5")).hexdigest()
+
+
+def train_hashes(project: Path, *command: str) -> dict[str, str]:
+    """The trained weights' hash: plain, with HOSTILE_ENV preset, and on one core (taskset)."""
+    hashes = {}
+    for label, prefix in (("plain", ()), ("hostile env", tuple(f"{k}={v}" for k, v in HOSTILE_ENV.items())),
+                          ("one core", ("taskset", "-c", "0"))):
+        run_in(project, "env", *prefix, *command)
+        hashes[label] = weights_hash(project)
+    return hashes
+
+
+@pytest.fixture
+def preprocessed(tiny_project) -> Path:
+    run_in(tiny_project, "dvc", "repro", "preprocess@digits")
+    return tiny_project
+
+
+def test_profile_makes_weights_independent_of_environment_and_core_count(preprocessed):
+    hashes = train_hashes(preprocessed, "python", "-m", "pipeline", "train", "--dataset", "digits")
+    assert len(set(hashes.values())) == 1, hashes
+    facts = json.loads((preprocessed / "reports/runtime/digits/train.json").read_text())
+    assert facts["threads"] == {"intra_op": 2, "inter_op": 1}
+    assert facts["environment"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert facts["profile_honoured"] is True
+
+
+def test_without_the_profile_the_same_settings_change_the_weights(preprocessed):
+    """The companion of the test above: it could fail, because these settings matter here."""
+    hashes = train_hashes(preprocessed, "python", "-c", TRAIN_WITHOUT_PROFILE)
+    assert len(set(hashes.values())) > 1, hashes
+
+
+@pytest.fixture(scope="module")
+def committed_project(tmp_path_factory):
+    """A tiny project after `dvc repro`, results committed (module-wide: verify is slow)."""
+    from tests.conftest import make_tiny_project
+    from tests.synthetic import tiny_params, write_mirror
+
+    base = tmp_path_factory.mktemp("verify")
+    entry = write_mirror(base / "mirror", "digits")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LENET_DATA_MIRROR", f"file://{base / 'mirror'}")
+        project = make_tiny_project(base / "project", tiny_params({"digits": entry}))
+        run_in(project, "dvc", "repro")
+        run_in(project, "git", "add", "-A")
+        run_in(project, "git", "commit", "-q", "-m", "results")
+        yield project
+
+
+def output_hashes(project: Path) -> dict[str, str]:
+    """sha256 of every file the stages wrote, runtime facts (wall times) aside."""
+    return {str(path.relative_to(project)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for top in ("data", "models", "metrics", "reports") for path in sorted((project / top).rglob("*"))
+            if path.is_file() and "runtime" not in path.parts}
+
+
+def test_every_stage_run_twice_gives_identical_bytes_and_a_clean_git_status(committed_project):
+    first = output_hashes(committed_project)
+    assert any(name.endswith(".onnx") for name in first) and any("docs" in name for name in first)
+    run_in(committed_project, "dvc", "repro", "--force")
+    assert output_hashes(committed_project) == first
+    assert run_in(committed_project, "git", "status", "--porcelain").stdout == ""
+
+
+def test_verify_retrains_and_passes_on_an_untouched_project(committed_project):
+    result = run_in(committed_project, "python", "-m", "pipeline", "verify")
+    assert "digits: identical (trained again: 2 epochs in" in result.stdout
+    assert run_in(committed_project, "git", "worktree", "list").stdout.count("\n") == 1
+
+
+def test_verify_fails_naming_the_number_when_a_committed_metric_was_edited(committed_project):
+    metrics_file = committed_project / "metrics/digits.json"
+    original = metrics_file.read_text()
+    metrics = json.loads(original)
+    real = metrics["test"]["accuracy"]
+    metrics["test"]["accuracy"] = 0.123
+    metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
+    run_in(committed_project, "git", "commit", "-q", "-am", "a hand-edited accuracy")
+    try:
+        result = run_in(committed_project, "python", "-m", "pipeline", "verify", check=False)
+        assert result.returncode == 1
+        assert "digits: differs" in result.stdout
+        assert f"test.accuracy: 0.123 committed, {real} now" in result.stdout
+    finally:
+        run_in(committed_project, "git", "revert", "--no-edit", "HEAD")
+
+
+def test_profile_lists_the_band_only_for_verify(committed_project):
+    """accuracy_band is verify's: changing it must not retrain anything."""
+    params = yaml.safe_load((committed_project / "params.yaml").read_text())
+    params["reproducibility"]["accuracy_band"] = 0.01
+    (committed_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        assert "Running stage" not in run_in(committed_project, "dvc", "repro").stdout
+    finally:
+        run_in(committed_project, "git", "checkout", "params.yaml")
