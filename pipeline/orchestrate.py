@@ -2,12 +2,18 @@
 
     python -m pipeline.orchestrate server start|stop|status [--port 4200]
     python -m pipeline.orchestrate run [--train-pool gpu]
-    python -m pipeline.orchestrate serve [--cron "0 3 * * *"] [--train-pool gpu]
+    python -m pipeline.orchestrate audit [--train-pool gpu]
+    python -m pipeline.orchestrate serve [--cron "0 3 * * *" | --interval S] [--notify URL] [--train-pool gpu]
     python -m pipeline.orchestrate worker [--pool gpu]
 
 The server listens on 127.0.0.1 only, keeps its SQLite database in .prefect/ and has analytics
 off (prefect.toml). Its PID and port are kept in .prefect/server.json, so `stop` stops exactly
 the process `start` started.
+
+`serve` schedules the audit (the pipeline, then `verify`); with --notify, every failed or crashed
+audit run is posted to that webhook (saved as a Prefect block, used by the flow's failure hook). Stopping and restarting it keeps one
+deployment with its schedule active; runs that fell due while nothing served run late, one after
+another, when it is back.
 """
 
 from __future__ import annotations
@@ -142,6 +148,35 @@ def deploy_train_flow(pool: str) -> str:
     return name
 
 
+def serve_audit(name: str, cron: str | None, interval: float | None, train_pool: str | None,
+                notify: str | None) -> None:
+    """Serve the audit flow on a schedule (blocks). Re-serving updates the same deployment."""
+    from prefect import serve
+
+    from pipeline.flow import lenet_audit
+
+    deployment = lenet_audit.to_deployment(
+        name=name, cron=None if interval else cron, interval=interval, paused=False,
+        parameters={"train_pool": train_pool},
+    )
+    if notify:
+        save_webhook(notify)
+    # One run at a time (they share this checkout), and a stop leaves the schedule active.
+    serve(deployment, pause_on_shutdown=False, limit=1)
+
+
+def save_webhook(url: str) -> None:
+    """The webhook block that the audit flow's failure hook posts to (flow.notify_failure)."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from pipeline.flow import NOTIFY_BLOCK
+
+    CustomWebhookNotificationBlock(
+        name=NOTIFY_BLOCK, url=url, json_data={"subject": "{{subject}}", "text": "{{body}}"},
+        allow_private_urls=True,  # the receiver may be on this machine or the local network
+    ).save(NOTIFY_BLOCK, overwrite=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m pipeline.orchestrate", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -151,9 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--port", type=int, default=DEFAULT_PORT)
     run = commands.add_parser("run", help="run the whole pipeline once as a Prefect flow")
     run.add_argument("--train-pool", help="work pool for the train stages (default: train here)")
-    serve = commands.add_parser("serve", help="serve the pipeline on a cron schedule (blocks)")
+    audit = commands.add_parser("audit", help="run the audit once: the pipeline, then verify")
+    audit.add_argument("--train-pool", help="work pool for the train stages (default: train here)")
+    serve = commands.add_parser("serve", help="serve the audit on a schedule (blocks)")
     serve.add_argument("--cron", default="0 3 * * *", help="default: nightly at 03:00")
+    serve.add_argument("--interval", type=float, help="seconds between runs, instead of --cron")
     serve.add_argument("--name", default="nightly")
+    serve.add_argument("--notify", metavar="URL", help="webhook that gets every failed run (JSON)")
     serve.add_argument("--train-pool")
     worker = commands.add_parser("worker", help="deploy the train flow from this checkout and "
                                                 "start a process worker on the pool (blocks)")
@@ -172,13 +211,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{url}: {'healthy' if healthy(url) else 'not answering'}")
             return 0
         os.environ["PREFECT_API_URL"] = server_url()
-        from pipeline.flow import lenet_pipeline
+        from pipeline.flow import lenet_audit, lenet_pipeline
 
         if args.command == "run":
             lenet_pipeline(train_pool=args.train_pool)
+        elif args.command == "audit":
+            lenet_audit(train_pool=args.train_pool)
         elif args.command == "serve":
-            lenet_pipeline.serve(name=args.name, cron=args.cron,
-                                 parameters={"train_pool": args.train_pool})
+            serve_audit(args.name, args.cron, args.interval, args.train_pool, args.notify)
         else:
             deploy_train_flow(args.pool)
             os.execvp(sys.executable, [sys.executable, "-m", "prefect", "worker", "start",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+import http.server
+import json
 import os
+import re
 import subprocess
 import sys
+import threading
 
 import pytest
 import yaml
@@ -34,9 +39,14 @@ def sentinel():
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory, sentinel):
+def server_state(tmp_path_factory):
+    return tmp_path_factory.mktemp("prefect")
+
+
+@pytest.fixture(scope="module")
+def prefect_server(server_state, sentinel):
     """A real Prefect server on a free loopback port, stopped by its PID afterwards."""
-    state = tmp_path_factory.mktemp("prefect")
+    state = server_state
     saved = {k: os.environ.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")}
     os.environ.update(HTTP_PROXY=sentinel.url, HTTPS_PROXY=sentinel.url, NO_PROXY="127.0.0.1,localhost")
     url = orchestrate.start_server(free_port(), state_dir=state)
@@ -61,6 +71,27 @@ def nothing_reaches_the_internet(sentinel):
     assert sentinel.requests[before:] == [], "tried to reach the internet"
 
 
+# One server log record: "HH:MM:SS.mmm | LEVEL | logger - message", then its traceback lines.
+LOG_RECORD = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} \| ", re.MULTILINE)
+
+
+def server_tracebacks(log_text: str) -> list[str]:
+    return [r for r in LOG_RECORD.split(log_text) if "Traceback (most recent call last)" in r]
+
+
+@pytest.fixture(autouse=True)
+def server_log_has_no_traceback(prefect_server, server_state):
+    """A server-side crash (say, its scheduler failing on every loop) fails the test that saw it,
+    even when every client call looked fine."""
+    log = server_state / "server.log"
+    start = log.stat().st_size
+    yield
+    with open(log, errors="replace") as handle:
+        handle.seek(start)
+        crashes = server_tracebacks(handle.read())
+    assert not crashes, "the Prefect server logged a traceback:\n" + crashes[0][-3000:]
+
+
 def latest_run(url: str, flow_name: str) -> dict:
     return flow_runs(url, flow_name)[0]
 
@@ -80,17 +111,7 @@ def test_flow_runs_every_dvc_stage_as_a_completed_task(tiny_project, flow_env):
 
 
 def test_failing_stage_fails_the_flow_and_names_the_stage(tiny_project, flow_env, tmp_path):
-    # Same checksums, different content: labels without class 9, which validation rejects.
-    bad = write_mirror(tmp_path / "bad", "digits")
-    labels = tmp_path / "bad" / "digits" / bad["files"]["train_labels"]["name"]
-    from tests.synthetic import make_split, write_idx_gz
-
-    _, y = make_split(20, seed=0)
-    bad["files"]["train_labels"]["md5"] = write_idx_gz(labels, y % 9)
-    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
-    params["datasets"]["digits"] = bad
-    (tiny_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    os.environ["LENET_DATA_MIRROR"] = f"file://{tmp_path / 'bad'}"
+    break_validation(tiny_project, tmp_path)
 
     result = run_in(tiny_project, "python", "-m", "pipeline.orchestrate", "run", check=False)
     assert result.returncode == 1
@@ -103,23 +124,156 @@ def test_failing_stage_fails_the_flow_and_names_the_stage(tiny_project, flow_env
     assert "preprocess@digits" not in states
 
 
+def start_serving(project, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    return subprocess.Popen([sys.executable, "-m", "pipeline.orchestrate", "serve", *args],
+                            cwd=project, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def deployments_named(url: str, name: str) -> list[dict]:
+    return api(url, "/deployments/filter", {"deployments": {"name": {"any_": [name]}}})
+
+
 def test_cron_deployment_is_created_and_listed(tiny_project, flow_env):
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.orchestrate", "serve", "--cron", "*/30 * * * *",
-         "--name", "test-nightly"],
-        cwd=tiny_project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    serve = start_serving(tiny_project, "--cron", "*/30 * * * *", "--name", "test-nightly")
     try:
         def listed():
             out = run_in(tiny_project, "prefect", "deployment", "ls", check=False).stdout
-            return "lenet-pipeline/test-nightly" in out
+            return "lenet-audit/test-nightly" in out
 
         wait_for(listed, 90, "the deployment to be listed")
-        deployment = api(flow_env, "/deployments/name/lenet-pipeline/test-nightly")
+        deployment = api(flow_env, "/deployments/name/lenet-audit/test-nightly")
         assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["*/30 * * * *"]
     finally:
         stop_session(serve)
+
+
+def audit_runs(url: str, deployment: dict) -> list[dict]:
+    return api(url, "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}},
+                                          "sort": "EXPECTED_START_TIME_ASC"})
+
+
+def test_scheduled_audit_run_happens_and_completes(tiny_project, flow_env):
+    """The scheduler creates a run on its own, the served process runs it: pipeline, then verify."""
+    run_in(tiny_project, "dvc", "repro")
+    run_in(tiny_project, "git", "add", "-A")
+    run_in(tiny_project, "git", "commit", "-q", "-m", "results")
+    serve = start_serving(tiny_project, "--interval", "10", "--name", "test-audit")
+    try:
+        deployment = wait_for(lambda: deployments_named(flow_env, "test-audit"), 90, "the deployment")[0]
+        completed = wait_for(
+            lambda: [r for r in audit_runs(flow_env, deployment) if r["state"]["type"] == "COMPLETED"],
+            300, "a scheduled audit run to complete")[0]
+    finally:
+        stop_session(serve)
+    assert completed["auto_scheduled"] is True
+    tasks = task_runs(flow_env, completed["id"])
+    assert {t["state"]["type"] for t in tasks} == {"COMPLETED"}
+    assert "verify@digits" in {t["name"] for t in tasks}
+    (pipeline_run,) = api(flow_env, "/flow_runs/filter", {"flow_runs": {"parent_task_run_id": {
+        "any_": [t["id"] for t in tasks]}}})
+    assert pipeline_run["state"]["type"] == "COMPLETED"
+    assert {t["name"] for t in task_runs(flow_env, pipeline_run["id"])} == STAGES
+
+
+def test_audit_fails_naming_the_dataset_and_the_number_that_differs(tiny_project, flow_env):
+    run_in(tiny_project, "dvc", "repro")
+    metrics_file = tiny_project / "metrics/digits.json"
+    metrics = yaml.safe_load(metrics_file.read_text())
+    metrics["test"]["accuracy"] = 0.123
+    metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
+    run_in(tiny_project, "git", "add", "-A")
+    run_in(tiny_project, "git", "commit", "-q", "-m", "results, one edited by hand")
+
+    result = run_in(tiny_project, "python", "-m", "pipeline.orchestrate", "audit", check=False)
+    assert result.returncode == 1
+    run = latest_run(flow_env, "lenet-audit")
+    assert run["state"]["type"] == "FAILED"
+    assert "verify@digits: digits does not reproduce" in run["state"]["message"]
+    assert "test.accuracy: 0.123 committed" in run["state"]["message"]
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that keeps every JSON body posted to it."""
+
+    def __init__(self):
+        self.bodies: list[dict] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def break_validation(project, tmp_path) -> None:
+    """Same checksums, different content: labels without class 9, which validation rejects."""
+    from tests.synthetic import make_split, write_idx_gz
+
+    bad = write_mirror(tmp_path / "bad", "digits")
+    labels = tmp_path / "bad" / "digits" / bad["files"]["train_labels"]["name"]
+    _, y = make_split(20, seed=0)
+    bad["files"]["train_labels"]["md5"] = write_idx_gz(labels, y % 9)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["datasets"]["digits"] = bad
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    os.environ["LENET_DATA_MIRROR"] = f"file://{tmp_path / 'bad'}"
+
+
+def test_restart_keeps_one_active_schedule_runs_missed_runs_late_and_notifies_failures(
+        tiny_project, flow_env, tmp_path):
+    break_validation(tiny_project, tmp_path)  # every audit run fails fast, at validate@digits
+    receiver = Receiver()
+    args = ("--interval", "10", "--name", "test-restart", "--notify", receiver.url)
+    try:
+        serve = start_serving(tiny_project, *args)
+        try:
+            deployment = wait_for(lambda: deployments_named(flow_env, "test-restart"), 90,
+                                  "the deployment")[0]
+        finally:
+            stop_session(serve)
+        stopped = api(flow_env, f"/deployments/{deployment['id']}")
+        assert stopped["paused"] is False and all(s["active"] for s in stopped["schedules"])
+
+        # A run falls due while nothing serves...
+        def overdue():
+            now = datetime.datetime.now(datetime.UTC)
+            return [r for r in audit_runs(flow_env, deployment) if r["state"]["type"] == "SCHEDULED"
+                    and datetime.datetime.fromisoformat(r["expected_start_time"]) < now]
+
+        missed = wait_for(overdue, 120, "a run to fall due")[0]
+        restarted_at = datetime.datetime.now(datetime.UTC)
+        serve = start_serving(tiny_project, *args)
+        try:
+            # ...and runs late once serving is back.
+            ended = wait_for(lambda: api(flow_env, f"/flow_runs/{missed['id']}")["state"]["type"]
+                             in ("FAILED", "COMPLETED", "CRASHED"), 180, "the missed run to run")
+            assert ended
+            late = api(flow_env, f"/flow_runs/{missed['id']}")
+            assert late["state"]["type"] == "FAILED"
+            assert datetime.datetime.fromisoformat(late["start_time"]) > restarted_at
+            assert len(deployments_named(flow_env, "test-restart")) == 1
+            notified = wait_for(lambda: [b for b in receiver.bodies if late["name"] in b["text"]],
+                                60, "the failure notification")[0]
+        finally:
+            stop_session(serve)
+    finally:
+        receiver.close()
+    assert "validate@digits" in notified["text"]
+    assert "Failed" in notified["subject"]
 
 
 def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_path):
@@ -153,3 +307,13 @@ def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_pat
     assert train_run["parent_task_run_id"] in {t["id"] for t in task_runs(flow_env, main_run["id"])}
     assert (tiny_project / "metrics/digits.json").is_file()
     assert "didn't change" in run_in(tiny_project, "dvc", "repro").stdout
+
+
+
+def test_server_traceback_check_finds_each_crash_in_the_log():
+    crash = ("11:24:00.001 | ERROR   | prefect.server.services.scheduler - Unexpected error\n"
+             "Traceback (most recent call last):\n  File \"deployments.py\"\n"
+             "sqlalchemy.exc.InvalidRequestError: Can't evaluate bulk DML statement\n")
+    info = "11:24:01.000 | INFO    | uvicorn - started\n"
+    assert server_tracebacks(info + info) == []
+    assert len(server_tracebacks(info + crash + info + crash)) == 2
