@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install repro test smoke lint bench pr-report chromium server-start server-stop flow serve worker
+.PHONY: install repro verify test smoke lint bench pr-report chromium server-start server-stop flow audit serve worker
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ install: $(STAMP)
 repro: $(STAMP)  ## the main job: every stage for both datasets, on params.yaml
 	dvc repro
 	dvc metrics show
+
+verify: $(STAMP)  ## retrain the committed params.yaml in a scratch checkout; compare the bytes
+	python -m pipeline verify
 
 test: $(STAMP) chromium  ## fast tests on synthetic data (no network, no real datasets)
 	pytest -q
@@ -52,6 +55,7 @@ PORT ?= 4200
 CRON ?= 0 3 * * *
 POOL ?= gpu
 TRAIN_POOL ?=
+NOTIFY ?=
 server-start: $(STAMP)
 	python -m pipeline.orchestrate server start --port $(PORT)
 
@@ -61,8 +65,11 @@ server-stop: $(STAMP)
 flow: $(STAMP)  ## the whole pipeline once, as a Prefect flow (TRAIN_POOL=gpu sends training to a worker)
 	python -m pipeline.orchestrate run $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
 
-serve: $(STAMP)  ## the pipeline on a cron schedule (blocks; Ctrl-C stops serving)
-	python -m pipeline.orchestrate serve --cron "$(CRON)" $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
+audit: $(STAMP)  ## the audit once: the pipeline as a flow, then verify for every dataset
+	python -m pipeline.orchestrate audit $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
+
+serve: $(STAMP)  ## the audit on a cron schedule (blocks; Ctrl-C stops serving); NOTIFY=URL posts failures
+	python -m pipeline.orchestrate serve --cron "$(CRON)" $(if $(NOTIFY),--notify $(NOTIFY)) $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
 
 worker: $(STAMP)  ## run on the GPU machine: registers the train flow from this checkout and serves POOL
 	python -m pipeline.orchestrate worker --pool $(POOL)

@@ -4,7 +4,7 @@
 
 Steps, all in this one command so that ratios compare runs on the same (noisy) machine:
  1. `dvc repro --force` twice on the default params.yaml: wall time, test accuracy, and whether
-    the two runs' metrics files are byte-identical;
+    the two runs' metrics files and dvc.lock are byte-identical;
  2. bench/plain_keras.py, a tutorial-style Keras script, for the train-throughput ratio;
  3. ONNX Runtime vs Keras `predict` on the exported model, batch 1 and batch 1000;
  4. the 1998 "classic" preset (presets/classic.yaml) through the same pipeline, params.yaml
@@ -50,15 +50,28 @@ def timed_repro() -> tuple[float, dict[str, bytes]]:
     started = time.perf_counter()
     sh("dvc", "repro", "--force")
     wall = time.perf_counter() - started
-    return wall, {ds: (ROOT / "metrics" / f"{ds}.json").read_bytes() for ds in DATASETS}
+    outputs = {ds: (ROOT / "metrics" / f"{ds}.json").read_bytes() for ds in DATASETS}
+    return wall, {**outputs, "dvc.lock": (ROOT / "dvc.lock").read_bytes()}
 
 
 def accuracy(ds: str) -> float:
     return json.loads((ROOT / "metrics" / f"{ds}.json").read_text())["test"]["accuracy"]
 
 
+def train_facts(ds: str) -> dict:
+    return json.loads((ROOT / "reports/runtime" / ds / "train.json").read_text())
+
+
 def train_throughput(ds: str) -> float:
-    return json.loads((ROOT / "reports/runtime" / ds / "train.json").read_text())["images_per_second"]
+    return train_facts(ds)["images_per_second"]
+
+
+def machine() -> str:
+    """The CPU and profile that produced the results: said beside them in the README."""
+    facts = train_facts(DATASETS[0])
+    cpu = facts["cpu"]
+    return (f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['cores']} cores), {facts['device']}, "
+            f"reproducibility profile {'honoured' if facts['profile_honoured'] else 'NOT honoured'}")
 
 
 def inference_speed(ds: str) -> dict[str, float]:
@@ -134,6 +147,7 @@ def main() -> int:
         "repro_seconds": wall_1,
         "accuracy": {ds: accuracy(ds) for ds in DATASETS},
         "train_images_per_second": {ds: train_throughput(ds) for ds in DATASETS},
+        "machine": machine(),
     }
     shutil.copytree(ROOT / "metrics", ROOT / "bench/results/default-metrics", dirs_exist_ok=True)
     baseline = json.loads(sh(sys.executable, "bench/plain_keras.py", "--dataset", "fashion_mnist",
@@ -185,7 +199,7 @@ def summary_rows(r: dict) -> list[list[str]]:
          (f"{inf['onnx_batch1000']:.0f} vs {inf['keras_batch1000']:.0f} images/s "
           f"({inf['onnx_batch1000'] / inf['keras_batch1000']:.1f}×)"),
          verdict(inf["onnx_batch1000"] > inf["keras_batch1000"])],
-        ["two full runs give identical metrics", "—", str(r["identical_metrics"]),
+        ["two full runs give identical metrics and dvc.lock", "—", str(r["identical_metrics"]),
          verdict(r["identical_metrics"])],
     ]
     if "classic" in r:

@@ -16,9 +16,9 @@ class CommandFailed(PipelineError):
     """A git or DVC command exited non-zero."""
 
 
-def run(*command: str, cwd: Path | None = None) -> str:
+def run(*command: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     """A command's stdout; CommandFailed naming the command and the end of its output if it fails."""
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise CommandFailed(f"`{' '.join(command)}` failed in {cwd or Path.cwd()}:\n"
                             + (result.stderr or result.stdout)[-2000:])

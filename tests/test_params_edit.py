@@ -49,3 +49,9 @@ def test_set_args_for_dvc_exp_run():
     assert set_args({"train.learning_rate": 1e-5, "model.pooling": "avg", "model.batch_norm": False}) == [
         "-Strain.learning_rate=1e-05", "-Smodel.pooling=avg", "-Smodel.batch_norm=false",
     ]
+
+
+def test_fast_preset_applies_and_validates(params_copy, capsys):
+    assert main(["apply", str(ROOT / "presets" / "fast.yaml"), "--params", str(params_copy)]) == 0
+    assert load_params(params_copy).reproducibility.cpu_isa == "native"
+    assert "reproducibility.cpu_isa: AVX2 -> native" in capsys.readouterr().out

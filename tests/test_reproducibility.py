@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_in
+from tests.synthetic import ROOT
 
 # Settings that change oneDNN's arithmetic when nothing pins them (each measured to change the
 # weights): a lower instruction set than this CPU's, one intra-op thread, oneDNN off.
@@ -122,3 +126,27 @@ def test_profile_lists_the_band_only_for_verify(committed_project):
         assert "Running stage" not in run_in(committed_project, "dvc", "repro").stdout
     finally:
         run_in(committed_project, "git", "checkout", "params.yaml")
+
+
+def python_in_root(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env}, check=False)
+
+
+def test_profile_overrides_a_contrary_environment_variable_and_says_so():
+    result = python_in_root(
+        "import logging, os; logging.basicConfig(); from pipeline import config, runtime; "
+        "runtime.apply_profile(config.load_params().reproducibility); "
+        "print(os.environ['ONEDNN_MAX_CPU_ISA'], os.environ['TF_NUM_INTRAOP_THREADS'])",
+        ONEDNN_MAX_CPU_ISA="SSE41", TF_NUM_INTRAOP_THREADS="7")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["AVX2", "2"]
+    assert "ONEDNN_MAX_CPU_ISA=SSE41 in the environment ignored" in result.stderr
+
+
+def test_profile_refuses_to_apply_after_tensorflow_was_imported():
+    result = python_in_root(
+        "import tensorflow; from pipeline import config, runtime; "
+        "runtime.apply_profile(config.load_params().reproducibility)")
+    assert result.returncode == 1
+    assert "must be applied before TensorFlow is imported" in result.stderr
