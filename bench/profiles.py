@@ -5,7 +5,8 @@ of a few epochs, one process each, side by side in this one command (the machine
 
 Runs in a scratch checkout of HEAD that shares this repository's DVC cache (the preprocessed
 arrays come from it), so the workspace's models are not touched. The baseline is the train stage
-with no profile at all: TensorFlow's defaults, what a plain Keras script gets.
+without the profile's environment: oneDNN's ISA and on/off at TensorFlow's own defaults for this
+CPU, what a plain Keras script gets (the thread counts are still set, in-process).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ VARIANTS = {
     "SSE41, 2 intra + 1 inter threads": {"cpu_isa": "SSE41"},
     "AVX2, oneDNN off": {"onednn": False},
 }
-BASELINE = "no profile (TensorFlow defaults)"
+BASELINE = "no profile in the environment (oneDNN at TensorFlow's default for this CPU)"
 NO_PROFILE = ("from pipeline import config, paths, train; p = config.load_params(); "
               "train.run({ds!r}, p.dataset({ds!r}), p, paths.DatasetPaths({ds!r}))")
 
