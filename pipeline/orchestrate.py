@@ -11,9 +11,9 @@ off (prefect.toml). Its PID and port are kept in .prefect/server.json, so `stop`
 the process `start` started.
 
 `serve` schedules the audit (the pipeline, then `verify`); with --notify, every failed or crashed
-audit run is posted to that webhook (saved as a Prefect block, used by the flow's failure hook). Stopping and restarting it keeps one
-deployment with its schedule active; runs that fell due while nothing served run late, one after
-another, when it is back.
+audit run is posted to that webhook (saved as a Prefect block, used by the flow's failure hook).
+Stopping and restarting it keeps one deployment with its schedule active; runs that fell due
+while nothing served run late, one after another, when it is back.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from pipeline import workspace
 from pipeline.config import Params
 from pipeline.errors import PipelineError
 from pipeline.files import write_text
@@ -65,17 +65,8 @@ def verdict(accuracy: Change, tolerance: float) -> str:
     return "unchanged"
 
 
-def _run(*command: str, cwd: Path | None = None) -> str:
-    """A command's stdout; a ReportError naming the command and its output if it fails."""
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ReportError(f"`{' '.join(command)}` failed in {cwd or Path.cwd()}:\n"
-                          + (result.stderr or result.stdout)[-2000:])
-    return result.stdout
-
-
 def _dvc_json(*args: str) -> dict:
-    return json.loads(_run("dvc", *args, "--json") or "{}")
+    return json.loads(workspace.run("dvc", *args, "--json") or "{}")
 
 
 def metric_changes(base: str, datasets: list[str]) -> dict[str, dict[str, Change]]:
@@ -280,7 +271,7 @@ REDUCED_BASE_REF = "refs/lenet/reduced-base"
 
 def pull() -> None:
     """The workspace's outputs from the DVC remote (the base's are read from it on demand)."""
-    _run("dvc", "pull")
+    workspace.run("dvc", "pull")
 
 
 def rerun_reduced(base: str, preset: Path) -> str:
@@ -288,17 +279,15 @@ def rerun_reduced(base: str, preset: Path) -> str:
     here; returns a ref holding the base's results, to compare with."""
     import sys
 
-    from pipeline.workspace import scratch_checkout
-
     preset = preset.resolve()
-    with scratch_checkout(base) as worktree:
+    with workspace.scratch_checkout(base) as worktree:
         for where in (worktree, Path.cwd()):
-            _run(sys.executable, "-m", "pipeline", "apply", str(preset), cwd=where)
-            _run("dvc", "repro", cwd=where)
-        _run("git", "add", "-A", cwd=worktree)
-        _run("git", "-c", "user.name=lenet report", "-c", "user.email=report@lenet.invalid",
+            workspace.run(sys.executable, "-m", "pipeline", "apply", str(preset), cwd=where)
+            workspace.run("dvc", "repro", cwd=where)
+        workspace.run("git", "add", "-A", cwd=worktree)
+        workspace.run("git", "-c", "user.name=lenet report", "-c", "user.email=report@lenet.invalid",
              "commit", "-q", "--allow-empty", "-m", f"{base} with {preset.name}", cwd=worktree)
-        _run("git", "update-ref", REDUCED_BASE_REF, "HEAD", cwd=worktree)
+        workspace.run("git", "update-ref", REDUCED_BASE_REF, "HEAD", cwd=worktree)
     return REDUCED_BASE_REF
 
 
