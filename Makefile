@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install repro verify test smoke lint bench pr-report chromium server-start server-stop flow audit serve worker
+.PHONY: install repro verify test test-fast smoke lint bench pr-report chromium server-start server-stop flow audit serve worker
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ repro: $(STAMP)  ## the main job: every stage for both datasets, on params.yaml
 	dvc metrics show
 
 verify: $(STAMP)  ## retrain the committed params.yaml in a scratch checkout; compare the bytes
-	python -m pipeline verify
+	lenet verify
 
 test: $(STAMP) chromium  ## fast tests on synthetic data (no network, no real datasets)
 	pytest -q
@@ -45,10 +45,10 @@ lint: $(STAMP)  ## ruff, and actionlint on the GitHub workflows
 # The pull-request comment (.github/workflows/pr-report.yml): BASE=origin/main ARGS="--reduced ..."
 BASE ?= origin/main
 pr-report: $(STAMP)
-	python -m pipeline report --base $(BASE) $(if $(GITHUB_EVENT_PATH),--post-comment) $(ARGS)
+	lenet report --base $(BASE) $(if $(GITHUB_EVENT_PATH),--post-comment) $(ARGS)
 
 bench: $(STAMP)  ## accuracy and speed on the real data; rewrites README's results table
-	python bench/run.py --update-readme
+	python -m bench.run --update-readme
 
 # Prefect: a local server (127.0.0.1, SQLite in .prefect/), the pipeline as a flow, a schedule, a worker.
 PORT ?= 4200
@@ -57,19 +57,19 @@ POOL ?= gpu
 TRAIN_POOL ?=
 NOTIFY ?=
 server-start: $(STAMP)
-	python -m pipeline.orchestrate server start --port $(PORT)
+	lenet server start --port $(PORT)
 
 server-stop: $(STAMP)
-	python -m pipeline.orchestrate server stop
+	lenet server stop
 
 flow: $(STAMP)  ## the whole pipeline once, as a Prefect flow (TRAIN_POOL=gpu sends training to a worker)
-	python -m pipeline.orchestrate run $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
+	lenet flow $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
 
 audit: $(STAMP)  ## the audit once: the pipeline as a flow, then verify for every dataset
-	python -m pipeline.orchestrate audit $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
+	lenet audit $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
 
 serve: $(STAMP)  ## the audit on a cron schedule (blocks; Ctrl-C stops serving); NOTIFY=URL posts failures
-	python -m pipeline.orchestrate serve --cron "$(CRON)" $(if $(NOTIFY),--notify $(NOTIFY)) $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
+	lenet serve --cron "$(CRON)" $(if $(NOTIFY),--notify $(NOTIFY)) $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
 
 worker: $(STAMP)  ## run on the GPU machine: registers the train flow from this checkout and serves POOL
-	python -m pipeline.orchestrate worker --pool $(POOL)
+	lenet worker --pool $(POOL)

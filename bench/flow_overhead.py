@@ -1,6 +1,6 @@
 """What Prefect costs on top of DVC: server start-up, and a flow run vs `dvc repro` on tiny data.
 
-    python bench/flow_overhead.py
+    python -m bench.flow_overhead
 
 Builds two identical tiny projects (the tests' synthetic dataset), runs `dvc repro` in one and
 the Prefect flow in the other against a fresh local server, and prints the times and their ratio.
@@ -9,19 +9,15 @@ the Prefect flow in the other against a fresh local server, and prints the times
 from __future__ import annotations
 
 import os
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from pipeline import orchestrate
-from tests.conftest import make_tiny_project, run_in
-from tests.prefect_helpers import free_port
-from tests.synthetic import tiny_params, write_mirror
+from tests.helpers import free_port
+from tests.synthetic import make_tiny_project, run_in, tiny_params, write_mirror
 
 
 def timed(project: Path, *command: str) -> float:
@@ -33,9 +29,9 @@ def timed(project: Path, *command: str) -> float:
 def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="flow-overhead-"))
     entry = write_mirror(base / "mirror", "digits")
-    os.environ["LENET_DATA_MIRROR"] = f"file://{base / 'mirror'}"
-    plain = make_tiny_project(base / "plain", tiny_params({"digits": entry}))
-    flowed = make_tiny_project(base / "flow", tiny_params({"digits": entry}))
+    os.environ["LENET_DATA_MIRROR"] = (base / "mirror").as_uri()
+    plain = make_tiny_project(base / "plain", tiny_params({"digits": entry}), base / "mirror")
+    flowed = make_tiny_project(base / "flow", tiny_params({"digits": entry}), base / "mirror")
 
     start = time.perf_counter()
     url = orchestrate.start_server(free_port(), state_dir=base / "prefect")
@@ -43,9 +39,9 @@ def main() -> None:
     os.environ["PREFECT_API_URL"] = url
     try:
         repro = timed(plain, "dvc", "repro")
-        flow = timed(flowed, sys.executable, "-m", "pipeline.orchestrate", "run")
+        flow = timed(flowed, sys.executable, "-m", "pipeline", "flow")
         repro_noop = timed(plain, "dvc", "repro")
-        flow_noop = timed(flowed, sys.executable, "-m", "pipeline.orchestrate", "run")
+        flow_noop = timed(flowed, sys.executable, "-m", "pipeline", "flow")
     finally:
         orchestrate.stop_server(state_dir=base / "prefect")
     print(f"prefect server start (new SQLite database): {server_start:.1f} s")
@@ -53,7 +49,7 @@ def main() -> None:
           f"({flow / repro:.2f}x)")
     print(f"tiny pipeline, nothing to do:     dvc repro {repro_noop:.1f} s, Prefect flow {flow_noop:.1f} s "
           f"({flow_noop / repro_noop:.2f}x)")
-    subprocess.run(["rm", "-rf", str(base)], check=False)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Same network, batch size and augmentation ranges as params.yaml, written the way
 would (stock RandomTranslation + RandomRotation layers, model.fit on numpy arrays), without any of
 the pipeline's code. Prints one JSON line: images per second over the epochs after the first.
 
-    python bench/plain_keras.py --dataset fashion_mnist --epochs 3
+    python -m bench.plain_keras --dataset fashion_mnist --epochs 3
 """
 
 import argparse

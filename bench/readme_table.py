@@ -10,7 +10,7 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 PRESETS = (
     ("default `params.yaml`", "default-metrics", "make repro"),
     ("classic (LeCun et al. 1998)", "classic-metrics",
-     "python -m pipeline apply presets/classic.yaml && dvc repro"),
+     "lenet apply presets/classic.yaml && dvc repro"),
 )
 
 

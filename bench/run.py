@@ -1,6 +1,6 @@
 """The accuracy and speed benchmark: the real pipeline on the real data, measured side by side.
 
-    make bench            # or: python bench/run.py [--skip-classic] [--update-readme]
+    make bench            # or: python -m bench.run [--skip-classic] [--update-readme]
 
 Steps, all in this one command so that ratios compare runs on the same (noisy) machine:
  1. `dvc repro --force` twice on the default params.yaml: wall time, test accuracy, and whether
@@ -19,15 +19,16 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from bench import readme_table
+from pipeline import workspace
+from pipeline.paths import DatasetPaths, ProjectPaths
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = ProjectPaths(ROOT)
 
 DATASETS = ("mnist", "fashion_mnist")
 TARGETS = {"mnist": 0.9930, "fashion_mnist": 0.915}
@@ -40,26 +41,29 @@ THROUGHPUT_RATIO = 0.9
 
 
 def sh(*command: str, capture: bool = False) -> str:
+    """Run in the repository, echoing the command; long runs stream their output."""
     print("$", " ".join(command), flush=True)
-    result = subprocess.run(command, cwd=ROOT, check=True, text=True,
-                            stdout=subprocess.PIPE if capture else None)
-    return result.stdout or ""
+    return workspace.run(*command, cwd=ROOT, capture=capture).stdout or ""
+
+
+def paths(ds: str) -> DatasetPaths:
+    return DatasetPaths(ds, ROOT)
 
 
 def timed_repro() -> tuple[float, dict[str, bytes]]:
     started = time.perf_counter()
     sh("dvc", "repro", "--force")
     wall = time.perf_counter() - started
-    outputs = {ds: (ROOT / "metrics" / f"{ds}.json").read_bytes() for ds in DATASETS}
-    return wall, {**outputs, "dvc.lock": (ROOT / "dvc.lock").read_bytes()}
+    outputs = {ds: paths(ds).metrics.read_bytes() for ds in DATASETS}
+    return wall, {**outputs, "dvc.lock": PROJECT.dvc_lock.read_bytes()}
 
 
 def accuracy(ds: str) -> float:
-    return json.loads((ROOT / "metrics" / f"{ds}.json").read_text())["test"]["accuracy"]
+    return json.loads(paths(ds).metrics.read_text())["test"]["accuracy"]
 
 
 def train_facts(ds: str) -> dict:
-    return json.loads((ROOT / "reports/runtime" / ds / "train.json").read_text())
+    return json.loads((paths(ds).runtime / "train.json").read_text())
 
 
 def train_throughput(ds: str) -> float:
@@ -83,11 +87,11 @@ def inference_speed(ds: str) -> dict[str, float]:
     from pipeline.data import load_processed
     from pipeline.model import classifier_of
 
-    arrays = load_processed(ROOT / "data/processed" / f"{ds}.npz")
+    arrays = load_processed(paths(ds).processed)
     x = arrays["x_test"][:1000]
     raw = np.zeros((1000, 28, 28), np.float32)  # ONNX input: raw pixels; speed is content-blind
-    model = classifier_of(keras.saving.load_model(ROOT / "models" / ds / "model.keras"))
-    session = ort.InferenceSession(str(ROOT / "models" / ds / "model.onnx"),
+    model = classifier_of(keras.saving.load_model(paths(ds).keras_model))
+    session = ort.InferenceSession(str(paths(ds).onnx_model),
                                    providers=["CPUExecutionProvider"])
     feed = session.get_inputs()[0].name
 
@@ -112,14 +116,14 @@ def inference_speed(ds: str) -> dict[str, float]:
 
 def classic_run() -> dict[str, float]:
     """The 1998 preset through the same pipeline; params.yaml is put back whatever happens."""
-    params = ROOT / "params.yaml"
+    params = PROJECT.params
     backup = params.read_bytes()
     try:
         sh(sys.executable, "-m", "pipeline", "apply", "presets/classic.yaml")
         started = time.perf_counter()
         sh("dvc", "repro")
         wall = time.perf_counter() - started
-        shutil.copytree(ROOT / "metrics", ROOT / "bench/results/classic-metrics", dirs_exist_ok=True)
+        shutil.copytree(PROJECT.metrics_dir, ROOT / "bench/results/classic-metrics", dirs_exist_ok=True)
         return {"wall_seconds": wall, **{ds: accuracy(ds) for ds in DATASETS}}
     finally:
         params.write_bytes(backup)
@@ -149,8 +153,8 @@ def main() -> int:
         "train_images_per_second": {ds: train_throughput(ds) for ds in DATASETS},
         "machine": machine(),
     }
-    shutil.copytree(ROOT / "metrics", ROOT / "bench/results/default-metrics", dirs_exist_ok=True)
-    baseline = json.loads(sh(sys.executable, "bench/plain_keras.py", "--dataset", "fashion_mnist",
+    shutil.copytree(PROJECT.metrics_dir, ROOT / "bench/results/default-metrics", dirs_exist_ok=True)
+    baseline = json.loads(sh(sys.executable, "-m", "bench.plain_keras", "--dataset", "fashion_mnist",
                              "--epochs", "4", capture=True).strip().splitlines()[-1])
     results["plain_keras_images_per_second"] = baseline["images_per_second"]
     results["inference"] = inference_speed("fashion_mnist")

@@ -12,7 +12,9 @@ import keras
 import matplotlib.pyplot as plt  # headless machines get the Agg backend automatically
 import numpy as np
 
-from pipeline import model as _registers_custom_loss  # noqa: F401  needed to load MSE models
+# Registers the project's own loss (squared error, or cross-entropy with label smoothing) and
+# augmentation layer with Keras, which needs them to load a saved model.
+from pipeline import model as _registers_custom_objects  # noqa: F401
 from pipeline import runtime
 from pipeline.config import Dataset, Params
 from pipeline.data import load_processed
@@ -79,7 +81,7 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     }
     write_json(paths.metrics, metrics)
     write_json(
-        paths.eval_dir / "confusion.json",
+        paths.confusion,
         [{"actual": dataset.classes[a], "predicted": dataset.classes[p]} for a, p in zip(y_test, y_pred)],
     )
     pad = int(arrays["pad"])

@@ -117,7 +117,7 @@ ONNX Runtime vs Keras on all {check['images']} test images: argmax agreement
 ## Reproducibility profile
 `reproducibility` in params.yaml, in force for training, evaluation and export:
 {", ".join(f"{k} {v}" for k, v in params.reproducibility.model_dump(exclude={"accuracy_band"}).items())}.
-Honoured here: {"yes" if honoured else "no"} ({why}). Where it is honoured, `python -m pipeline verify`
+Honoured here: {"yes" if honoured else "no"} ({why}). Where it is honoured, `lenet verify`
 retrains these bytes exactly; elsewhere test accuracy agrees within {params.reproducibility.accuracy_band}.
 The CPU model, thread counts and wall times are in reports/runtime/{name}/.
 

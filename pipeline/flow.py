@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import networkx as nx
@@ -28,10 +27,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.tasks import exponential_backoff
 
+from pipeline import workspace
 from pipeline.config import load_params
 from pipeline.errors import PipelineError
+from pipeline.paths import DatasetPaths, ProjectPaths
 
 ROOT = Path(__file__).resolve().parents[1]
+PROJECT = ProjectPaths(ROOT)
 TRAIN_FLOW = "lenet-train"
 AUDIT_FLOW = "lenet-audit"
 NOTIFY_BLOCK = "lenet-audit-failures"
@@ -42,23 +44,22 @@ class StageFailed(PipelineError):
     """A DVC stage (or a DVC command around it) exited non-zero."""
 
 
-def dvc(*args: str, stage: str, cwd: Path = ROOT) -> str:
-    result = subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        output = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        raise StageFailed(f"stage {stage} failed: `dvc {' '.join(args)}`:\n" + "\n".join(output[-15:]))
-    return result.stdout
+def dvc(*args: str, stage: str) -> str:
+    try:
+        return workspace.run("dvc", *args, cwd=ROOT).stdout
+    except workspace.CommandFailed as failure:
+        raise StageFailed(f"stage {stage} failed: {failure}") from None
 
 
-def stages_in_order(root: Path = ROOT) -> list[str]:
+def stages_in_order(project: ProjectPaths = PROJECT) -> list[str]:
     """The root dvc.yaml's stages (what a plain `dvc repro` runs: not tune/dvc.yaml's search),
     upstream first (DVC's graph points from a stage to its dependencies)."""
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
+    with Repo(str(project.root)) as repo:
         graph = repo.index.graph
         return [stage.addressing for stage in reversed(list(nx.topological_sort(graph)))
-                if Path(stage.dvcfile.path).resolve() == (root / "dvc.yaml").resolve()]
+                if Path(stage.dvcfile.path).resolve() == project.dvc_yaml.resolve()]
 
 
 @task(task_run_name="{stage}")
@@ -72,11 +73,11 @@ def run_stage(stage: str) -> str:
 run_download = run_stage.with_options(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5))
 
 
-def code_fingerprint(root: Path = ROOT) -> str:
+def code_fingerprint(project: ProjectPaths = PROJECT) -> str:
     """sha256 over dvc.yaml and the pipeline's code: the worker must run exactly this code."""
     digest = hashlib.sha256()
-    for path in [root / "dvc.yaml", *sorted((root / "pipeline").glob("*.py"))]:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in [project.dvc_yaml, *sorted(project.code.glob("*.py"))]:
+        digest.update(path.relative_to(project.root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -89,7 +90,7 @@ def run_stage_on_pool(stage: str, pool: str) -> dict:
         f"{TRAIN_FLOW}/{TRAIN_DEPLOYMENT.format(pool=pool)}",
         parameters={
             "stage": stage,
-            "params_yaml": (ROOT / "params.yaml").read_text(),
+            "params_yaml": PROJECT.params.read_text(),
             "code": code_fingerprint(),
         },
         timeout=None,
@@ -106,11 +107,11 @@ def run_stage_on_pool(stage: str, pool: str) -> dict:
     return {"flow_run_id": str(flow_run.id), "flow_run_name": flow_run.name}
 
 
-def metrics_table(root: Path = ROOT) -> str:
+def metrics_table(project: ProjectPaths = PROJECT) -> str:
     rows = ["| dataset | test accuracy | test loss | errors |", "|---|---|---|---|"]
-    for path in sorted((root / "metrics").glob("*.json")):
-        test = json.loads(path.read_text())["test"]
-        rows.append(f"| {path.stem} | {test['accuracy']:.4f} | {test['loss']:.4f} | {test['errors']} |")
+    for name in load_params(project.params).datasets:
+        test = json.loads(DatasetPaths(name, project.root).metrics.read_text())["test"]
+        rows.append(f"| {name} | {test['accuracy']:.4f} | {test['loss']:.4f} | {test['errors']} |")
     return "\n".join(rows)
 
 
@@ -168,7 +169,7 @@ def notify_failure(flow, flow_run, state) -> None:
 def lenet_audit(train_pool: str | None = None) -> list[str]:
     """The pipeline, then verify for every dataset: what the schedule runs."""
     lenet_pipeline(train_pool=train_pool)
-    return [verify_dataset(name) for name in load_params(ROOT / "params.yaml").datasets]
+    return [verify_dataset(name) for name in load_params(PROJECT.params).datasets]
 
 
 @flow(name=TRAIN_FLOW, log_prints=True)
@@ -183,7 +184,7 @@ def train_stage(stage: str, params_yaml: str, code: str) -> dict:
     if code_fingerprint() != code:
         raise StageFailed(f"stage {stage}: the worker's checkout {ROOT} has different pipeline code "
                           "than the flow that sent it; update the worker's checkout (git pull)")
-    write_text(ROOT / "params.yaml", params_yaml)
+    write_text(PROJECT.params, params_yaml)
     # --pull: upstream stages come back from the remote's run cache instead of running again.
     output = dvc("repro", "--pull", stage, stage=stage)
     dvc("push", "--run-cache", stage, stage=stage)

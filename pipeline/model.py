@@ -131,7 +131,8 @@ def learning_rate(train: Train, steps_per_epoch: int):
         return keras.optimizers.schedules.CosineDecay(
             train.learning_rate, decay_steps=max(1, train.epochs * steps_per_epoch)
         )
-    boundaries = [epoch * steps_per_epoch for epoch, _ in LECUN1998_SCHEDULE[1:]]
+    # Keras keeps a phase's rate while step <= boundary: the last step of the epoch before.
+    boundaries = [epoch * steps_per_epoch - 1 for epoch, _ in LECUN1998_SCHEDULE[1:]]
     rates = [train.learning_rate * fraction for _, fraction in LECUN1998_SCHEDULE]
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, rates)
 

@@ -1,10 +1,10 @@
 """Prefect around the pipeline: a local server, one-off flow runs, schedules and a GPU worker.
 
-    python -m pipeline.orchestrate server start|stop|status [--port 4200]
-    python -m pipeline.orchestrate run [--train-pool gpu]
-    python -m pipeline.orchestrate audit [--train-pool gpu]
-    python -m pipeline.orchestrate serve [--cron "0 3 * * *" | --interval S] [--notify URL] [--train-pool gpu]
-    python -m pipeline.orchestrate worker [--pool gpu]
+    lenet server start|stop|status [--port 4200]
+    lenet flow [--train-pool gpu]
+    lenet audit [--train-pool gpu]
+    lenet serve [--cron "0 3 * * *" | --interval S] [--notify URL] [--train-pool gpu]
+    lenet worker [--pool gpu]
 
 The server listens on 127.0.0.1 only, keeps its SQLite database in .prefect/ and has analytics
 off (prefect.toml). Its PID and port are kept in .prefect/server.json, so `stop` stops exactly
@@ -18,7 +18,6 @@ while nothing served run late, one after another, when it is back.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -113,8 +112,14 @@ def server_url() -> str:
         return os.environ["PREFECT_API_URL"]
     if SERVER_STATE.exists():
         return json.loads(SERVER_STATE.read_text())["api_url"]
-    raise ServerError("no Prefect server: run `python -m pipeline.orchestrate server start` "
+    raise ServerError("no Prefect server: run `lenet server start` (make server-start) "
                       "or set PREFECT_API_URL")
+
+
+def connect() -> None:
+    """Point this process's Prefect client at the server (quietly: analytics off)."""
+    os.environ.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
+    os.environ["PREFECT_API_URL"] = server_url()
 
 
 def ensure_pool(pool: str) -> None:
@@ -148,6 +153,13 @@ def deploy_train_flow(pool: str) -> str:
     return name
 
 
+def work(pool: str) -> None:
+    """Deploy the train flow from this checkout, then become a process worker on `pool`."""
+    deploy_train_flow(pool)
+    os.execvp(sys.executable, [sys.executable, "-m", "prefect", "worker", "start",
+                               "--pool", pool, "--type", "process"])
+
+
 def serve_audit(name: str, cron: str | None, interval: float | None, train_pool: str | None,
                 notify: str | None) -> None:
     """Serve the audit flow on a schedule (blocks). Re-serving updates the same deployment."""
@@ -175,59 +187,3 @@ def save_webhook(url: str) -> None:
         name=NOTIFY_BLOCK, url=url, json_data={"subject": "{{subject}}", "text": "{{body}}"},
         allow_private_urls=True,  # the receiver may be on this machine or the local network
     ).save(NOTIFY_BLOCK, overwrite=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    cli = argparse.ArgumentParser(prog="python -m pipeline.orchestrate", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = cli.add_subparsers(dest="command", required=True)
-    server = commands.add_parser("server", help="the local Prefect server")
-    server.add_argument("action", choices=("start", "stop", "status"))
-    server.add_argument("--port", type=int, default=DEFAULT_PORT)
-    run = commands.add_parser("run", help="run the whole pipeline once as a Prefect flow")
-    run.add_argument("--train-pool", help="work pool for the train stages (default: train here)")
-    audit = commands.add_parser("audit", help="run the audit once: the pipeline, then verify")
-    audit.add_argument("--train-pool", help="work pool for the train stages (default: train here)")
-    serve = commands.add_parser("serve", help="serve the audit on a schedule (blocks)")
-    serve.add_argument("--cron", default="0 3 * * *", help="default: nightly at 03:00")
-    serve.add_argument("--interval", type=float, help="seconds between runs, instead of --cron")
-    serve.add_argument("--name", default="nightly")
-    serve.add_argument("--notify", metavar="URL", help="webhook that gets every failed run (JSON)")
-    serve.add_argument("--train-pool")
-    worker = commands.add_parser("worker", help="deploy the train flow from this checkout and "
-                                                "start a process worker on the pool (blocks)")
-    worker.add_argument("--pool", default="gpu")
-    args = cli.parse_args(argv)
-    os.environ.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
-
-    try:
-        if args.command == "server":
-            if args.action == "start":
-                print(f"Prefect server up: PREFECT_API_URL={start_server(args.port)}")
-            elif args.action == "stop":
-                print("stopped" if stop_server() else "no server started by this project")
-            else:
-                url = server_url()
-                print(f"{url}: {'healthy' if healthy(url) else 'not answering'}")
-            return 0
-        os.environ["PREFECT_API_URL"] = server_url()
-        from pipeline.flow import lenet_audit, lenet_pipeline
-
-        if args.command == "run":
-            lenet_pipeline(train_pool=args.train_pool)
-        elif args.command == "audit":
-            lenet_audit(train_pool=args.train_pool)
-        elif args.command == "serve":
-            serve_audit(args.name, args.cron, args.interval, args.train_pool, args.notify)
-        else:
-            deploy_train_flow(args.pool)
-            os.execvp(sys.executable, [sys.executable, "-m", "prefect", "worker", "start",
-                                       "--pool", args.pool, "--type", "process"])
-    except PipelineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Where each stage reads and writes, per dataset. dvc.yaml declares the same paths."""
+"""Where each stage reads and writes. dvc.yaml declares the same paths. Every path the code
+uses is built here, relative to a project root (the current directory, as DVC runs stages)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,46 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class ProjectPaths:
+    """The project-wide files: not one dataset's."""
+
+    root: Path = Path(".")
+
+    @property
+    def params(self) -> Path:
+        return self.root / "params.yaml"
+
+    @property
+    def dvc_yaml(self) -> Path:
+        return self.root / "dvc.yaml"
+
+    @property
+    def dvc_lock(self) -> Path:
+        return self.root / "dvc.lock"
+
+    @property
+    def code(self) -> Path:
+        return self.root / "pipeline"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def tune_reports(self) -> Path:
+        """The search's outputs: best_params.yaml, trials.csv, search.png, summary.json."""
+        return self.root / "reports" / "tune"
+
+
+@dataclass(frozen=True)
 class DatasetPaths:
     name: str
     root: Path = Path(".")
+
+    @property
+    def reference_profile(self) -> Path:
+        """What validation compares the raw data with: built once from trusted data, committed."""
+        return self.root / "suites" / f"{self.name}.profile.json"
 
     @property
     def raw(self) -> Path:
@@ -52,9 +90,17 @@ class DatasetPaths:
     def metrics(self) -> Path:
         return self.root / "metrics" / f"{self.name}.json"
 
+    def training_curve(self, split: str, metric: str) -> Path:
+        """dvclive's per-epoch TSV of `metric` on split "train" or "eval" (validation)."""
+        return self.train_log / "plots" / "metrics" / split / f"{metric}.tsv"
+
     @property
     def eval_dir(self) -> Path:
         return self.root / "reports" / "eval" / self.name
+
+    @property
+    def confusion(self) -> Path:
+        return self.eval_dir / "confusion.json"
 
     @property
     def runtime(self) -> Path:

@@ -10,10 +10,13 @@ never change a number silently.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import platform
+import re
 import sys
+import threading
 from importlib import metadata
 
 from pipeline.config import Reproducibility
@@ -103,18 +106,18 @@ def gpus() -> list[str]:
     return [g.name for g in tf.config.list_physical_devices("GPU")]
 
 
-def device() -> str:
-    found = gpus()
+def device(found_gpus: list[str] | None = None) -> str:
+    found = gpus() if found_gpus is None else found_gpus
     return f"GPU ({', '.join(found)})" if found else f"CPU ({os.cpu_count()} cores)"
 
 
-def honoured(profile: Reproducibility) -> tuple[bool, str]:
+def honoured(profile: Reproducibility, found_gpus: list[str] | None = None) -> tuple[bool, str]:
     """Whether this machine computes what the profile describes, and if not, why not.
 
     A GPU runs other kernels, and a CPU without the profile's instruction set makes oneDNN fall
     back to a lower one: the numbers then differ from the committed ones (within the band).
     """
-    if gpus():
+    if gpus() if found_gpus is None else found_gpus:
         return False, "a GPU trains here; the profile pins CPU arithmetic"
     if profile.cpu_isa != "native":
         have = set(cpu()["flags"])
@@ -128,7 +131,8 @@ def facts(profile: Reproducibility) -> dict:
     """What was in force: recorded in reports/runtime/<dataset>/ beside every stage's output."""
     import tensorflow as tf
 
-    ok, why = honoured(profile)
+    found_gpus = gpus()
+    ok, why = honoured(profile, found_gpus)
     return {
         "profile": profile.model_dump(),
         "profile_honoured": ok,
@@ -137,7 +141,7 @@ def facts(profile: Reproducibility) -> dict:
         "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
         "cpu": cpu(),
-        "device": device(),
+        "device": device(found_gpus),
         "versions": versions(),
     }
 
@@ -150,3 +154,42 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return found
+
+
+# TensorFlow's C++ start-up lines that say nothing to act on: absl's pre-initialisation notice,
+# the CUDA stub and the "rebuild TensorFlow" hints, the oneDNN notice (the profile chose oneDNN),
+# and, on a machine with no NVIDIA device at all, the failed cuInit (printed as an E-line).
+NATIVE_NOISE = [r"absl::InitializeLog\(\) is called", r"cudart_stub\.cc", r"cpu_feature_guard\.cc",
+                r"rebuild TensorFlow with the appropriate compiler flags",
+                r"port\.cc:\d+\] oneDNN custom operations are on"]
+if not os.path.exists("/dev/nvidiactl"):
+    NATIVE_NOISE.append(r"failed call to cuInit")
+
+
+def drop_native_noise(patterns: list[str] = NATIVE_NOISE) -> None:
+    """Filter this process's stderr at the file-descriptor level (TensorFlow's C++ logging writes
+    there directly, and its pre-initialisation lines ignore TF_CPP_MIN_LOG_LEVEL): lines matching
+    `patterns` are dropped, every other line (real warnings and errors) passes unchanged."""
+    noise = re.compile("|".join(patterns).encode())
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as source, os.fdopen(terminal, "wb", buffering=0) as sink:
+            for line in source:
+                if not noise.search(line):
+                    sink.write(line)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    restore = os.dup(terminal)
+
+    def drain() -> None:  # at exit: close the pipe's last writer, let the filter pass the rest
+        sys.stderr.flush()
+        os.dup2(restore, 2)
+        thread.join(timeout=5)
+
+    atexit.register(drain)

@@ -1,7 +1,7 @@
 """Tune stage: a keras-tuner search over the space declared in params.yaml's `tune` section.
 
 It sees only the training and validation splits (the test arrays are never loaded), is seeded,
-and writes the winner as a params.yaml fragment that `python -m pipeline apply` adopts, so the
+and writes the winner as a params.yaml fragment that `lenet apply` adopts, so the
 accuracy the next `dvc repro` reports is reproducible from params.yaml alone.
 """
 
@@ -25,10 +25,10 @@ from pipeline.data import load_processed
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_open, write_json, write_text
 from pipeline.model import build_training_model, compile_model
-from pipeline.paths import DatasetPaths
+from pipeline.paths import DatasetPaths, ProjectPaths
 
 log = logging.getLogger(__name__)
-OUT_DIR = Path("reports/tune")
+OUT_DIR = ProjectPaths().tune_reports
 TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
 
 
@@ -124,7 +124,7 @@ def _nested(values: dict[str, object]) -> dict[str, dict[str, object]]:
 def _write_outputs(objective, trials, best, best_values, direction) -> dict:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     header = "# Best hyperparameters of the last `dvc repro tune/dvc.yaml`.\n"
-    header += "# Adopt with: python -m pipeline apply reports/tune/best_params.yaml\n"
+    header += "# Adopt with: lenet apply reports/tune/best_params.yaml\n"
     write_text(OUT_DIR / "best_params.yaml", header + yaml.safe_dump(_nested(best_values), sort_keys=False))
     keys = list(best_values)
     ordered = sorted(trials, key=lambda t: int(t.trial_id))

@@ -112,7 +112,7 @@ def run(datasets: list[str] | None = None, revision: str = "HEAD", root: Path | 
 
     def committed(path: str) -> str:
         try:
-            return workspace.run("git", "show", f"{revision}:{path}", cwd=root)
+            return workspace.run("git", "show", f"{revision}:{path}", cwd=root).stdout
         except workspace.CommandFailed:
             raise VerifyError(f"{path} is not committed at {revision}: commit the results of "
                               "`dvc repro` before verifying them") from None

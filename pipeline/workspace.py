@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +18,24 @@ class CommandFailed(PipelineError):
     """A git or DVC command exited non-zero."""
 
 
-def run(*command: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    """A command's stdout; CommandFailed naming the command and the end of its output if it fails."""
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise CommandFailed(f"`{' '.join(command)}` failed in {cwd or Path.cwd()}:\n"
-                            + (result.stderr or result.stdout)[-2000:])
-    return result.stdout
+def run(*command: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+        check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `command` (the project's one way to start a process) with this interpreter's bin/
+    first on PATH, so `dvc`, `lenet` and dvc.yaml's `python` are this environment's.
+
+    `env` replaces the environment, as in subprocess. With `check`, a non-zero exit raises
+    CommandFailed naming the command and the end of its output; `capture=False` lets the output
+    stream to the terminal (long runs).
+    """
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=capture, text=True, check=False)
+    if check and result.returncode != 0:
+        output = (result.stderr or result.stdout or "")[-2000:] if capture else "(output above)"
+        raise CommandFailed(f"`{' '.join(command)}` exited {result.returncode} in "
+                            f"{cwd or Path.cwd()}:\n{output}")
+    return result
 
 
 @contextlib.contextmanager
@@ -30,7 +43,7 @@ def scratch_checkout(revision: str, root: Path | None = None) -> Iterator[Path]:
     """A git worktree of `revision` in a temporary folder, using `root`'s DVC cache (so downloads
     and data are not fetched twice); removed afterwards, whatever happened inside."""
     root = (root or Path.cwd()).resolve()
-    cache = run("dvc", "cache", "dir", cwd=root).strip()
+    cache = run("dvc", "cache", "dir", cwd=root).stdout.strip()
     parent = Path(tempfile.mkdtemp(prefix="lenet-scratch-"))
     checkout = parent / "checkout"
     run("git", "worktree", "add", "--detach", str(checkout), revision, cwd=root)
@@ -38,7 +51,6 @@ def scratch_checkout(revision: str, root: Path | None = None) -> Iterator[Path]:
         run("dvc", "cache", "dir", "--local", cache, cwd=checkout)
         yield checkout
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=root,
-                       check=False, capture_output=True)
+        run("git", "worktree", "remove", "--force", str(checkout), cwd=root, check=False)
         shutil.rmtree(parent, ignore_errors=True)
-        subprocess.run(["git", "worktree", "prune"], cwd=root, check=False, capture_output=True)
+        run("git", "worktree", "prune", cwd=root, check=False)

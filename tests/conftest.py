@@ -1,18 +1,28 @@
+"""Shared fixtures. Two tiers (pyproject.toml's markers): unit tests are the default; a module that
+runs real DVC, Prefect or Chromium marks itself `integration`. `make test-fast` runs the unit tier.
+
+Building a tiny project (git, DVC, a reference profile) and reproducing it cost tens of seconds,
+so each is done once per test run (the session templates) and every test gets its own copy.
+"""
+
 from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.synthetic import ROOT, tiny_params, write_mirror
+from tests.synthetic import (
+    commit_all,
+    copy_project,
+    make_tiny_project,
+    run_in,
+    tiny_params,
+    write_mirror,
+)
 
 
 @pytest.fixture
@@ -49,59 +59,42 @@ def params_file(tmp_path, mirror) -> Path:
     return path
 
 
-def run_in(project: Path, *command: str, check: bool = True):
-    """Run a command in `project` with this interpreter's environment first on PATH."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-    return result
+@pytest.fixture(scope="session")
+def tiny_template(tmp_path_factory) -> tuple[Path, Path]:
+    """(project, mirror): a committed tiny project, built once per test run. Copy, never modify."""
+    base = tmp_path_factory.mktemp("template")
+    entry = write_mirror(base / "mirror", "digits")
+    project = make_tiny_project(base / "project", tiny_params({"digits": entry}), base / "mirror")
+    return project, base / "mirror"
+
+
+@pytest.fixture(scope="session")
+def reproduced_template(tiny_template, tmp_path_factory) -> tuple[Path, str]:
+    """(project, output of its first `dvc repro`): the tiny project with its results committed."""
+    project, mirror = tiny_template
+    reproduced = copy_project(project, tmp_path_factory.mktemp("reproduced") / "project")
+    output = run_in_mirror(reproduced, mirror, "dvc", "repro").stdout
+    commit_all(reproduced, "results")
+    return reproduced, output
+
+
+def run_in_mirror(project: Path, mirror: Path, *command: str):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LENET_DATA_MIRROR", mirror.as_uri())
+        return run_in(project, *command)
 
 
 @pytest.fixture
-def tiny_project(tmp_path, mirror, params_file, monkeypatch) -> Path:
-    """A real git + DVC repository holding this project's pipeline, set up for the tiny dataset."""
-    monkeypatch.setenv("LENET_DATA_MIRROR", f"file://{mirror[0]}")
-    return make_tiny_project(tmp_path / "project", yaml.safe_load(params_file.read_text()))
+def tiny_project(tiny_template, tmp_path, monkeypatch) -> Path:
+    """A real git + DVC repository holding this project's pipeline, set up for the tiny dataset
+    (nothing run yet); LENET_DATA_MIRROR points at the tiny mirror."""
+    project, mirror = tiny_template
+    monkeypatch.setenv("LENET_DATA_MIRROR", mirror.as_uri())
+    return copy_project(project, tmp_path / "project")
 
 
-def make_tiny_project(project: Path, params: dict) -> Path:
-    """Copy the pipeline into `project`, with `params`, as a committed git + DVC repository.
-
-    Needs LENET_DATA_MIRROR to point at the params' data (the reference profile is built from it).
-    """
-    project.mkdir()
-    shutil.copytree(ROOT / "pipeline", project / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore", "prefect.toml", "tune/dvc.yaml"):
-        (project / name).parent.mkdir(exist_ok=True)
-        shutil.copy(ROOT / name, project / name)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run_in(project, "git", "init", "-q", "-b", "main")
-    run_in(project, "git", "config", "user.email", "tests@example.invalid")
-    run_in(project, "git", "config", "user.name", "tests")
-    run_in(project, "dvc", "init", "-q")
-    run_in(project, "dvc", "config", "core.analytics", "false")
-    build_reference_profile(project, next(iter(params["datasets"])))
-    run_in(project, "git", "add", "-A")
-    run_in(project, "git", "commit", "-q", "-m", "tiny project")
-    return project
-
-
-def build_reference_profile(project: Path, dataset: str) -> None:
-    """suites/<dataset>.profile.json from the (clean) mirror, as a maintainer would, once."""
-    run_in(project, "python", "-m", "pipeline", "download", "--dataset", dataset)
-    run_in(project, "python", "-m", "pipeline", "profile", "--dataset", dataset)
-    shutil.rmtree(project / "data")
-
-
-def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
-    """The DOM of a local page after Debian's headless Chromium rendered it (`make test` installs
-    chromium); flags as this machine needs them: no sandbox as root, no background networking."""
-    assert shutil.which("chromium"), "needs Debian's chromium package (`make test` installs it)"
-    return subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *extra,
-         "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout
+@pytest.fixture
+def reproduced_project(reproduced_template, tiny_template, tmp_path, monkeypatch) -> Path:
+    """The tiny project after `dvc repro`, its results committed: DVC has nothing to do."""
+    monkeypatch.setenv("LENET_DATA_MIRROR", tiny_template[1].as_uri())
+    return copy_project(reproduced_template[0], tmp_path / "project")

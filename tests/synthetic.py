@@ -1,15 +1,19 @@
-"""Tiny, learnable stand-ins for MNIST: IDX files the tests generate, a mirror, and params for them."""
+"""Tiny, learnable stand-ins for MNIST: IDX files the tests generate, a mirror, params for them,
+and a real git + DVC project around them (used by the tests and by bench/flow_overhead.py)."""
 
 from __future__ import annotations
 
 import copy
 import gzip
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from pipeline import idx
+from pipeline import idx, workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CLASSES = 10
@@ -70,3 +74,44 @@ def tiny_params(datasets: dict) -> dict:
     params["evaluate"]["misclassified_grid"] = 9
     params["tune"].update(dataset=next(iter(datasets)), algorithm="random", max_trials=2, epochs=1)
     return params
+
+
+def run_in(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`command` in `project`, through the project's own runner (this interpreter first on PATH)."""
+    return workspace.run(*command, cwd=project, check=check)
+
+
+def make_tiny_project(project: Path, params: dict, mirror: Path) -> Path:
+    """Copy the pipeline into `project`, with `params`, as a committed git + DVC repository whose
+    reference profile was built from `mirror` (the params' data)."""
+    project.mkdir()
+    shutil.copytree(ROOT / "pipeline", project / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".gitignore", "prefect.toml", "tune/dvc.yaml"):
+        (project / name).parent.mkdir(exist_ok=True)
+        shutil.copy(ROOT / name, project / name)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_in(project, "git", "init", "-q", "-b", "main")
+    run_in(project, "git", "config", "user.email", "tests@example.invalid")
+    run_in(project, "git", "config", "user.name", "tests")
+    run_in(project, "dvc", "init", "-q")
+    run_in(project, "dvc", "config", "core.analytics", "false")
+    # suites/<dataset>.profile.json from the clean mirror, as a maintainer would, once.
+    dataset = next(iter(params["datasets"]))
+    with_mirror = {**os.environ, "LENET_DATA_MIRROR": mirror.as_uri()}
+    for stage in ("download", "profile"):
+        workspace.run("python", "-m", "pipeline", stage, "--dataset", dataset, cwd=project, env=with_mirror)
+    shutil.rmtree(project / "data")
+    commit_all(project, "tiny project")
+    return project
+
+
+def commit_all(project: Path, message: str) -> None:
+    run_in(project, "git", "add", "-A")
+    run_in(project, "git", "commit", "-q", "-m", message)
+
+
+def copy_project(template: Path, to: Path) -> Path:
+    """A copy of a tiny project (its git history and DVC cache included): cheaper than building
+    or reproducing one per test. DVC's machine-local state (.dvc/tmp) is left behind."""
+    shutil.copytree(template, to, symlinks=True, ignore=lambda d, names: ["tmp"] if d.endswith(".dvc") else [])
+    return to

@@ -13,7 +13,7 @@ from tests.synthetic import ROOT
 
 PACKAGE = ROOT / "pipeline"
 # `python -m pipeline <command>` runs these before the command's own module is imported.
-ENTRY = ("__init__", "__main__", "cli")
+ENTRY = ("__init__", "__main__", "cli", "commands")
 
 
 def imported_modules(name: str) -> set[str]:

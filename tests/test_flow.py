@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import datetime
-import http.server
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 
 import pytest
 import yaml
 
 from pipeline import orchestrate
-from tests.conftest import run_in
-from tests.prefect_helpers import (
+from tests.helpers import (
+    Receiver,
     Sentinel,
     api,
     flow_runs,
@@ -25,8 +23,9 @@ from tests.prefect_helpers import (
     task_runs,
     wait_for,
 )
-from tests.synthetic import write_mirror
+from tests.synthetic import commit_all, run_in, write_mirror
 
+pytestmark = pytest.mark.integration
 STAGES = {f"{stage}@digits" for stage in
           ("download", "validate", "preprocess", "train", "evaluate", "export")}
 
@@ -97,7 +96,7 @@ def latest_run(url: str, flow_name: str) -> dict:
 
 
 def test_flow_runs_every_dvc_stage_as_a_completed_task(tiny_project, flow_env):
-    run_in(tiny_project, "python", "-m", "pipeline.orchestrate", "run")
+    run_in(tiny_project, "python", "-m", "pipeline", "flow")
 
     run = latest_run(flow_env, "lenet-pipeline")
     assert run["state"]["type"] == "COMPLETED"
@@ -113,7 +112,7 @@ def test_flow_runs_every_dvc_stage_as_a_completed_task(tiny_project, flow_env):
 def test_failing_stage_fails_the_flow_and_names_the_stage(tiny_project, flow_env, tmp_path):
     break_validation(tiny_project, tmp_path)
 
-    result = run_in(tiny_project, "python", "-m", "pipeline.orchestrate", "run", check=False)
+    result = run_in(tiny_project, "python", "-m", "pipeline", "flow", check=False)
     assert result.returncode == 1
     assert "stage validate@digits failed" in result.stderr
     run = latest_run(flow_env, "lenet-pipeline")
@@ -126,7 +125,7 @@ def test_failing_stage_fails_the_flow_and_names_the_stage(tiny_project, flow_env
 
 def start_serving(project, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-    return subprocess.Popen([sys.executable, "-m", "pipeline.orchestrate", "serve", *args],
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "serve", *args],
                             cwd=project, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
@@ -154,12 +153,9 @@ def audit_runs(url: str, deployment: dict) -> list[dict]:
                                           "sort": "EXPECTED_START_TIME_ASC"})
 
 
-def test_scheduled_audit_run_happens_and_completes(tiny_project, flow_env):
+def test_scheduled_audit_run_happens_and_completes(reproduced_project, flow_env):
     """The scheduler creates a run on its own, the served process runs it: pipeline, then verify."""
-    run_in(tiny_project, "dvc", "repro")
-    run_in(tiny_project, "git", "add", "-A")
-    run_in(tiny_project, "git", "commit", "-q", "-m", "results")
-    serve = start_serving(tiny_project, "--interval", "10", "--name", "test-audit")
+    serve = start_serving(reproduced_project, "--interval", "10", "--name", "test-audit")
     try:
         deployment = wait_for(lambda: deployments_named(flow_env, "test-audit"), 90, "the deployment")[0]
         completed = wait_for(
@@ -177,16 +173,14 @@ def test_scheduled_audit_run_happens_and_completes(tiny_project, flow_env):
     assert {t["name"] for t in task_runs(flow_env, pipeline_run["id"])} == STAGES
 
 
-def test_audit_fails_naming_the_dataset_and_the_number_that_differs(tiny_project, flow_env):
-    run_in(tiny_project, "dvc", "repro")
-    metrics_file = tiny_project / "metrics/digits.json"
+def test_audit_fails_naming_the_dataset_and_the_number_that_differs(reproduced_project, flow_env):
+    metrics_file = reproduced_project / "metrics/digits.json"
     metrics = yaml.safe_load(metrics_file.read_text())
     metrics["test"]["accuracy"] = 0.123
     metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
-    run_in(tiny_project, "git", "add", "-A")
-    run_in(tiny_project, "git", "commit", "-q", "-m", "results, one edited by hand")
+    commit_all(reproduced_project, "results, one edited by hand")
 
-    result = run_in(tiny_project, "python", "-m", "pipeline.orchestrate", "audit", check=False)
+    result = run_in(reproduced_project, "python", "-m", "pipeline", "audit", check=False)
     assert result.returncode == 1
     # The run started by hand (other tests' deployments leave scheduled audit runs behind).
     (run,) = api(flow_env, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-audit"]}},
@@ -194,31 +188,6 @@ def test_audit_fails_naming_the_dataset_and_the_number_that_differs(tiny_project
     assert run["state"]["type"] == "FAILED"
     assert "verify@digits: digits does not reproduce" in run["state"]["message"]
     assert "test.accuracy: 0.123 committed" in run["state"]["message"]
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that keeps every JSON body posted to it."""
-
-    def __init__(self):
-        self.bodies: list[dict] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def break_validation(project, tmp_path) -> None:
@@ -288,14 +257,14 @@ def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_pat
     pool = "gpu-test"
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.orchestrate", "worker", "--pool", pool],
+        [sys.executable, "-m", "pipeline", "worker", "--pool", pool],
         cwd=worker_checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
         wait_for(lambda: api(flow_env, "/deployments/filter",
                              {"work_pools": {"name": {"any_": [pool]}}}), 90, "the train deployment")
-        run_in(tiny_project, "python", "-m", "pipeline.orchestrate", "run", "--train-pool", pool)
+        run_in(tiny_project, "python", "-m", "pipeline", "flow", "--train-pool", pool)
     finally:
         stop_session(worker)
 

@@ -2,56 +2,70 @@
 
 import json
 
+import numpy as np
+import onnxruntime as ort
+import pytest
 import yaml
 
-from tests.conftest import run_in
+from pipeline.config import load_params
+from pipeline.data import load_raw_split
+from tests.synthetic import N_CLASSES, run_in
 
+pytestmark = pytest.mark.integration
 STAGES = ("download", "validate", "preprocess", "train", "evaluate", "export")
+# The tiny data's classes are bright blocks at ten places: a working pipeline learns them in two
+# epochs; a broken one (normalisation, labels, padding) stays near chance (1/N_CLASSES).
+WELL_ABOVE_CHANCE = 0.6
 
 
-def test_dvc_repro_end_to_end_then_nothing_to_do(tiny_project):
-    first = run_in(tiny_project, "dvc", "repro").stdout
-    assert "tune" not in first  # the search runs only when asked for: dvc repro tune/dvc.yaml
+def test_dvc_repro_runs_every_stage_and_learns_the_tiny_data(reproduced_template):
+    project, first_output = reproduced_template
+    assert all(f"Running stage '{stage}@digits'" in first_output for stage in STAGES)
+    assert "tune" not in first_output  # the search runs only when asked for: dvc repro tune/dvc.yaml
 
-    metrics = json.loads((tiny_project / "metrics" / "digits.json").read_text())
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
-    assert metrics["test"]["loss"] > 0
-    assert set(metrics["per_class"]) == {f"c{i}" for i in range(10)}
-    for path in (
-        "models/digits/model.keras", "models/digits/model.onnx", "models/digits/MODEL_CARD.md",
-        "reports/eval/digits/misclassified.png", "reports/eval/digits/confusion.json",
-        "reports/validation/digits.json", "reports/validation/docs/digits/index.html",
-        "reports/train/digits/metrics.json",
-    ):
-        assert (tiny_project / path).is_file(), path
-    export = json.loads((tiny_project / "reports/runtime/digits/export.json").read_text())
-    assert export["argmax_agreement"] == 1.0
-    lock = (tiny_project / "dvc.lock").read_text()
+    metrics = json.loads((project / "metrics" / "digits.json").read_text())
+    assert metrics["test"]["accuracy"] >= WELL_ABOVE_CHANCE > 1 / N_CLASSES
+    assert set(metrics["per_class"]) == {f"c{i}" for i in range(N_CLASSES)}
+    assert metrics["test"]["errors"] == round((1 - metrics["test"]["accuracy"]) * 50)
+    lock = (project / "dvc.lock").read_text()
     assert all(f"{stage}@digits" in lock for stage in STAGES)
 
-    again = run_in(tiny_project, "dvc", "repro")
+
+def test_exported_onnx_model_gives_the_reported_accuracy_on_the_raw_test_files(reproduced_project):
+    """The ONNX file alone, fed the raw IDX test images (it pads and normalises itself)."""
+    params = load_params(reproduced_project / "params.yaml")
+    test = load_raw_split(reproduced_project / "data/raw/digits", params.dataset("digits"), "test")
+    session = ort.InferenceSession(str(reproduced_project / "models/digits/model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    (probabilities,) = session.run(None, {session.get_inputs()[0].name: test.images.astype(np.float32)})
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == test.labels))
+    metrics = json.loads((reproduced_project / "metrics/digits.json").read_text())
+    assert accuracy == pytest.approx(metrics["test"]["accuracy"], abs=1e-9)
+
+
+def test_nothing_to_do_after_a_repro_and_metrics_show(reproduced_project):
+    lock = (reproduced_project / "dvc.lock").read_text()
+    again = run_in(reproduced_project, "dvc", "repro")
     assert "didn't change" in again.stdout and "Running stage" not in again.stdout
-    assert (tiny_project / "dvc.lock").read_text() == lock
+    assert (reproduced_project / "dvc.lock").read_text() == lock
+    shown = json.loads(run_in(reproduced_project, "dvc", "metrics", "show", "--json").stdout)
+    (workspace,) = shown.values()
+    reported = workspace["data"]["metrics/digits.json"]["data"]["test"]["accuracy"]
+    assert reported == json.loads((reproduced_project / "metrics/digits.json").read_text())["test"]["accuracy"]
 
-    shown = run_in(tiny_project, "dvc", "metrics", "show", "--json").stdout
-    assert '"accuracy"' in shown
 
-
-def test_changing_one_param_reruns_only_its_dependents(tiny_project):
-    run_in(tiny_project, "dvc", "repro")
-    run_in(tiny_project, "git", "add", "-A")
-    run_in(tiny_project, "git", "commit", "-q", "-m", "baseline")
-    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+def test_changing_one_param_reruns_only_its_dependents(reproduced_project):
+    params = yaml.safe_load((reproduced_project / "params.yaml").read_text())
     params["train"]["epochs"] = 3
-    (tiny_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (reproduced_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    rerun = run_in(tiny_project, "dvc", "repro").stdout
+    rerun = run_in(reproduced_project, "dvc", "repro").stdout
     assert "Running stage 'train@digits'" in rerun
     assert "Running stage 'preprocess@digits'" not in rerun
     assert "Running stage 'download@digits'" not in rerun
-    diff = run_in(tiny_project, "dvc", "params", "diff").stdout
+    diff = run_in(reproduced_project, "dvc", "params", "diff").stdout
     assert "train.epochs" in diff and "2" in diff and "3" in diff
-    assert "test.accuracy" in run_in(tiny_project, "dvc", "metrics", "diff", "--all").stdout
+    assert "test.accuracy" in run_in(reproduced_project, "dvc", "metrics", "diff", "--all").stdout
 
 
 def test_bad_params_fail_before_any_work(tiny_project):
@@ -70,12 +84,19 @@ def test_unknown_dataset_is_a_clear_error(tiny_project):
     assert "unknown dataset 'cifar'; params.yaml defines: digits" in result.stderr
 
 
-def test_epochs_per_dataset_reach_the_train_stage(tiny_project):
-    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+def test_epochs_per_dataset_reach_the_train_stage(reproduced_project):
+    params = yaml.safe_load((reproduced_project / "params.yaml").read_text())
     assert params["train"]["epochs"] != 1
     params["train"]["epochs"] = {"digits": 1}
-    (tiny_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run_in(tiny_project, "dvc", "repro", "train@digits")
-    facts = json.loads((tiny_project / "reports/runtime/digits/train.json").read_text())
+    (reproduced_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_in(reproduced_project, "dvc", "repro", "train@digits")
+    facts = json.loads((reproduced_project / "reports/runtime/digits/train.json").read_text())
     assert facts["epochs"] == 1
     assert len(facts["epoch_seconds"]) == 1
+
+
+def test_a_stage_prints_its_progress_and_no_tensorflow_start_up_noise(reproduced_project):
+    result = run_in(reproduced_project, "python", "-m", "pipeline", "evaluate", "--dataset", "digits")
+    assert "evaluate@digits done in" in result.stderr
+    for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "cpu_feature_guard"):
+        assert noise not in result.stderr, result.stderr

@@ -8,8 +8,10 @@ from typing import ClassVar
 import pytest
 import yaml
 
-from pipeline.report import MARKER, Change, post_comment, verdict
-from tests.conftest import chromium_dom, run_in
+from pipeline.report.diff import Change, verdict
+from pipeline.report.github import MARKER, post_comment
+from tests.helpers import chromium_dom
+from tests.synthetic import commit_all, copy_project, run_in
 
 
 def test_verdicts_against_tolerance():
@@ -20,19 +22,24 @@ def test_verdicts_against_tolerance():
     assert Change(0.8, 0.9).relative == pytest.approx(0.125)
 
 
-@pytest.fixture
-def two_commits(tiny_project):
+@pytest.fixture(scope="module")
+def two_commits_template(reproduced_template, tiny_template, tmp_path_factory):
     """Commit 1 trains 2 epochs, commit 2 trains 1 epoch with another learning rate."""
-    run_in(tiny_project, "dvc", "repro")
-    run_in(tiny_project, "git", "add", "-A")
-    run_in(tiny_project, "git", "commit", "-q", "-m", "base")
-    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    project = copy_project(reproduced_template[0], tmp_path_factory.mktemp("report") / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"].update(epochs=1, learning_rate=0.01)
-    (tiny_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run_in(tiny_project, "dvc", "repro")
-    run_in(tiny_project, "git", "add", "-A")
-    run_in(tiny_project, "git", "commit", "-q", "-m", "change")
-    return tiny_project
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LENET_DATA_MIRROR", tiny_template[1].as_uri())
+        run_in(project, "dvc", "repro")
+    commit_all(project, "change")
+    return project
+
+
+@pytest.fixture
+def two_commits(two_commits_template, tiny_template, tmp_path, monkeypatch):
+    monkeypatch.setenv("LENET_DATA_MIRROR", tiny_template[1].as_uri())
+    return copy_project(two_commits_template, tmp_path / "project")
 
 
 def metric(project, rev, key):
@@ -40,6 +47,7 @@ def metric(project, rev, key):
     return json.loads(text)["test"][key]
 
 
+@pytest.mark.integration
 def test_report_shows_deltas_verdicts_and_images(two_commits):
     project = two_commits
     result = run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1")
@@ -55,6 +63,7 @@ def test_report_shows_deltas_verdicts_and_images(two_commits):
         assert f"(images/{name})" in report
 
 
+@pytest.mark.integration
 def test_regression_beyond_tolerance_fails_when_asked(two_commits):
     project = two_commits
     metrics_file = project / "metrics/digits.json"
@@ -67,8 +76,15 @@ def test_regression_beyond_tolerance_fails_when_asked(two_commits):
                     "--fail-on-regression", check=False)
     assert strict.returncode == 2
     assert "**digits: regressed**" in (project / "reports/pr/report.md").read_text()
+    # The same switch in params.yaml (report.fail_on_regression), no flag.
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["report"]["fail_on_regression"] = True
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1",
+                  check=False).returncode == 2
 
 
+@pytest.mark.integration
 def test_html_report_renders_in_headless_chromium(two_commits):
     project = two_commits
     run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1")
@@ -130,15 +146,17 @@ def test_comment_is_created_once_then_updated():
     assert [c["body"] for c in FakeGitHub.comments] == ["an unrelated review comment", f"{MARKER}\nsecond"]
 
 
+@pytest.mark.integration
 def test_reduced_rerun_compares_like_for_like(two_commits, tmp_path):
     project = two_commits
     preset = tmp_path / "reduced.yaml"
     preset.write_text("train:\n  epochs: 1\n")
     run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1", "--reduced", str(preset))
     report = (project / "reports/pr/report.md").read_text()
-    assert "`refs/lenet/reduced-base`" in report
+    assert "`refs/lenet/reduced-change` vs `refs/lenet/reduced-base`" in report
     base_params = yaml.safe_load(run_in(project, "git", "show", "HEAD~1:params.yaml").stdout)
     assert f"| `train.learning_rate` | `{base_params['train']['learning_rate']}` | `0.01` |" in report
     assert "train.epochs" not in report  # both sides ran the preset's single epoch
     assert (project / "reports/pr/images/digits-curves.png").is_file()
     assert "worktree" not in run_in(project, "git", "worktree", "list").stdout.split("\n", 1)[-1]
+    assert run_in(project, "git", "status", "--porcelain", "params.yaml").stdout == ""  # untouched

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_in
-from tests.synthetic import ROOT
+from tests.synthetic import ROOT, copy_project, run_in
 
 # Settings that change oneDNN's arithmetic when nothing pins them (each measured to change the
 # weights): a lower instruction set than this CPU's, one intra-op thread, oneDNN off.
@@ -41,42 +40,30 @@ def train_hashes(project: Path, *command: str) -> dict[str, str]:
     return hashes
 
 
-@pytest.fixture
-def preprocessed(tiny_project) -> Path:
-    run_in(tiny_project, "dvc", "repro", "preprocess@digits")
-    return tiny_project
-
-
-def test_profile_makes_weights_independent_of_environment_and_core_count(preprocessed):
-    hashes = train_hashes(preprocessed, "python", "-m", "pipeline", "train", "--dataset", "digits")
+@pytest.mark.integration
+def test_profile_makes_weights_independent_of_environment_and_core_count(reproduced_project):
+    hashes = train_hashes(reproduced_project, "python", "-m", "pipeline", "train", "--dataset", "digits")
     assert len(set(hashes.values())) == 1, hashes
-    facts = json.loads((preprocessed / "reports/runtime/digits/train.json").read_text())
+    facts = json.loads((reproduced_project / "reports/runtime/digits/train.json").read_text())
     assert facts["threads"] == {"intra_op": 2, "inter_op": 1}
     assert facts["environment"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
     assert facts["profile_honoured"] is True
 
 
-def test_without_the_profile_the_same_settings_change_the_weights(preprocessed):
+@pytest.mark.integration
+def test_without_the_profile_the_same_settings_change_the_weights(reproduced_project):
     """The companion of the test above: it could fail, because these settings matter here."""
-    hashes = train_hashes(preprocessed, "python", "-c", TRAIN_WITHOUT_PROFILE)
+    hashes = train_hashes(reproduced_project, "python", "-c", TRAIN_WITHOUT_PROFILE)
     assert len(set(hashes.values())) > 1, hashes
 
 
 @pytest.fixture(scope="module")
-def committed_project(tmp_path_factory):
-    """A tiny project after `dvc repro`, results committed (module-wide: verify is slow)."""
-    from tests.conftest import make_tiny_project
-    from tests.synthetic import tiny_params, write_mirror
-
-    base = tmp_path_factory.mktemp("verify")
-    entry = write_mirror(base / "mirror", "digits")
+def committed_project(reproduced_template, tiny_template, tmp_path_factory):
+    """The tiny project after `dvc repro`, results committed; shared by this module's verify
+    tests (each leaves it as it found it)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LENET_DATA_MIRROR", f"file://{base / 'mirror'}")
-        project = make_tiny_project(base / "project", tiny_params({"digits": entry}))
-        run_in(project, "dvc", "repro")
-        run_in(project, "git", "add", "-A")
-        run_in(project, "git", "commit", "-q", "-m", "results")
-        yield project
+        patch.setenv("LENET_DATA_MIRROR", tiny_template[1].as_uri())
+        yield copy_project(reproduced_template[0], tmp_path_factory.mktemp("verify") / "project")
 
 
 def output_hashes(project: Path) -> dict[str, str]:
@@ -86,6 +73,7 @@ def output_hashes(project: Path) -> dict[str, str]:
             if path.is_file() and "runtime" not in path.parts}
 
 
+@pytest.mark.integration
 def test_every_stage_run_twice_gives_identical_bytes_and_a_clean_git_status(committed_project):
     first = output_hashes(committed_project)
     assert any(name.endswith(".onnx") for name in first) and any("docs" in name for name in first)
@@ -94,12 +82,14 @@ def test_every_stage_run_twice_gives_identical_bytes_and_a_clean_git_status(comm
     assert run_in(committed_project, "git", "status", "--porcelain").stdout == ""
 
 
+@pytest.mark.integration
 def test_verify_retrains_and_passes_on_an_untouched_project(committed_project):
     result = run_in(committed_project, "python", "-m", "pipeline", "verify")
     assert "digits: identical (trained again: 2 epochs in" in result.stdout
     assert run_in(committed_project, "git", "worktree", "list").stdout.count("\n") == 1
 
 
+@pytest.mark.integration
 def test_verify_fails_naming_the_number_when_a_committed_metric_was_edited(committed_project):
     metrics_file = committed_project / "metrics/digits.json"
     original = metrics_file.read_text()
@@ -117,6 +107,7 @@ def test_verify_fails_naming_the_number_when_a_committed_metric_was_edited(commi
         run_in(committed_project, "git", "revert", "--no-edit", "HEAD")
 
 
+@pytest.mark.integration
 def test_profile_lists_the_band_only_for_verify(committed_project):
     """accuracy_band is verify's: changing it must not retrain anything."""
     params = yaml.safe_load((committed_project / "params.yaml").read_text())

@@ -17,7 +17,7 @@ import pytest
 from pipeline import validate
 from pipeline.config import VALIDATION_CHECKS, Dataset, Validate
 from pipeline.paths import DatasetPaths
-from tests.conftest import chromium_dom
+from tests.helpers import chromium_dom
 from tests.synthetic import FILES, make_split, write_idx_gz
 
 N_CLASSES = 10
@@ -41,8 +41,8 @@ def workspace(tmp_path, monkeypatch):
     given (possibly corrupted) splits there."""
     monkeypatch.chdir(tmp_path)
     profile = {split: validate.split_stats(x, y, N_CLASSES) for split, (x, y) in CLEAN.items()}
-    validate.profile_path("digits").parent.mkdir()
-    validate.profile_path("digits").write_text(json.dumps(profile))
+    DatasetPaths("digits").reference_profile.parent.mkdir()
+    DatasetPaths("digits").reference_profile.write_text(json.dumps(profile))
 
     def run(splits=CLEAN, warn=(), raw_overrides=None, **changes):
         paths = DatasetPaths("digits")
@@ -190,11 +190,12 @@ def test_warning_does_not_stop_the_stage(workspace):
 
 
 def test_missing_reference_profile_is_a_clear_error(workspace):
-    validate.profile_path("digits").unlink()
-    with pytest.raises(validate.ValidationFailed, match=r"python -m pipeline profile --dataset digits"):
+    DatasetPaths("digits").reference_profile.unlink()
+    with pytest.raises(validate.ValidationFailed, match=r"lenet profile --dataset digits"):
         workspace()
 
 
+@pytest.mark.integration
 def test_data_docs_render_in_headless_chromium(workspace, tmp_path):
     workspace()
     index = DatasetPaths("digits").data_docs.resolve() / "index.html"

@@ -32,5 +32,5 @@ def test_pr_report_target_runs_the_tested_report_command():
     dry = subprocess.run(["make", "-n", "pr-report", "ARGS=--reduced presets/pr-reduced.yaml"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     commands = [" ".join(line.split()) for line in dry.splitlines()]
-    assert "python -m pipeline report --base origin/main --reduced presets/pr-reduced.yaml" in commands
+    assert "lenet report --base origin/main --reduced presets/pr-reduced.yaml" in commands
     assert (ROOT / "presets" / "pr-reduced.yaml").is_file()

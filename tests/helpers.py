@@ -1,16 +1,19 @@
-"""Helpers for tests against a real Prefect server: its REST API and a no-internet sentinel."""
+"""Helpers for tests of real servers and pages: Prefect's REST API, a no-internet sentinel, a
+webhook receiver, and headless Chromium."""
 
 from __future__ import annotations
 
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -86,3 +89,40 @@ class Sentinel:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that keeps every JSON body posted to it."""
+
+    def __init__(self):
+        self.bodies: list[dict] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
+    """The DOM of a local page after Debian's headless Chromium rendered it (`make test` installs
+    chromium); flags as this machine needs them: no sandbox as root, no background networking."""
+    assert shutil.which("chromium"), "needs Debian's chromium package (`make test` installs it)"
+    return subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *extra,
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout

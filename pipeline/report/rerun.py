@@ -1,0 +1,41 @@
+"""Like-for-like results for CI without a DVC remote: both sides rerun with the same reduced
+settings, each in a scratch checkout that shares this repository's DVC cache."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pipeline import workspace
+from pipeline.errors import PipelineError
+
+REDUCED_REFS = {"base": "refs/lenet/reduced-base", "change": "refs/lenet/reduced-change"}
+
+
+class UncommittedChanges(PipelineError):
+    """--reduced reruns commits; uncommitted edits would silently be left out."""
+
+
+def pull() -> None:
+    """The workspace's outputs from the DVC remote (the base's are read from it on demand)."""
+    workspace.run("dvc", "pull")
+
+
+def rerun_reduced(base: str, preset: Path) -> tuple[str, str]:
+    """Run the pipeline with `preset` applied at `base` and at HEAD, each in its own scratch
+    checkout (the workspace, its params.yaml included, is not touched); returns the two refs
+    that hold the results, to compare with each other."""
+    dirty = workspace.run("git", "status", "--porcelain", "--untracked-files=no").stdout
+    if dirty:
+        raise UncommittedChanges("--reduced compares commits: commit or stash these first:\n" + dirty)
+    preset = preset.resolve()
+    for side, revision in (("base", base), ("change", "HEAD")):
+        with workspace.scratch_checkout(revision) as checkout:
+            workspace.run(sys.executable, "-m", "pipeline", "apply", str(preset), cwd=checkout)
+            workspace.run("dvc", "repro", cwd=checkout)
+            workspace.run("git", "add", "-A", cwd=checkout)
+            workspace.run("git", "-c", "user.name=lenet report", "-c", "user.email=report@lenet.invalid",
+                          "commit", "-q", "--allow-empty", "-m", f"{revision} with {preset.name}",
+                          cwd=checkout)
+            workspace.run("git", "update-ref", REDUCED_REFS[side], "HEAD", cwd=checkout)
+    return REDUCED_REFS["base"], REDUCED_REFS["change"]

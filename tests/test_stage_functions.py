@@ -1,0 +1,119 @@
+"""The pure functions under the stages: scores, the validation split, schedules, augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.config import load_params
+from pipeline.evaluate import confusion_matrix, per_class_scores
+from pipeline.preprocess import normalisation, stratified_split, transform
+from tests.synthetic import ROOT
+
+
+def test_confusion_matrix_counts_actual_rows_and_predicted_columns():
+    matrix = confusion_matrix(np.array([0, 0, 0, 0, 1, 1]), np.array([0, 0, 0, 1, 1, 1]), 3)
+    assert matrix.tolist() == [[3, 1, 0], [0, 2, 0], [0, 0, 0]]
+
+
+def test_per_class_scores_by_hand_and_zero_for_a_class_never_seen():
+    scores = per_class_scores(np.array([[3, 1, 0], [0, 2, 0], [0, 0, 0]]), ["a", "b", "never"])
+    assert scores["a"] == {"precision": 1.0, "recall": 0.75, "f1": pytest.approx(0.857143)}
+    assert scores["b"] == {"precision": pytest.approx(0.666667), "recall": 1.0, "f1": 0.8}
+    assert scores["never"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+
+
+def test_stratified_split_takes_the_fraction_of_every_class_disjointly_and_by_seed():
+    labels = np.repeat(np.arange(4), [10, 20, 30, 40])
+    train, val = stratified_split(labels, 0.1, seed=3)
+    assert np.bincount(labels[val]).tolist() == [1, 2, 3, 4]
+    assert np.intersect1d(train, val).size == 0
+    assert sorted([*train, *val]) == list(range(len(labels)))
+    assert np.array_equal(stratified_split(labels, 0.1, seed=3)[1], val)
+    assert not np.array_equal(stratified_split(labels, 0.1, seed=4)[1], val)
+
+
+def test_transform_pads_with_background_and_normalises_with_the_given_constants():
+    images = np.full((2, 28, 28), 255, dtype=np.uint8)
+    out = transform(images, pad=2, mean=127.5, std=127.5)
+    assert out.shape == (2, 32, 32, 1) and out.dtype == np.float32
+    assert out[0, 0, 0, 0] == pytest.approx(-1.0)  # padding: raw 0
+    assert out[0, 2, 2, 0] == pytest.approx(1.0)
+    assert normalisation(images, "unit") == (0.0, 255.0)
+    assert normalisation(np.array([[0, 255]], np.uint8), "standard") == (127.5, 127.5)
+
+
+@pytest.fixture(scope="module")
+def train_settings():
+    return load_params(ROOT / "params.yaml").train
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "lecun1998"])
+def test_learning_rate_schedules_have_their_documented_shape(train_settings, schedule):
+    from pipeline.model import LECUN1998_SCHEDULE, learning_rate
+
+    steps, epochs, base = 10, 12, 0.01
+    settings = train_settings.model_copy(update={"schedule": schedule, "epochs": epochs,
+                                                 "learning_rate": base})
+    rate = learning_rate(settings, steps)
+    at = [base if isinstance(rate, float) else float(rate(epoch * steps)) for epoch in range(epochs)]
+    if schedule == "constant":
+        assert at == [base] * epochs
+    elif schedule == "cosine":
+        assert at[0] == pytest.approx(base)
+        assert at[epochs // 2] == pytest.approx(base / 2, rel=1e-5)
+        assert float(rate(epochs * steps)) == pytest.approx(0.0, abs=1e-9)
+    else:
+        for (start, fraction), (end, _) in zip(LECUN1998_SCHEDULE, [*LECUN1998_SCHEDULE[1:], (epochs, 0)],
+                                               strict=True):
+            assert at[start:end] == pytest.approx([base * fraction] * (end - start))
+
+
+def dot_image(row: int, col: int, size: int = 32) -> np.ndarray:
+    image = np.zeros((1, size, size, 1), np.float32)
+    image[0, row, col, 0] = 1.0
+    return image
+
+
+def test_augmentation_shifts_by_whole_pixels_within_the_limit_and_is_identity_at_inference():
+    from pipeline.model import RandomShiftRotate
+
+    layer = RandomShiftRotate(shift=0.1, degrees=0.0, seed=0)
+    image = dot_image(16, 16)
+    assert np.array_equal(np.asarray(layer(image, training=False)), image)
+    moves = set()
+    for _ in range(20):
+        out = np.asarray(layer(image, training=True))[0, :, :, 0]
+        assert out.sum() == pytest.approx(1.0) and out.max() == pytest.approx(1.0)  # copied, not blurred
+        row, col = np.unravel_index(out.argmax(), out.shape)
+        assert abs(row - 16) <= 3.2 and abs(col - 16) <= 3.2  # shift 0.1 of 32 pixels
+        moves.add((row - 16, col - 16))
+    assert len(moves) > 5  # per-image random, not one fixed offset
+
+
+def test_augmentation_rotates_about_the_centre_within_the_angle():
+    from pipeline.model import RandomShiftRotate
+
+    layer = RandomShiftRotate(shift=0.0, degrees=30.0, seed=1)
+    image = np.zeros((1, 33, 33, 1), np.float32)
+    image[0, 15:18, 26:29, 0] = 1.0  # a block 11 pixels right of the centre (16, 16)
+    for _ in range(10):
+        out = np.asarray(layer(image, training=True))[0, :, :, 0]
+        rows, cols = np.indices(out.shape)
+        row, col = (rows * out).sum() / out.sum(), (cols * out).sum() / out.sum()
+        assert np.hypot(row - 16, col - 16) == pytest.approx(11, abs=0.6)  # same radius
+        assert abs(np.degrees(np.arctan2(row - 16, col - 16))) <= 30.5
+
+
+def test_augmentation_flip_mirrors_left_and_right_only_when_asked():
+    from pipeline.model import RandomShiftRotate
+
+    image = dot_image(10, 5)
+    seen = set()
+    for flip in (False, True):
+        layer = RandomShiftRotate(shift=0.0, degrees=0.0, flip=flip, seed=2)
+        for _ in range(12):
+            out = np.asarray(layer(image, training=True))[0, :, :, 0]
+            seen.add((flip, tuple(int(v) for v in np.unravel_index(out.argmax(), out.shape))))
+    assert {pos for flip, pos in seen if not flip} == {(10, 5)}
+    assert {pos for flip, pos in seen if flip} == {(10, 5), (10, 26)}
