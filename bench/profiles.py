@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from pipeline import workspace
+from pipeline.paths import DatasetPaths, ProjectPaths
 from pipeline.runtime import PINNED
 
 VARIANTS = {
@@ -42,13 +43,14 @@ def train_once(scratch: Path, dataset: str, base: dict, overrides: dict | None) 
     """One training run in `scratch`; overrides=None runs it without the profile."""
     params = json.loads(json.dumps(base))
     params["reproducibility"].update(overrides or {})
-    (scratch / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ProjectPaths(scratch).params.write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if k not in PINNED}
     command = ([sys.executable, "-c", NO_PROFILE.format(ds=dataset)] if overrides is None
                else [sys.executable, "-m", "pipeline", "train", "--dataset", dataset])
     workspace.run(*command, cwd=scratch, env=env)
-    facts = json.loads((scratch / "reports/runtime" / dataset / "train.json").read_text())
-    with zipfile.ZipFile(scratch / "models" / dataset / "model.keras") as archive:
+    paths = DatasetPaths(dataset, scratch)
+    facts = json.loads((paths.runtime / "train.json").read_text())
+    with zipfile.ZipFile(paths.keras_model) as archive:
         weights = hashlib.sha256(archive.read("model.weights.h5")).hexdigest()[:12]
     return {"images_per_second": facts["images_per_second"], "weights": weights,
             "threads": facts["threads"]}
@@ -62,7 +64,7 @@ def main() -> int:
     results = {}
     with workspace.scratch_checkout("HEAD") as scratch:
         workspace.run("dvc", "repro", f"preprocess@{args.dataset}", cwd=scratch)
-        base = yaml.safe_load((scratch / "params.yaml").read_text())
+        base = yaml.safe_load(ProjectPaths(scratch).params.read_text())
         base["train"]["epochs"] = args.epochs
         for name, overrides in [(BASELINE, None), *VARIANTS.items()]:
             print(f"training: {name} ...", flush=True)

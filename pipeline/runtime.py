@@ -156,12 +156,14 @@ def versions() -> dict[str, str]:
     return found
 
 
-# TensorFlow's C++ start-up lines that say nothing to act on: absl's pre-initialisation notice,
-# the CUDA stub and the "rebuild TensorFlow" hints, the oneDNN notice (the profile chose oneDNN),
-# and, on a machine with no NVIDIA device at all, the failed cuInit (printed as an E-line).
+# TensorFlow's C++ lines that say nothing to act on: absl's pre-initialisation notice, the CUDA
+# stub and the "rebuild TensorFlow" hints, the oneDNN notice (the profile chose oneDNN), tf.data's
+# E-line about an attribute its own newer Python side sets ("This may be expected"), and, on a
+# machine with no NVIDIA device at all, the failed cuInit (also printed as an E-line).
 NATIVE_NOISE = [r"absl::InitializeLog\(\) is called", r"cudart_stub\.cc", r"cpu_feature_guard\.cc",
                 r"rebuild TensorFlow with the appropriate compiler flags",
-                r"port\.cc:\d+\] oneDNN custom operations are on"]
+                r"port\.cc:\d+\] oneDNN custom operations are on",
+                r"NodeDef mentions attribute use_unbounded_threadpool"]
 if not os.path.exists("/dev/nvidiactl"):
     NATIVE_NOISE.append(r"failed call to cuInit")
 

@@ -21,7 +21,7 @@ import yaml
 from pipeline import workspace
 from pipeline.config import parse_params
 from pipeline.errors import PipelineError
-from pipeline.paths import DatasetPaths
+from pipeline.paths import DatasetPaths, ProjectPaths
 
 RETRAINED_STAGES = ("train", "evaluate", "export")
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def verify_dataset(name: str, scratch: Path, committed_lock: dict, committed_met
         log.info("%s: %s@%s, run again", name, stage, name)
         workspace.run("dvc", "repro", "--force", "--no-run-cache", "--single-item", f"{stage}@{name}",
                       cwd=scratch)
-    fresh_lock = yaml.safe_load((scratch / "dvc.lock").read_text())
+    fresh_lock = yaml.safe_load(ProjectPaths(scratch).dvc_lock.read_text())
     paths = DatasetPaths(name, root=scratch)
     fresh_metrics = json.loads(paths.metrics.read_text())
     try:  # written by the train stage itself, never restored from a cache

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import built_once, run_in_mirror
 from tests.synthetic import (
     commit_all,
     copy_project,
     make_tiny_project,
-    run_in,
     tiny_params,
     write_mirror,
 )
@@ -60,28 +60,31 @@ def params_file(tmp_path, mirror) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_template(tmp_path_factory) -> tuple[Path, Path]:
+def tiny_template(tmp_path_factory, worker_id) -> tuple[Path, Path]:
     """(project, mirror): a committed tiny project, built once per test run. Copy, never modify."""
-    base = tmp_path_factory.mktemp("template")
-    entry = write_mirror(base / "mirror", "digits")
-    project = make_tiny_project(base / "project", tiny_params({"digits": entry}), base / "mirror")
-    return project, base / "mirror"
+    def build(base: Path) -> Path:
+        entry = write_mirror(base / "mirror", "digits")
+        make_tiny_project(base / "project", tiny_params({"digits": entry}), base / "mirror")
+        return base
+
+    base = built_once(tmp_path_factory, worker_id, "template", build)
+    return base / "project", base / "mirror"
 
 
 @pytest.fixture(scope="session")
-def reproduced_template(tiny_template, tmp_path_factory) -> tuple[Path, str]:
+def reproduced_template(tiny_template, tmp_path_factory, worker_id) -> tuple[Path, str]:
     """(project, output of its first `dvc repro`): the tiny project with its results committed."""
     project, mirror = tiny_template
-    reproduced = copy_project(project, tmp_path_factory.mktemp("reproduced") / "project")
-    output = run_in_mirror(reproduced, mirror, "dvc", "repro").stdout
-    commit_all(reproduced, "results")
-    return reproduced, output
 
+    def build(base: Path) -> Path:
+        reproduced = copy_project(project, base / "project")
+        output = run_in_mirror(reproduced, mirror, "dvc", "repro").stdout
+        (base / "repro-output.txt").write_text(output)
+        commit_all(reproduced, "results")
+        return base
 
-def run_in_mirror(project: Path, mirror: Path, *command: str):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LENET_DATA_MIRROR", mirror.as_uri())
-        return run_in(project, *command)
+    base = built_once(tmp_path_factory, worker_id, "reproduced", build)
+    return base / "project", (base / "repro-output.txt").read_text()
 
 
 @pytest.fixture

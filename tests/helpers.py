@@ -1,5 +1,5 @@
-"""Helpers for tests of real servers and pages: Prefect's REST API, a no-internet sentinel, a
-webhook receiver, and headless Chromium."""
+"""Helpers for tests: templates built once per run, real servers (Prefect's REST API, a
+no-internet sentinel, a webhook receiver) and pages in headless Chromium."""
 
 from __future__ import annotations
 
@@ -14,6 +14,30 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
+from filelock import FileLock
+
+from pipeline import workspace
+
+
+def built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
+    """The folder `name`, made by build(folder) once per test run: with pytest-xdist, the first
+    worker to ask builds it and the others wait for it (a file lock in the run's shared folder)."""
+    if worker_id == "master":  # no xdist
+        return build(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above every worker's
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
+def run_in_mirror(project: Path, mirror: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """`command` in `project`, downloading from `mirror`."""
+    return workspace.run(*command, cwd=project, env={**os.environ, "LENET_DATA_MIRROR": mirror.as_uri()})
 
 
 def free_port() -> int:

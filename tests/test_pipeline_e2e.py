@@ -89,10 +89,13 @@ def test_epochs_per_dataset_reach_the_train_stage(reproduced_project):
     assert params["train"]["epochs"] != 1
     params["train"]["epochs"] = {"digits": 1}
     (reproduced_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run_in(reproduced_project, "dvc", "repro", "train@digits")
+    result = run_in(reproduced_project, "dvc", "repro", "train@digits")
     facts = json.loads((reproduced_project / "reports/runtime/digits/train.json").read_text())
     assert facts["epochs"] == 1
     assert len(facts["epoch_seconds"]) == 1
+    output = result.stdout + result.stderr
+    assert "Epoch 1/1" in output and "train@digits done in" in output
+    assert "NodeDef mentions attribute" not in output  # tf.data's noise, filtered
 
 
 def test_a_stage_prints_its_progress_and_no_tensorflow_start_up_noise(reproduced_project):
@@ -100,3 +103,4 @@ def test_a_stage_prints_its_progress_and_no_tensorflow_start_up_noise(reproduced
     assert "evaluate@digits done in" in result.stderr
     for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "cpu_feature_guard"):
         assert noise not in result.stderr, result.stderr
+

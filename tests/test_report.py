@@ -10,7 +10,7 @@ import yaml
 
 from pipeline.report.diff import Change, verdict
 from pipeline.report.github import MARKER, post_comment
-from tests.helpers import chromium_dom
+from tests.helpers import built_once, chromium_dom, run_in_mirror
 from tests.synthetic import commit_all, copy_project, run_in
 
 
@@ -22,18 +22,19 @@ def test_verdicts_against_tolerance():
     assert Change(0.8, 0.9).relative == pytest.approx(0.125)
 
 
-@pytest.fixture(scope="module")
-def two_commits_template(reproduced_template, tiny_template, tmp_path_factory):
+@pytest.fixture(scope="session")
+def two_commits_template(reproduced_template, tiny_template, tmp_path_factory, worker_id):
     """Commit 1 trains 2 epochs, commit 2 trains 1 epoch with another learning rate."""
-    project = copy_project(reproduced_template[0], tmp_path_factory.mktemp("report") / "project")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"].update(epochs=1, learning_rate=0.01)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LENET_DATA_MIRROR", tiny_template[1].as_uri())
-        run_in(project, "dvc", "repro")
-    commit_all(project, "change")
-    return project
+    def build(base):
+        project = copy_project(reproduced_template[0], base / "project")
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        params["train"].update(epochs=1, learning_rate=0.01)
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        run_in_mirror(project, tiny_template[1], "dvc", "repro")
+        commit_all(project, "change")
+        return base
+
+    return built_once(tmp_path_factory, worker_id, "two-commits", build) / "project"
 
 
 @pytest.fixture

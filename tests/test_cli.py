@@ -1,0 +1,63 @@
+"""One program: `lenet` and `python -m pipeline` are the same command line, generated from the
+registry, and every make target and dvc.yaml stage calls a command that exists."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import workspace
+from pipeline.cli import parser
+from pipeline.commands import REGISTRY, STAGES
+from tests.synthetic import ROOT
+
+
+def help_text(*program: str) -> str:
+    return workspace.run(*program, "--help").stdout
+
+
+def test_console_script_and_module_are_the_same_program_and_list_every_command():
+    console = help_text(str(Path(sys.executable).parent / "lenet"))
+    assert console == help_text(sys.executable, "-m", "pipeline")
+    for name, command in REGISTRY.items():
+        assert re.search(rf"^  {name} +{re.escape(command.help[:40])}", console, re.MULTILINE), name
+    for group in ("pipeline stages", "tools", "Prefect"):
+        assert group in console
+
+
+def test_every_command_has_its_own_help_and_per_dataset_commands_need_a_dataset(capsys):
+    cli = parser()
+    for name, command in REGISTRY.items():
+        with pytest.raises(SystemExit) as done:
+            cli.parse_args([name, "--help"])
+        assert done.value.code == 0
+        assert " ".join(command.help.split()[:4]) in " ".join(capsys.readouterr().out.split())
+        if command.per_dataset:
+            with pytest.raises(SystemExit) as refused:
+                cli.parse_args([name])
+            assert refused.value.code == 2
+            assert "--dataset" in capsys.readouterr().err
+
+
+def test_every_dvc_stage_runs_a_registered_stage_command():
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    commands = {name: spec["do"]["cmd"] for name, spec in dvc["stages"].items()}
+    assert set(commands) == set(STAGES)
+    for name, cmd in commands.items():
+        assert cmd == f"python -m pipeline {name} --dataset ${{key}}"
+    tune = yaml.safe_load((ROOT / "tune/dvc.yaml").read_text())
+    assert tune["stages"]["tune"]["cmd"] == "python -m pipeline tune"
+
+
+def test_every_make_target_calls_a_command_that_exists():
+    targets = ["repro", "verify", "pr-report", "server-start", "server-stop", "flow", "audit",
+               "serve", "worker", "test-fast", "bench"]
+    dry = workspace.run("make", "-n", *targets, "STAMP=/dev/null", cwd=ROOT).stdout
+    called = re.findall(r"^lenet (\S+)", dry, re.MULTILINE)
+    assert set(called) == {"verify", "report", "server", "flow", "audit", "serve", "worker"}
+    assert set(called) <= set(REGISTRY)
+    assert "python -m pipeline.orchestrate" not in dry
