@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
+export ORT_DISABLE_TELEMETRY := 1
 
 .PHONY: install repro verify test test-fast smoke lint bench pr-report chromium server-start server-stop flow audit serve worker
 
@@ -24,8 +25,14 @@ repro: $(STAMP)  ## the main job: every stage for both datasets, on params.yaml
 verify: $(STAMP)  ## retrain the committed params.yaml in a scratch checkout; compare the bytes
 	lenet verify
 
-test: $(STAMP) chromium  ## fast tests on synthetic data (no network, no real datasets)
-	pytest -q
+# Three test processes on two cores: integration tests wait on servers and process start-up as
+# much as they compute. The tiny projects they copy are built once per run (tests/conftest.py).
+TEST_WORKERS ?= 3
+test: $(STAMP) chromium  ## every test, on synthetic data (no network, no real datasets)
+	pytest -q -n $(TEST_WORKERS)
+
+test-fast: $(STAMP)  ## the unit tier only: no DVC repository, Prefect server or browser
+	pytest -q -m "not integration"
 
 # The HTML tests open pages in Debian's headless Chromium.
 chromium:

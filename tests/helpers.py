@@ -64,13 +64,15 @@ def task_runs(url: str, flow_run_id: str) -> list[dict]:
     return api(url, "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
 
 
-def wait_for(predicate, timeout: float, what: str):
+def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
+    """predicate()'s first truthy value, asked every `every` seconds (a predicate that starts a
+    process, like `dvc queue status`, costs CPU the thing waited for needs: ask it less often)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(1)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 

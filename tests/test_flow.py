@@ -42,22 +42,29 @@ def server_state(tmp_path_factory):
     return tmp_path_factory.mktemp("prefect")
 
 
+def proxied(sentinel) -> dict[str, str]:
+    """Every HTTP(S) request to the internet goes to the sentinel; loopback stays direct."""
+    return {"HTTP_PROXY": sentinel.url, "HTTPS_PROXY": sentinel.url, "NO_PROXY": "127.0.0.1,localhost"}
+
+
 @pytest.fixture(scope="module")
 def prefect_server(server_state, sentinel):
     """A real Prefect server on a free loopback port, stopped by its PID afterwards."""
-    state = server_state
-    saved = {k: os.environ.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")}
-    os.environ.update(HTTP_PROXY=sentinel.url, HTTPS_PROXY=sentinel.url, NO_PROXY="127.0.0.1,localhost")
-    url = orchestrate.start_server(free_port(), state_dir=state)
+    with pytest.MonkeyPatch.context() as patch:  # the server inherits the proxy settings
+        for key, value in proxied(sentinel).items():
+            patch.setenv(key, value)
+        url = orchestrate.start_server(free_port(), state_dir=server_state)
     yield url
-    assert orchestrate.stop_server(state_dir=state)
+    assert orchestrate.stop_server(state_dir=server_state)
     assert not orchestrate.healthy(url)
-    for key, value in saved.items():
-        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
 
 
 @pytest.fixture
-def flow_env(prefect_server, monkeypatch, tmp_path):
+def flow_env(prefect_server, sentinel, monkeypatch, tmp_path):
+    """This test's processes talk to the test server, and to the internet only via the sentinel
+    (set per test: other modules' tests may share this worker process under pytest-xdist)."""
+    for key, value in proxied(sentinel).items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("PREFECT_API_URL", prefect_server)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-client"))
     return prefect_server
@@ -137,11 +144,8 @@ def deployments_named(url: str, name: str) -> list[dict]:
 def test_cron_deployment_is_created_and_listed(tiny_project, flow_env):
     serve = start_serving(tiny_project, "--cron", "*/30 * * * *", "--name", "test-nightly")
     try:
-        def listed():
-            out = run_in(tiny_project, "prefect", "deployment", "ls", check=False).stdout
-            return "lenet-audit/test-nightly" in out
-
-        wait_for(listed, 90, "the deployment to be listed")
+        wait_for(lambda: deployments_named(flow_env, "test-nightly"), 90, "the deployment")
+        assert "lenet-audit/test-nightly" in run_in(tiny_project, "prefect", "deployment", "ls").stdout
         deployment = api(flow_env, "/deployments/name/lenet-audit/test-nightly")
         assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["*/30 * * * *"]
     finally:

@@ -1,0 +1,40 @@
+"""Nothing the project runs reaches the internet on its own: no library's telemetry."""
+
+import os
+import sys
+
+import pytest
+
+from pipeline import workspace
+from tests.helpers import Sentinel
+from tests.synthetic import ROOT
+
+# A process that imports the project, opens an ONNX Runtime session like the export stage, and
+# lives long enough for ONNX Runtime's uploader (measured: its first request within 12 s).
+ONNX_SESSION = (
+    "import pipeline, time, numpy as np, onnxruntime as ort; "
+    "s = ort.InferenceSession('{model}', providers=['CPUExecutionProvider']); "
+    "s.run(None, {{s.get_inputs()[0].name: np.zeros((1, 28, 28), np.float32)}}); time.sleep(15)"
+)
+
+
+@pytest.mark.integration
+def test_onnx_runtime_sends_no_telemetry_from_a_project_process(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 28, 28])
+    same = helper.make_tensor_value_info("same", TensorProto.FLOAT, [1, 28, 28])
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["same"])], "g", [image], [same])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    onnx.save(model, tmp_path / "model.onnx")
+    sentinel = Sentinel()
+    try:
+        env = {**os.environ, "HTTP_PROXY": sentinel.url, "HTTPS_PROXY": sentinel.url,
+               "NO_PROXY": "127.0.0.1,localhost"}
+        env.pop("ORT_DISABLE_TELEMETRY", None)  # the user's environment says nothing
+        workspace.run(sys.executable, "-c", ONNX_SESSION.format(model=tmp_path / "model.onnx"),
+                      cwd=ROOT, env=env)
+    finally:
+        sentinel.close()
+    assert sentinel.requests == []
