@@ -179,6 +179,7 @@ def run_report(ctx: Context) -> int:
     args = ctx.options
     if args.pull:
         rerun.pull()
+    report.refuse_stale(args.base, args.out, args.post_comment)
     base, change = rerun.rerun_reduced(args.base, args.reduced) if args.reduced else (args.base, None)
     verdicts = report.run(ctx.params, base, change, args.out, args.post_comment)
     print(f"{args.out / 'report.md'}: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))

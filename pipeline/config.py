@@ -149,6 +149,7 @@ class Tune(Strict):
 
 class Report(Strict):
     regression_tolerance: float = Field(ge=0, lt=1)  # absolute test accuracy
+    significance: float = Field(gt=0, lt=1)  # level of the paired test (exact McNemar)
     fail_on_regression: bool
 
 

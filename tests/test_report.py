@@ -2,23 +2,48 @@
 
 import http.server
 import json
+import os
 import threading
+import urllib.parse
 from typing import ClassVar
 
+import numpy as np
 import pytest
 import yaml
 
-from pipeline.report.diff import Change, verdict
+from pipeline import workspace
+from pipeline.report.diff import Change
 from pipeline.report.github import MARKER, post_comment
+from pipeline.report.significance import mcnemar, verdict
 from tests.helpers import built_once, chromium_dom, run_in_mirror
 from tests.synthetic import commit_all, copy_project, run_in
 
+RUN_URL = "https://github.example/o/r/actions/runs/42"
+GITHUB_ENV = {"GITHUB_SERVER_URL": "https://github.example", "GITHUB_REPOSITORY": "o/r",
+              "GITHUB_RUN_ID": "42"}
 
-def test_verdicts_against_tolerance():
-    assert verdict(Change(0.90, 0.95), 0.001) == "improved"
-    assert verdict(Change(0.90, 0.9005), 0.001) == "unchanged"
-    assert verdict(Change(0.90, 0.85), 0.001) == "regressed"
-    assert verdict(Change(None, 0.85), 0.001) == "new"
+
+def test_exact_mcnemar_by_hand():
+    base = np.array([False] * 10 + [True] * 2 + [True] * 30)
+    change = np.array([True] * 10 + [False] * 2 + [True] * 30)
+    paired = mcnemar(base, change)
+    assert (paired.fixed, paired.broken) == (10, 2)
+    # Two-sided binomial on 12 discordant images: 2 * (C(12,0) + C(12,1) + C(12,2)) / 2**12.
+    assert paired.p_value == pytest.approx(2 * (1 + 12 + 66) / 4096)
+    assert mcnemar(change, base).p_value == paired.p_value
+    assert mcnemar(base, base).p_value == 1.0
+    assert mcnemar(np.array([False] * 3), np.array([True] * 3)).p_value == pytest.approx(0.25)
+
+
+def test_verdict_needs_the_tolerance_and_the_paired_test():
+    significant, noise = mcnemar(np.zeros(12, bool), np.ones(12, bool)), mcnemar(
+        np.array([False, True] * 3), np.array([True, False] * 3))
+    assert verdict(Change(0.90, 0.95), 0.001, significant, 0.05) == "improved"
+    assert verdict(Change(0.95, 0.90), 0.001, significant, 0.05) == "regressed"
+    assert verdict(Change(0.90, 0.95), 0.001, noise, 0.05) == "no significant change"
+    assert verdict(Change(0.90, 0.9005), 0.001, significant, 0.05) == "no significant change"
+    assert verdict(Change(0.90, 0.95), 0.001, None, 0.05) == "improved"  # tolerance alone
+    assert verdict(Change(None, 0.85), 0.001, None, 0.05) == "new"
     assert Change(0.8, 0.9).relative == pytest.approx(0.125)
 
 
@@ -48,62 +73,118 @@ def metric(project, rev, key):
     return json.loads(text)["test"][key]
 
 
+def correctness(project, rev) -> np.ndarray:
+    rows = json.loads(run_in(project, "git", "show", f"{rev}:reports/eval/digits/confusion.json").stdout)
+    return np.array([r["actual"] == r["predicted"] for r in rows])
+
+
+def report(project, *args, check=True, **env):
+    result = run_in_env(project, env, "python", "-m", "pipeline", "report", *args, check=check)
+    return result, (project / "reports/pr/report.md").read_text()
+
+
+def run_in_env(project, env, *command, check=True):
+    return workspace.run(*command, cwd=project, env={**os.environ, **env}, check=check)
+
+
 @pytest.mark.integration
-def test_report_shows_deltas_verdicts_and_images(two_commits):
+def test_comment_is_complete_as_text_with_the_paired_test_and_a_link_that_resolves(two_commits):
     project = two_commits
-    result = run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1")
-    report = (project / "reports/pr/report.md").read_text()
+    result, comment = report(project, "--base", "HEAD~1", **GITHUB_ENV)
     old, new = metric(project, "HEAD~1", "accuracy"), metric(project, "HEAD", "accuracy")
-    assert f"| digits | test.accuracy | {old:.4f} | {new:.4f} | {new - old:+.4f} |" in report
-    expected = verdict(Change(old, new), 0.001)
-    assert f"**digits: {expected}**" in report and f"digits {expected}" in result.stdout
-    assert "| `train.epochs` | `2` | `1` |" in report
-    assert "| `train.learning_rate` |" in report
+    assert f"| digits | test.accuracy | {old:.4f} | {new:.4f} | {new - old:+.4f} |" in comment
+    paired = mcnemar(correctness(project, "HEAD~1"), correctness(project, "HEAD"))
+    expected = verdict(Change(old, new), 0.001, paired, 0.05)
+    assert f"**digits: {expected}**" in comment and f"digits {expected}" in result.stdout
+    assert f"{paired.fixed} images fixed, {paired.broken} broken" in comment
+    for heading in ("Classes whose F1 moved most",
+                    "Confusion-matrix cells that changed most (test images)", "Training curves"):
+        assert f"### {heading}\n\n| dataset |" in comment  # a table, not "Nothing to compare"
+    assert "| digits | base | 2 |" in comment and "| digits | this change | 1 |" in comment
+    assert "| `train.epochs` | `2` | `1` |" in comment
+    # No image, no runner path: the only link is the workflow run's, built from its environment.
+    assert "![" not in comment and str(project) not in comment and "images/" not in comment
+    assert [m for m in comment.split("](")[1:]] == [f"{RUN_URL}).\n"]
     for name in ("digits-confusion-base.png", "digits-confusion-new.png", "digits-curves.png"):
-        assert (project / "reports/pr/images" / name).stat().st_size > 1000
-        assert f"(images/{name})" in report
+        assert (project / "reports/pr/images" / name).read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.integration
-def test_regression_beyond_tolerance_fails_when_asked(two_commits):
+def test_regression_beyond_tolerance_and_noise_fails_when_asked(two_commits):
+    """A real regression: a third commit whose learning rate is far too small to learn anything."""
     project = two_commits
-    metrics_file = project / "metrics/digits.json"
-    metrics = json.loads(metrics_file.read_text())
-    metrics["test"]["accuracy"] = metric(project, "HEAD~1", "accuracy") - 0.2
-    metrics_file.write_text(json.dumps(metrics))
-    plain = run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1")
-    assert "digits regressed" in plain.stdout
-    strict = run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1",
-                    "--fail-on-regression", check=False)
-    assert strict.returncode == 2
-    assert "**digits: regressed**" in (project / "reports/pr/report.md").read_text()
-    # The same switch in params.yaml (report.fail_on_regression), no flag.
     params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"].update(learning_rate=1e-7)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_in(project, "dvc", "repro")
+    commit_all(project, "a learning rate that learns nothing")
+    paired = mcnemar(correctness(project, "HEAD~2"), correctness(project, "HEAD"))
+    assert paired.broken > paired.fixed and paired.p_value < 0.05
+
+    plain, comment = report(project, "--base", "HEAD~2")
+    assert "digits regressed" in plain.stdout and "**digits: regressed**" in comment
+    strict, _ = report(project, "--base", "HEAD~2", "--fail-on-regression", check=False)
+    assert strict.returncode == 2
+    # The same switch in params.yaml (report.fail_on_regression), no flag.
     params["report"]["fail_on_regression"] = True
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1",
-                  check=False).returncode == 2
+    assert report(project, "--base", "HEAD~2", check=False)[0].returncode == 2
 
 
 @pytest.mark.integration
-def test_html_report_renders_in_headless_chromium(two_commits):
+def test_stale_results_are_reported_instead_of_compared(reproduced_project):
+    params = yaml.safe_load((reproduced_project / "params.yaml").read_text())
+    params["train"]["epochs"] = 3
+    (reproduced_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    commit_all(reproduced_project, "more epochs, dvc.lock not regenerated")
+    result, comment = report(reproduced_project, "--base", "HEAD~1", check=False)
+    assert result.returncode == 1
+    assert "stale" in result.stderr.lower()
+    first = comment.split("\n")[3]
+    assert first.startswith("**Stale results: not compared.**")
+    assert "- `train@digits: train modified`" in comment  # params.yaml's `train` section
+    assert "| test.accuracy |" not in comment
+
+
+@pytest.mark.integration
+def test_pull_fetches_the_outputs_from_the_dvc_remote(reproduced_project, tmp_path):
+    project = reproduced_project
+    run_in(project, "dvc", "remote", "add", "--local", "-d", "shared", str(tmp_path / "remote"))
+    run_in(project, "dvc", "push", "-q")
+    curve = project / "reports/train/digits/plots/metrics/eval/accuracy.tsv"
+    expected = curve.read_text()
+    for gone in (project / "reports/train", project / "models", project / ".dvc/cache"):
+        run_in(project, "rm", "-rf", str(gone))
+    _, without = report(project, "--base", "HEAD")
+    assert "| digits | this change |" not in without  # the workspace's curves are gone
+    _, pulled = report(project, "--base", "HEAD", "--pull")
+    assert curve.read_text() == expected and (project / "models/digits/model.keras").is_file()
+    assert "| digits | this change | 2 |" in pulled
+
+
+@pytest.mark.integration
+def test_html_report_renders_every_table_and_plot_in_headless_chromium(two_commits):
     project = two_commits
-    run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1")
+    _, comment = report(project, "--base", "HEAD~1", **GITHUB_ENV)
     page = project / "reports/pr/report.html"
-    # Count the images that decoded: rendered by the browser, not by us.
+    # Count what the browser drew: decoded images, tables with rows, the run link.
     probe = page.with_name("probe.html")
-    probe.write_text(page.read_text().replace(
-        "</body>", "<script>document.title='images:'+[...document.images].filter("
-                   "i=>i.complete&&i.naturalWidth>0).length</script></body>"))
+    probe.write_text(page.read_text().replace("</body>", (
+        "<script>document.title=[[...document.images].filter(i=>i.complete&&i.naturalWidth>0).length,"
+        "[...document.querySelectorAll('table')].filter(t=>t.rows.length>1).length,"
+        "[...document.links].map(a=>a.href).join(' ')].join('|')</script></body>")))
     dom = chromium_dom(probe, project / ".chromium")
-    assert "<title>images:3</title>" in dom
-    assert "<b>digits:" in dom and "test.accuracy" in dom
+    tables = comment.count("\n|---")
+    assert f"<title>3|{tables}|{RUN_URL}</title>" in dom
+    assert tables == 5  # metrics, classes, confusion cells, curves, params
+    assert "lenet-pipeline-report" not in dom  # the comment's marker is not shown
 
 
 class FakeGitHub(http.server.BaseHTTPRequestHandler):
     """The three REST endpoints post_comment uses, kept in memory."""
 
     comments: ClassVar[list[dict]] = []
+    pages: ClassVar[list[int]] = []
 
     def _reply(self, code, payload):
         body = json.dumps(payload).encode()
@@ -118,7 +199,10 @@ class FakeGitHub(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         assert self.headers["Authorization"] == "Bearer t0ken"
-        self._reply(200, self.comments)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        size, page = int(query["per_page"][0]), int(query["page"][0])
+        self.pages.append(page)
+        self._reply(200, self.comments[(page - 1) * size : page * size])
 
     def do_POST(self):
         self.comments.append({"id": len(self.comments) + 1, "body": self._body()["body"]})
@@ -133,18 +217,22 @@ class FakeGitHub(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_comment_is_created_once_then_updated():
-    FakeGitHub.comments = [{"id": 1, "body": "an unrelated review comment"}]
+def test_comment_is_found_past_the_first_page_and_updated_not_duplicated():
+    FakeGitHub.comments = [{"id": i + 1, "body": f"review comment {i}"} for i in range(150)]
+    FakeGitHub.comments[120]["body"] = f"{MARKER}\nfirst"
+    FakeGitHub.pages = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeGitHub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     api = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        assert post_comment(f"{MARKER}\nfirst", "o/r", 7, "t0ken", api) == "created"
         assert post_comment(f"{MARKER}\nsecond", "o/r", 7, "t0ken", api) == "updated"
+        FakeGitHub.comments = [{"id": 1, "body": "an unrelated review comment"}]
+        assert post_comment(f"{MARKER}\nfirst", "o/r", 7, "t0ken", api) == "created"
     finally:
         server.shutdown()
         server.server_close()
-    assert [c["body"] for c in FakeGitHub.comments] == ["an unrelated review comment", f"{MARKER}\nsecond"]
+    assert FakeGitHub.pages == [1, 2, 1]
+    assert len(FakeGitHub.comments) == 2 and FakeGitHub.comments[1]["body"] == f"{MARKER}\nfirst"
 
 
 @pytest.mark.integration

@@ -8,79 +8,207 @@
 checkout), for CI runners that have no DVC remote with the real models: the comparison is then
 like for like, and only what the change itself did shows up.
 
-Writes report.md (tables, verdicts, images beside it) and report.html (standalone, images inline).
-`--post-comment` creates or updates one comment on the pull request through GitHub's REST API.
+Writes report.md, the comment: complete as text (GitHub-flavoured tables, no images), with a link
+to the workflow run whose artifact holds report.html, the same report with its plots inline.
+A verdict is "improved" or "regressed" only when test accuracy moved beyond the tolerance and the
+paired test on the same test images (exact McNemar) says it is not noise; stale results (DVC says
+the workspace's dvc.lock does not match its code or params) are reported instead of compared.
 
-One job per submodule: diff (DVC's view of two revisions), figures, page (the HTML), github (the
-comment), rerun (the reduced reruns). This module puts them together.
+One job per submodule: diff (DVC's view of two revisions), significance (the paired test),
+figures, page (the HTML), github (the comment), rerun (the reduced reruns). This one writes the
+tables.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.config import Params
+from pipeline.errors import PipelineError
 from pipeline.files import write_text
-from pipeline.report import github
-from pipeline.report.diff import metric_changes, param_changes, verdict
+from pipeline.report import diff, github
 from pipeline.report.figures import confusion_figure, curves_figure, png
 from pipeline.report.page import to_html
+from pipeline.report.significance import Paired, mcnemar, verdict
+
+MOVERS = 3  # per-class rows per dataset
+CELLS = 5  # confusion-matrix cells per dataset
+
+
+class StaleResults(PipelineError):
+    """The workspace's dvc.lock and metrics do not match its code or params."""
+
+
+@dataclass(frozen=True)
+class Report:
+    markdown: str  # the comment
+    html: str  # the full page, plots inline
+    verdicts: dict[str, str]
+
+
+def title(base: str, change: str | None) -> str:
+    return f"## LeNet-5 pipeline: {'this change' if change is None else f'`{change}`'} vs `{base}`"
 
 
 def _fmt(value, pattern="{:.4f}") -> str:
     return "—" if value is None else pattern.format(value)
 
 
-def build(params: Params, base: str, change: str | None, out: Path) -> tuple[str, str, dict[str, str]]:
-    """(markdown, html, {dataset: verdict}) of `change` (None: the workspace) against `base`;
-    images are written to out/images/."""
+def run_link() -> str:
+    """Where the full report is: the workflow run (its artifact) in GitHub Actions, else the file."""
+    env = os.environ
+    if all(env.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")):
+        url = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        return f"Full report with plots: the `metrics-report` artifact of [this workflow run]({url})."
+    return "Full report with plots: `report.html` beside this file."
+
+
+def paired_test(ds: str, base: str, change: str | None) -> Paired | None:
+    sides = diff.predictions_at(ds, base), diff.predictions_at(ds, change)
+    if None in sides or len(sides[0][0]) != len(sides[1][0]) or np.any(sides[0][0] != sides[1][0]):
+        return None  # not the same test images on both sides
+    (actual, before), (_, after) = sides
+    return mcnemar(before == actual, after == actual)
+
+
+def per_class_rows(ds: str, base: str, change: str | None) -> list[str]:
+    old, new = diff.per_class_at(ds, base), diff.per_class_at(ds, change)
+    if not old or not new:
+        return []
+    moved = sorted(set(old) & set(new), key=lambda c: -abs(new[c]["f1"] - old[c]["f1"]))[:MOVERS]
+    return [f"| {ds} | {c} | " + " | ".join(f"{old[c][k]:.4f} → {new[c][k]:.4f}"
+                                             for k in ("precision", "recall", "f1"))
+            + f" | {new[c]['f1'] - old[c]['f1']:+.4f} |" for c in moved]
+
+
+def confusion_rows(ds: str, classes: list[str], base: str, change: str | None) -> list[str]:
+    sides = diff.predictions_at(ds, base), diff.predictions_at(ds, change)
+    if None in sides:
+        return []
+    index = {name: i for i, name in enumerate(classes)}
+    matrices = []
+    for actual, predicted in sides:
+        matrix = np.zeros((len(classes), len(classes)), dtype=int)
+        np.add.at(matrix, ([index[a] for a in actual], [index[p] for p in predicted]), 1)
+        matrices.append(matrix)
+    delta = matrices[1] - matrices[0]
+    cells = sorted(((i, j) for i, j in np.ndindex(delta.shape) if delta[i, j] and i != j),
+                   key=lambda cell: (-abs(delta[cell]), cell))[:CELLS]
+    return [f"| {ds} | {classes[i]} | {classes[j]} | {matrices[0][i, j]} | {matrices[1][i, j]} | "
+            f"{delta[i, j]:+d} |" for i, j in cells]
+
+
+def curve_rows(ds: str, base: str, change: str | None) -> list[str]:
+    rows = []
+    for label, rev in (("base", base), ("this change", change)):
+        train, val = diff.curve_at(ds, rev, "train", "accuracy"), diff.curve_at(ds, rev, "eval", "accuracy")
+        val_loss = diff.curve_at(ds, rev, "eval", "loss")
+        if not train or not val:
+            continue
+        best = int(np.argmax(val))
+        rows.append(f"| {ds} | {label} | {len(val)} | {train[-1]:.4f} | {val[-1]:.4f} | "
+                    f"{val[best]:.4f} (epoch {best + 1}) | {_fmt(val_loss[-1] if val_loss else None)} |")
+    return rows
+
+
+def stale_markdown(base: str, stale: list[str]) -> str:
+    return "\n".join([
+        github.MARKER, title(base, None), "",
+        ("**Stale results: not compared.** DVC says this change's `dvc.lock` does not match its code "
+        "or params, so its metrics are not the ones its params produce:"), "",
+        *[f"- `{line}`" for line in stale], "",
+        "Run `make repro` (or `dvc repro`) and commit `dvc.lock` and `metrics/`.", ""])
+
+
+def build(params: Params, base: str, change: str | None, out: Path) -> Report:
+    """The report of `change` (None: the workspace) against `base`; images go to out/images/."""
     datasets = list(params.datasets)
-    tolerance = params.report.regression_tolerance
-    changes = metric_changes(base, change, datasets)
-    verdicts = {ds: verdict(changes[ds]["test.accuracy"], tolerance) for ds in datasets}
-    title = "this change" if change is None else f"`{change}`"
-    md = [github.MARKER, f"## LeNet-5 pipeline: {title} vs `{base}`", ""]
+    settings = params.report
+    changes = diff.metric_changes(base, change, datasets)
+    paired = {ds: paired_test(ds, base, change) for ds in datasets}
+    verdicts = {ds: verdict(changes[ds]["test.accuracy"], settings.regression_tolerance, paired[ds],
+                            settings.significance) for ds in datasets}
+    md = [github.MARKER, title(base, change), ""]
     for ds in datasets:
         acc = changes[ds]["test.accuracy"]
-        md.append(f"- **{ds}: {verdicts[ds]}** (test accuracy {_fmt(acc.old)} → {_fmt(acc.new)}; "
-                  f"tolerance ±{tolerance})")
+        evidence = (paired[ds].line() if paired[ds] else
+                    "no per-image predictions on both sides: tolerance only")
+        md.append(f"- **{ds}: {verdicts[ds]}**: test accuracy {_fmt(acc.old)} → {_fmt(acc.new)}; "
+                  f"{evidence} (level {settings.significance}, tolerance ±{settings.regression_tolerance})")
     md += ["", "### Metrics", "", "| dataset | metric | base | this change | change | relative |",
            "|---|---|---|---|---|---|"]
     for ds in datasets:
         for key, moved in changes[ds].items():
             md.append(f"| {ds} | {key} | {_fmt(moved.old)} | {_fmt(moved.new)} | "
                       f"{_fmt(moved.delta, '{:+.4f}')} | {_fmt(moved.relative, '{:+.2%}')} |")
-    params_changed = param_changes(base, change)
+    sections = (
+        ("Classes whose F1 moved most", "| dataset | class | precision | recall | F1 | F1 change |",
+         [row for ds in datasets for row in per_class_rows(ds, base, change)]),
+        ("Confusion-matrix cells that changed most (test images)",
+         "| dataset | actual | predicted | base | this change | change |",
+         [row for ds in datasets
+          for row in confusion_rows(ds, params.datasets[ds].classes, base, change)]),
+        ("Training curves", ("| dataset | side | epochs | final train acc | final val acc | "
+         "best val acc | final val loss |"), [row for ds in datasets for row in curve_rows(ds, base, change)]),
+    )
+    for heading, header, rows in sections:
+        md += ["", f"### {heading}", ""]
+        md += [header, "|" + "---|" * header.count(" | ") + "---|", *rows] if rows else ["Nothing to compare."]
+    params_changed = diff.param_changes(base, change)
     md += ["", "### Params", ""]
     if params_changed:
         md += ["| param | base | this change |", "|---|---|---|"]
         md += [f"| `{key}` | `{old}` | `{new}` |" for key, old, new in params_changed]
     else:
         md.append("No parameter changed.")
+    md += ["", run_link()]
+    markdown = "\n".join(md) + "\n"
+    images = figures(params, base, change)
+    out.joinpath("images").mkdir(parents=True, exist_ok=True)
+    for name, data in images.items():
+        (out / "images" / name).write_bytes(data)
+    return Report(markdown, to_html(markdown, images), verdicts)
+
+
+def figures(params: Params, base: str, change: str | None) -> dict[str, bytes]:
+    """PNG files for the page (never the comment: a comment cannot show the runner's files)."""
     images: dict[str, bytes] = {}
-    for ds in datasets:
-        classes = params.datasets[ds].classes
+    for ds, dataset in params.datasets.items():
         for name, fig in (
-            (f"{ds}-confusion-base.png", confusion_figure(ds, classes, base, f"{ds}: base")),
-            (f"{ds}-confusion-new.png", confusion_figure(ds, classes, change, f"{ds}: this change")),
+            (f"{ds}-confusion-base.png", confusion_figure(ds, dataset.classes, base, f"{ds}: base")),
+            (f"{ds}-confusion-new.png", confusion_figure(ds, dataset.classes, change, f"{ds}: this change")),
             (f"{ds}-curves.png", curves_figure(ds, base, change)),
         ):
             if fig is not None:
                 images[name] = png(fig)
-    md += ["", "### Confusion matrices and training curves", ""]
-    md += [f"![{name}](images/{name})" for name in images]
-    markdown = "\n".join(md) + "\n"
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    for name, data in images.items():
-        (out / "images" / name).write_bytes(data)
-    return markdown, to_html(markdown, images), verdicts
+    return images
 
 
-def run(params: Params, base: str, change: str | None, out: Path, post: bool) -> dict[str, str]:
-    markdown, page, verdicts = build(params, base, change, out)
+def publish(markdown: str, html: str, out: Path, post: bool) -> None:
     write_text(out / "report.md", markdown)
-    write_text(out / "report.html", page)
+    write_text(out / "report.html", html)
     if post:
         repo, number, token, api = github.pull_request_from_env()
         github.post_comment(markdown, repo, number, token, api)
-    return verdicts
+
+
+def refuse_stale(base: str, out: Path, post: bool) -> None:
+    """Before comparing anything: if the workspace's results are stale, publish that instead and
+    raise StaleResults (the check fails)."""
+    stale = diff.stale_stages()
+    if stale:
+        markdown = stale_markdown(base, stale)
+        publish(markdown, to_html(markdown, {}), out, post)
+        raise StaleResults(f"stale results, not compared (see {out / 'report.md'}): "
+                           + "; ".join(stale[:5]))
+
+
+def run(params: Params, base: str, change: str | None, out: Path, post: bool) -> dict[str, str]:
+    """Build and publish the report of `change` (None: the workspace) against `base`."""
+    report = build(params, base, change, out)
+    publish(report.markdown, report.html, out, post)
+    return report.verdicts

@@ -1,12 +1,17 @@
-"""What changed between two revisions, as DVC sees it: metrics, params, and any tracked file."""
+"""What changed between two revisions, as DVC sees it: metrics, params, per-image predictions,
+training curves; and whether the workspace's committed results are stale."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pipeline import workspace
+from pipeline.paths import DatasetPaths, ProjectPaths
 
 HEADLINE = ("test.accuracy", "test.loss")
 
@@ -23,17 +28,6 @@ class Change:
     @property
     def relative(self) -> float | None:
         return None if not self.old or self.delta is None else self.delta / abs(self.old)
-
-
-def verdict(accuracy: Change, tolerance: float) -> str:
-    """improved / unchanged / regressed, by test accuracy against a tolerance (absolute)."""
-    if accuracy.delta is None:
-        return "new" if accuracy.old is None else "removed"
-    if accuracy.delta > tolerance:
-        return "improved"
-    if accuracy.delta < -tolerance:
-        return "regressed"
-    return "unchanged"
 
 
 def _dvc_json(*args: str) -> dict:
@@ -62,6 +56,7 @@ def param_changes(base: str, change: str | None) -> list[tuple[str, object, obje
             for file_changes in diff.values() for key, value in sorted(file_changes.items())]
 
 
+@functools.cache  # one report asks for the same files several times; each DVC read costs seconds
 def read_at(path: Path, rev: str | None) -> str | None:
     """A file's text in the workspace (rev None) or at `rev` (git or DVC-tracked); None if absent."""
     if rev is None:
@@ -72,3 +67,51 @@ def read_at(path: Path, rev: str | None) -> str | None:
         return dvc.api.read(path.as_posix(), rev=rev)
     except Exception:  # noqa: BLE001  absent at that revision, for whatever reason DVC gives
         return None
+
+
+def per_class_at(ds: str, rev: str | None) -> dict[str, dict[str, float]] | None:
+    """{class: {"precision", "recall", "f1"}} from metrics/<ds>.json at `rev`."""
+    text = read_at(DatasetPaths(ds).metrics, rev)
+    return None if text is None else json.loads(text).get("per_class")
+
+
+def predictions_at(ds: str, rev: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(actual, predicted) class names per test image, in test-set order: the evaluate stage's
+    confusion.json has one row per image."""
+    text = read_at(DatasetPaths(ds).confusion, rev)
+    if text is None:
+        return None
+    rows = json.loads(text)
+    return np.array([r["actual"] for r in rows]), np.array([r["predicted"] for r in rows])
+
+
+def curve_at(ds: str, rev: str | None, split: str, metric: str) -> list[float] | None:
+    """One value per epoch from dvclive's TSV (split "train" or "eval", i.e. validation)."""
+    text = read_at(DatasetPaths(ds).training_curve(split, metric), rev)
+    if text is None:
+        return None
+    return [float(line.split("\t")[1]) for line in text.strip().splitlines()[1:]]
+
+
+# `dvc status` reasons that mean "the committed results are not what this code and these params
+# produce"; missing outputs (a checkout without the DVC remote's data) are not among them.
+STALE = ("modified", "new", "changed command")
+
+
+def stale_stages() -> list[str]:
+    """'stage: reason' for each stage of the pipeline (dvc.yaml; not the tuning search) whose
+    dvc.lock entry no longer matches the code, params or command in the workspace."""
+    status = _dvc_json("status", str(ProjectPaths().dvc_yaml))
+    stale = []
+    for stage, reasons in status.items():
+        for reason in reasons:
+            if reason == "changed command":
+                stale.append(f"{stage}: command changed")
+            elif isinstance(reason, dict):
+                for kind, entries in reason.items():
+                    if kind != "changed deps":
+                        continue
+                    for dep, what in entries.items():
+                        changes = what.items() if isinstance(what, dict) else [(dep, what)]
+                        stale += [f"{stage}: {name} {state}" for name, state in changes if state in STALE]
+    return stale

@@ -10,6 +10,7 @@ from pathlib import Path
 from pipeline.errors import PipelineError
 
 MARKER = "<!-- lenet-pipeline-report -->"
+PAGE = 100
 
 
 class CommentError(PipelineError):
@@ -28,8 +29,13 @@ def post_comment(markdown: str, repo: str, number: int, token: str,
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
 
-    comments = call("GET", f"/repos/{repo}/issues/{number}/comments?per_page=100")
-    mine = [c for c in comments if MARKER in (c.get("body") or "")]
+    mine, page = [], 1
+    while not mine:  # GitHub returns at most 100 comments a page
+        comments = call("GET", f"/repos/{repo}/issues/{number}/comments?per_page={PAGE}&page={page}")
+        mine = [c for c in comments if MARKER in (c.get("body") or "")]
+        if len(comments) < PAGE:
+            break
+        page += 1
     if mine:
         call("PATCH", f"/repos/{repo}/issues/comments/{mine[0]['id']}", {"body": markdown})
         return "updated"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline import workspace
 from pipeline.errors import PipelineError
+from pipeline.paths import ProjectPaths
 
 REDUCED_REFS = {"base": "refs/lenet/reduced-base", "change": "refs/lenet/reduced-change"}
 
@@ -17,8 +18,10 @@ class UncommittedChanges(PipelineError):
 
 
 def pull() -> None:
-    """The workspace's outputs from the DVC remote (the base's are read from it on demand)."""
-    workspace.run("dvc", "pull")
+    """The pipeline's outputs from the DVC remote (the base's are read from it on demand). Only
+    dvc.yaml's: the tuning search's outputs are not what a report compares, and may never have
+    been pushed (then a plain `dvc pull` fails)."""
+    workspace.run("dvc", "pull", str(ProjectPaths().dvc_yaml))
 
 
 def rerun_reduced(base: str, preset: Path) -> tuple[str, str]:
