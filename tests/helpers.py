@@ -29,6 +29,7 @@ def built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
     folder, done = shared / name, shared / f"{name}.done"
     with FileLock(str(shared / f"{name}.lock")):
         if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed build left behind
             folder.mkdir()
             build(folder)
             done.touch()
