@@ -86,15 +86,9 @@ def per_class_rows(ds: str, base: str, change: str | None) -> list[str]:
 
 
 def confusion_rows(ds: str, classes: list[str], base: str, change: str | None) -> list[str]:
-    sides = diff.predictions_at(ds, base), diff.predictions_at(ds, change)
-    if None in sides:
+    matrices = diff.confusion_at(ds, classes, base), diff.confusion_at(ds, classes, change)
+    if matrices[0] is None or matrices[1] is None:
         return []
-    index = {name: i for i, name in enumerate(classes)}
-    matrices = []
-    for actual, predicted in sides:
-        matrix = np.zeros((len(classes), len(classes)), dtype=int)
-        np.add.at(matrix, ([index[a] for a in actual], [index[p] for p in predicted]), 1)
-        matrices.append(matrix)
     delta = matrices[1] - matrices[0]
     cells = sorted(((i, j) for i, j in np.ndindex(delta.shape) if delta[i, j] and i != j),
                    key=lambda cell: (-abs(delta[cell]), cell))[:CELLS]

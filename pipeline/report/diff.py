@@ -85,6 +85,17 @@ def predictions_at(ds: str, rev: str | None) -> tuple[np.ndarray, np.ndarray] | 
     return np.array([r["actual"] for r in rows]), np.array([r["predicted"] for r in rows])
 
 
+def confusion_at(ds: str, classes: list[str], rev: str | None) -> np.ndarray | None:
+    """The confusion matrix (rows: actual, columns: predicted, in `classes` order) at `rev`."""
+    sides = predictions_at(ds, rev)
+    if sides is None:
+        return None
+    index = {name: i for i, name in enumerate(classes)}
+    matrix = np.zeros((len(classes), len(classes)), dtype=int)
+    np.add.at(matrix, ([index[a] for a in sides[0]], [index[p] for p in sides[1]]), 1)
+    return matrix
+
+
 def curve_at(ds: str, rev: str | None, split: str, metric: str) -> list[float] | None:
     """One value per epoch from dvclive's TSV (split "train" or "eval", i.e. validation)."""
     text = read_at(DatasetPaths(ds).training_curve(split, metric), rev)

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import io
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.paths import DatasetPaths
-from pipeline.report.diff import read_at
+from pipeline.report.diff import confusion_at, curve_at
 
 
 def confusion_figure(ds: str, classes: list[str], rev: str | None, title: str):
-    text = read_at(DatasetPaths(ds).confusion, rev)
-    if text is None:
+    matrix = confusion_at(ds, classes, rev)
+    if matrix is None:
         return None
-    index = {name: i for i, name in enumerate(classes)}
-    matrix = np.zeros((len(classes), len(classes)), dtype=int)
-    for row in json.loads(text):
-        matrix[index[row["actual"]], index[row["predicted"]]] += 1
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     ax.imshow(np.log1p(matrix), cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
@@ -39,11 +33,10 @@ def curves_figure(ds: str, base: str, change: str | None):
     drawn = False
     for rev, label, style in ((base, "base", "--"), (change, "this change", "-")):
         for split in ("train", "eval"):
-            text = read_at(DatasetPaths(ds).training_curve(split, "accuracy"), rev)
-            if text is None:
+            values = curve_at(ds, rev, split, "accuracy")
+            if not values:
                 continue
-            rows = [line.split("\t") for line in text.strip().splitlines()[1:]]
-            ax.plot([int(r[0]) + 1 for r in rows], [float(r[1]) for r in rows], style,
+            ax.plot(range(1, len(values) + 1), values, style,
                     label=f"{label}: {'validation' if split == 'eval' else 'train'}")
             drawn = True
     if not drawn:
