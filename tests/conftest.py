@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import functools
 import http.server
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import built_once, run_in_mirror
+from tests.helpers import LoopbackServer, built_once, run_in_mirror
 from tests.synthetic import (
     commit_all,
     copy_project,
@@ -36,18 +35,11 @@ def mirror(tmp_path) -> tuple[Path, dict]:
 def http_mirror(mirror):
     """The mirror served by a real HTTP server on a free loopback port."""
     root, entry = mirror
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", root, entry
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LoopbackServer(functools.partial(QuietFiles, directory=str(root))) as server:
+        yield f"{server.url}/", root, entry
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 

@@ -88,7 +88,32 @@ def stop_session(process: subprocess.Popen, grace: float = 60) -> None:
         process.wait(timeout=30)
 
 
-class Sentinel:
+class LoopbackServer:
+    """An HTTP server on a free 127.0.0.1 port, served from a thread; close() (or leaving a `with`
+    block) stops it."""
+
+    def __init__(self, handler, path: str = ""):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class Sentinel(LoopbackServer):
     """An HTTP(S) proxy on 127.0.0.1 that refuses everything and remembers who asked.
 
     With HTTP(S)_PROXY pointing here and NO_PROXY covering loopback, any attempt by the code
@@ -99,48 +124,30 @@ class Sentinel:
         self.requests: list[str] = []
         sentinel = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _refuse(self):
                 sentinel.requests.append(f"{self.command} {self.path}")
                 self.send_error(403, "no internet in tests")
 
             do_GET = do_POST = do_PUT = do_HEAD = do_CONNECT = _refuse
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A webhook receiver on 127.0.0.1 that keeps every JSON body posted to it."""
 
     def __init__(self):
         self.bodies: list[dict] = []
         receiver = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, "/hook")
 
 
 def chromium_dom(page: Path, profile: Path, *extra: str) -> str:

@@ -3,7 +3,6 @@
 import http.server
 import json
 import os
-import threading
 import urllib.parse
 from typing import ClassVar
 
@@ -15,7 +14,7 @@ from pipeline import workspace
 from pipeline.report.diff import Change
 from pipeline.report.github import MARKER, post_comment
 from pipeline.report.significance import mcnemar, verdict
-from tests.helpers import built_once, chromium_dom, run_in_mirror
+from tests.helpers import LoopbackServer, built_once, chromium_dom, run_in_mirror
 from tests.synthetic import commit_all, copy_project, run_in
 
 RUN_URL = "https://github.example/o/r/actions/runs/42"
@@ -221,16 +220,10 @@ def test_comment_is_found_past_the_first_page_and_updated_not_duplicated():
     FakeGitHub.comments = [{"id": i + 1, "body": f"review comment {i}"} for i in range(150)]
     FakeGitHub.comments[120]["body"] = f"{MARKER}\nfirst"
     FakeGitHub.pages = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeGitHub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    api = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        assert post_comment(f"{MARKER}\nsecond", "o/r", 7, "t0ken", api) == "updated"
+    with LoopbackServer(FakeGitHub) as github:
+        assert post_comment(f"{MARKER}\nsecond", "o/r", 7, "t0ken", github.url) == "updated"
         FakeGitHub.comments = [{"id": 1, "body": "an unrelated review comment"}]
-        assert post_comment(f"{MARKER}\nfirst", "o/r", 7, "t0ken", api) == "created"
-    finally:
-        server.shutdown()
-        server.server_close()
+        assert post_comment(f"{MARKER}\nfirst", "o/r", 7, "t0ken", github.url) == "created"
     assert FakeGitHub.pages == [1, 2, 1]
     assert len(FakeGitHub.comments) == 2 and FakeGitHub.comments[1]["body"] == f"{MARKER}\nfirst"
 
