@@ -90,6 +90,11 @@ class DatasetPaths:
     def metrics(self) -> Path:
         return self.root / "metrics" / f"{self.name}.json"
 
+    @property
+    def resume_state(self) -> Path:
+        """An unfinished training run's state (pipeline/resume.py): outside DVC's outputs."""
+        return self.root / ".lenet" / "resume" / f"train-{self.name}.npz"
+
     def training_curve(self, split: str, metric: str) -> Path:
         """dvclive's per-epoch TSV of `metric` on split "train" or "eval" (validation)."""
         return self.train_log / "plots" / "metrics" / split / f"{metric}.tsv"

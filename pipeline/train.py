@@ -10,7 +10,7 @@ import numpy as np
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from pipeline import runtime
+from pipeline import resume, runtime
 from pipeline.config import Dataset, Params
 from pipeline.data import load_processed
 from pipeline.files import write_json
@@ -52,14 +52,28 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
         "%s: LeNet-5 (%d trainable weights), %d images, %d epochs, on %s",
         name, weights, len(x_train), cfg.epochs, device,
     )
+    settings = {"dataset": name, "seed": params.seed, "model": params.model.model_dump(),
+                "train": cfg.model_dump(), "flip": dataset.horizontal_flip,
+                "profile": params.reproducibility.model_dump()}
+    state = resume.ResumeState(
+        paths.resume_state, resume.fingerprint(settings, paths.processed, runtime.versions()))
+    progress = state.restore(model)
+    resumed_after = progress.epochs_done
+    if resumed_after:
+        log.info("%s: resuming after epoch %d/%d from %s", name, resumed_after, cfg.epochs,
+                 paths.resume_state)
     timer = EpochTimer()
     started = time.perf_counter()
     with Live(dir=str(paths.train_log), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        curves = DVCLiveCallback(live=live)
+        for epoch, logs in enumerate(progress.history):  # the finished epochs' curves, as logged
+            curves.on_epoch_end(epoch, logs)
         model.fit(
-            x_train, y_train,
-            batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True,
+            resume.epoch_batches(x_train, y_train, cfg.batch_size, params.seed, resumed_after,
+                                 cfg.epochs),
+            steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, initial_epoch=resumed_after,
             validation_data=validation,
-            callbacks=[DVCLiveCallback(live=live), timer],
+            callbacks=[curves, resume.SaveEachEpoch(state, progress, cfg.epochs, name), timer],
             verbose=2,
         )
     wall = time.perf_counter() - started
@@ -70,9 +84,11 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
         "trainable_weights": weights,
         "train_images": len(x_train),
         "epochs": cfg.epochs,
+        "resumed_after_epoch": resumed_after,
         "wall_seconds": round(wall, 2),
         "epoch_seconds": [round(d, 3) for d in timer.durations],
-        "images_per_second": round(len(x_train) / float(np.median(steady)), 1),
+        "images_per_second": round(len(x_train) / float(np.median(steady)), 1) if steady else None,
     }
     write_json(paths.runtime / "train.json", facts)
+    state.drop()
     return facts

@@ -27,15 +27,21 @@ def run(*command: str, cwd: Path | None = None, env: dict[str, str] | None = Non
     CommandFailed naming the command and the end of its output; `capture=False` lets the output
     stream to the terminal (long runs).
     """
-    env = dict(os.environ if env is None else env)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("DVC_NO_ANALYTICS", "1")
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=capture, text=True, check=False)
+    result = subprocess.run(command, cwd=cwd, env=environment(env), capture_output=capture,
+                            text=True, check=False)
     if check and result.returncode != 0:
         output = (result.stderr or result.stdout or "")[-2000:] if capture else "(output above)"
         raise CommandFailed(f"`{' '.join(command)}` exited {result.returncode} in "
                             f"{cwd or Path.cwd()}:\n{output}")
     return result
+
+
+def environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: this process's) with this interpreter's bin/ first on PATH."""
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    return env
 
 
 @contextlib.contextmanager

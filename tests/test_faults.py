@@ -1,0 +1,83 @@
+"""Faults survived, with real processes on tiny data: a killed training run resumes to the same
+bytes, a full disk loses nothing, two runs at once are refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import workspace
+from tests.synthetic import copy_project, run_in
+
+pytestmark = pytest.mark.integration
+STAGE = "train@digits"
+
+
+def set_params(project: Path, section: str, **values) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def start(project: Path, *command: str) -> subprocess.Popen:
+    """`command` in its own process group (so a kill takes its children too), output merged."""
+    return subprocess.Popen(command, cwd=project, env=workspace.environment(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_after(process: subprocess.Popen, marker: str) -> str:
+    """SIGKILL the process group as soon as `marker` is printed; returns what was printed."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+    process.wait()
+    process.stdout.close()
+    output = "".join(seen)
+    assert marker in output, output
+    return output
+
+
+def training_outputs(project: Path) -> dict[str, bytes]:
+    """The train stage's outputs (model, curves, metrics) by path, and its dvc.lock entry."""
+    files = [project / "models" / "digits" / "model.keras",
+             *sorted((project / "reports" / "train" / "digits").rglob("*.*"))]
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"][STAGE]
+    return {**{str(f.relative_to(project)): f.read_bytes() for f in files},
+            "dvc.lock": yaml.safe_dump(lock).encode()}
+
+
+def test_training_killed_after_its_second_epoch_resumes_to_the_same_bytes(reproduced_project, tmp_path):
+    set_params(reproduced_project, "train", epochs=4)
+    uninterrupted = copy_project(reproduced_project, tmp_path / "uninterrupted")
+    run_in(uninterrupted, "dvc", "repro", STAGE)
+
+    killed = start(reproduced_project, "dvc", "repro", STAGE)
+    kill_after(killed, "digits: epoch 2/4 done, resume state saved")
+    state = reproduced_project / ".lenet" / "resume" / "train-digits.npz"
+    assert state.exists()
+    assert not (reproduced_project / "models" / "digits" / "model.keras").exists()
+
+    rerun = run_in(reproduced_project, "dvc", "repro", STAGE)
+    assert "digits: resuming after epoch 2/4" in rerun.stderr
+    assert "Epoch 1/4" not in rerun.stdout and "Epoch 3/4" in rerun.stdout
+    assert training_outputs(reproduced_project) == training_outputs(uninterrupted)
+    assert not state.exists()  # a completed stage leaves no resume state
+
+
+def test_resume_state_of_other_params_is_never_used(reproduced_project):
+    set_params(reproduced_project, "train", epochs=4)
+    kill_after(start(reproduced_project, "dvc", "repro", STAGE), "digits: epoch 2/4 done")
+    set_params(reproduced_project, "train", epochs=4, learning_rate=0.003)
+    rerun = run_in(reproduced_project, "dvc", "repro", STAGE)
+    assert "resuming" not in rerun.stderr
+    assert "left by a run of other params, data or code: starting afresh" in rerun.stderr
+    assert "Epoch 1/4" in rerun.stdout
