@@ -38,6 +38,11 @@ class ProjectPaths:
         """The search's outputs: best_params.yaml, trials.csv, search.png, summary.json."""
         return self.root / "reports" / "tune"
 
+    @property
+    def tune_resume(self) -> Path:
+        """An unfinished search's keras-tuner folder (pipeline/resume.py): outside DVC's outputs."""
+        return self.root / ".lenet" / "resume" / "tune"
+
 
 @dataclass(frozen=True)
 class DatasetPaths:

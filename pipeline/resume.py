@@ -10,7 +10,8 @@ The state lives in .lenet/resume/, outside DVC's outputs (DVC deletes those befo
 and carries a key over everything that decides the numbers: the params the stage reads, the
 training data's md5, the source of every pipeline module the process loaded and the library
 versions. A state whose key differs is deleted, never used; the stage deletes its state when it
-completes.
+completes. The tuning search resumes the same way, from keras-tuner's own project folder
+(`claim_folder`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +88,17 @@ class ResumeState:
 
     def drop(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def claim_folder(folder: Path, key: str) -> Path:
+    """`folder`, emptied first unless a run with the same key left it (a resumable state)."""
+    stamp = folder / "KEY"
+    if folder.exists() and (not stamp.exists() or stamp.read_text() != key):
+        log.info("%s was left by a run of other params, data or code: starting afresh", folder)
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key)
+    return folder
 
 
 def _build_optimizer(model: keras.Model) -> None:

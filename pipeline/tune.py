@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import logging
 import shutil
-import tempfile
-from pathlib import Path
 
 import keras
 import keras_tuner as kt
@@ -19,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import yaml
 
-from pipeline import runtime
+from pipeline import resume, runtime
 from pipeline.config import Params, SearchDimension
 from pipeline.data import load_processed
 from pipeline.errors import PipelineError
@@ -64,6 +62,9 @@ class LeNetHyperModel(kt.HyperModel):
         return with_overrides(self.params, {k: sample(hp, k, dim) for k, dim in space.items()})
 
     def build(self, hp):
+        # Every trial starts from the same random state, so its score depends on its
+        # hyperparameters alone: not on the trials before it, nor on a restart in between.
+        keras.utils.set_random_seed(self.params.seed)
         trial = self.trial_params(hp)
         model = build_training_model(self.input_shape, self.n_classes, trial.model, trial.train, self.flip)
         steps = int(np.ceil(self.n_train / trial.train.batch_size))
@@ -86,26 +87,34 @@ def run(params: Params) -> dict:
                                  dataset.horizontal_flip, len(arrays["y_train"]))
     direction = "max" if cfg.objective == "val_accuracy" else "min"
     budget = {"max_epochs": cfg.epochs} if cfg.algorithm == "hyperband" else {"max_trials": cfg.max_trials}
-    workdir = Path(tempfile.mkdtemp(prefix="keras-tuner-"))
-    try:
-        tuner = TUNERS[cfg.algorithm](
-            hypermodel, objective=kt.Objective(cfg.objective, direction), seed=params.seed,
-            directory=str(workdir), project_name="lenet", overwrite=True, **budget,
-        )
-        log.info("%s search on %s: %s", cfg.algorithm, cfg.dataset, ", ".join(cfg.space))
-        tuner.search(arrays["x_train"], arrays["y_train"], epochs=cfg.epochs,
-                     validation_data=(arrays["x_val"], arrays["y_val"]), verbose=0,
-                     callbacks=[_TrialLogger()])
-        trials = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
-        if not trials:
-            failed = [t for t in tuner.oracle.trials.values() if t.status != "COMPLETED"]
-            reason = failed[0].message if failed else "no trial ran"
-            raise TuneError(f"no trial completed ({len(failed)} failed): {reason}")
-        best = tuner.oracle.get_best_trials(1)[0]
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    settings = {"seed": params.seed, "tune": cfg.model_dump(), "model": params.model.model_dump(),
+                "train": params.train.model_dump(), "flip": dataset.horizontal_flip,
+                "profile": params.reproducibility.model_dump()}
+    # keras-tuner's own project folder is the resume state: a killed search reloads it and
+    # retries the trial that was running.
+    workdir = resume.claim_folder(ProjectPaths().tune_resume, resume.fingerprint(
+        settings, paths.processed, runtime.versions()))
+    tuner = TUNERS[cfg.algorithm](
+        hypermodel, objective=kt.Objective(cfg.objective, direction), seed=params.seed,
+        directory=str(workdir), project_name="lenet", overwrite=False, **budget,
+    )
+    done = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    if done:
+        log.info("resuming the search: %d trial(s) done in %s", done, workdir)
+    log.info("%s search on %s: %s", cfg.algorithm, cfg.dataset, ", ".join(cfg.space))
+    tuner.search(arrays["x_train"], arrays["y_train"], epochs=cfg.epochs,
+                 validation_data=(arrays["x_val"], arrays["y_val"]), verbose=0,
+                 callbacks=[_TrialLogger()])
+    trials = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+    if not trials:
+        failed = [t for t in tuner.oracle.trials.values() if t.status != "COMPLETED"]
+        reason = failed[0].message if failed else "no trial ran"
+        raise TuneError(f"no trial completed ({len(failed)} failed): {reason}")
+    best = tuner.oracle.get_best_trials(1)[0]
     best_values = {k: best.hyperparameters.get(k) for k in cfg.space}
-    return _write_outputs(cfg.objective, trials, best, best_values, direction)
+    summary = _write_outputs(cfg.objective, trials, best, best_values, direction)
+    shutil.rmtree(workdir)
+    return summary
 
 
 class _TrialLogger(keras.callbacks.Callback):

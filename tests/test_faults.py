@@ -31,12 +31,14 @@ def start(project: Path, *command: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def kill_after(process: subprocess.Popen, marker: str) -> str:
-    """SIGKILL the process group as soon as `marker` is printed; returns what was printed."""
+def kill_after(process: subprocess.Popen, marker: str, times: int = 1) -> str:
+    """SIGKILL the process group as soon as `marker` has been printed `times` times; returns
+    what was printed."""
     seen = []
     for line in process.stdout:
         seen.append(line)
-        if marker in line:
+        times -= marker in line
+        if not times:
             os.killpg(process.pid, signal.SIGKILL)
             break
     process.wait()
@@ -81,3 +83,18 @@ def test_resume_state_of_other_params_is_never_used(reproduced_project):
     assert "resuming" not in rerun.stderr
     assert "left by a run of other params, data or code: starting afresh" in rerun.stderr
     assert "Epoch 1/4" in rerun.stdout
+
+
+def test_search_killed_after_two_trials_resumes_to_the_same_results(reproduced_project, tmp_path):
+    set_params(reproduced_project, "tune", max_trials=3)
+    uninterrupted = copy_project(reproduced_project, tmp_path / "uninterrupted")
+    run_in(uninterrupted, "dvc", "repro", "tune/dvc.yaml")
+
+    kill_after(start(reproduced_project, "dvc", "repro", "tune/dvc.yaml"), "trial done", times=2)
+    rerun = run_in(reproduced_project, "dvc", "repro", "tune/dvc.yaml")
+    assert "resuming the search:" in rerun.stderr
+    assert rerun.stderr.count("trial done") < 3
+    for name in ("trials.csv", "summary.json", "best_params.yaml"):
+        tuned = Path("reports", "tune", name)
+        assert (reproduced_project / tuned).read_text() == (uninterrupted / tuned).read_text(), name
+    assert not (reproduced_project / ".lenet" / "resume" / "tune").exists()
