@@ -21,6 +21,7 @@ from pipeline import runtime
 from pipeline.commands import REGISTRY, Command, Context
 from pipeline.config import PARAMS_FILE
 from pipeline.errors import PipelineError
+from pipeline.files import no_room
 
 GROUPS = {"stage": "pipeline stages (one dataset each)", "tool": "tools",
           "prefect": "Prefect orchestration"}
@@ -68,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(args, getattr(args, "params", PARAMS_FILE))
     try:
         return execute(spec, ctx)
-    except PipelineError as error:
+    except (PipelineError, OSError) as error:
+        failure = error if isinstance(error, PipelineError) else no_room(error)
+        if failure is None:  # an OSError with a traceback worth reading
+            raise
         where = f"{spec.name}@{args.dataset}" if spec.per_dataset else spec.name
-        print(f"error: {where}: {error}", file=sys.stderr)
+        print(f"error: {where}: {failure}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 
 import keras
@@ -13,7 +14,7 @@ from dvclive.keras import DVCLiveCallback
 from pipeline import resume, runtime
 from pipeline.config import Dataset, Params
 from pipeline.data import load_processed
-from pipeline.files import write_json
+from pipeline.files import NoRoom, write_json, writing
 from pipeline.model import build_training_model, classifier_of, compile_model, count_trainable, save
 from pipeline.paths import DatasetPaths
 
@@ -64,18 +65,23 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
                  paths.resume_state)
     timer = EpochTimer()
     started = time.perf_counter()
-    with Live(dir=str(paths.train_log), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        curves = DVCLiveCallback(live=live)
-        for epoch, logs in enumerate(progress.history):  # the finished epochs' curves, as logged
-            curves.on_epoch_end(epoch, logs)
-        model.fit(
-            resume.epoch_batches(x_train, y_train, cfg.batch_size, params.seed, resumed_after,
-                                 cfg.epochs),
-            steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, initial_epoch=resumed_after,
-            validation_data=validation,
-            callbacks=[curves, resume.SaveEachEpoch(state, progress, cfg.epochs, name), timer],
-            verbose=2,
-        )
+    try:
+        with writing(paths.train_log), Live(dir=str(paths.train_log), dvcyaml=False,
+                                            save_dvc_exp=False, report=None) as live:
+            curves = DVCLiveCallback(live=live)
+            for epoch, logs in enumerate(progress.history):  # the finished epochs' curves, as logged
+                curves.on_epoch_end(epoch, logs)
+            model.fit(
+                resume.epoch_batches(x_train, y_train, cfg.batch_size, params.seed, resumed_after,
+                                     cfg.epochs),
+                steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, initial_epoch=resumed_after,
+                validation_data=validation,
+                callbacks=[curves, resume.SaveEachEpoch(state, progress, cfg.epochs, name), timer],
+                verbose=2,
+            )
+    except NoRoom:  # no half-written curves left behind (a resumed run replays them)
+        shutil.rmtree(paths.train_log, ignore_errors=True)
+        raise
     wall = time.perf_counter() - started
     save(model, paths.keras_model)
     steady = timer.durations[1:] or timer.durations

@@ -34,7 +34,7 @@ from pipeline import idx
 from pipeline.config import Dataset, Validate
 from pipeline.data import SPLITS, load_raw_split
 from pipeline.errors import PipelineError
-from pipeline.files import write_json
+from pipeline.files import write_json, writing
 from pipeline.paths import DatasetPaths
 
 log = logging.getLogger(__name__)
@@ -310,8 +310,9 @@ def run(name: str, dataset: Dataset, cfg: Validate, paths: DatasetPaths) -> dict
     paths.data_docs.parent.mkdir(parents=True, exist_ok=True)
     docs_tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=paths.data_docs.parent))
     try:
-        outcomes = validate(name, dataset, cfg, paths, docs_tmp)
-        normalise_docs(docs_tmp)
+        with writing(paths.data_docs):  # Great Expectations writes the docs through its own handles
+            outcomes = validate(name, dataset, cfg, paths, docs_tmp)
+            normalise_docs(docs_tmp)
         shutil.rmtree(paths.data_docs, ignore_errors=True)
         docs_tmp.rename(paths.data_docs)
     finally:

@@ -3,6 +3,7 @@ bytes, a full disk loses nothing, two runs at once are refused."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -98,3 +99,34 @@ def test_search_killed_after_two_trials_resumes_to_the_same_results(reproduced_p
         tuned = Path("reports", "tune", name)
         assert (reproduced_project / tuned).read_text() == (uninterrupted / tuned).read_text(), name
     assert not (reproduced_project / ".lenet" / "resume" / "tune").exists()
+
+
+def workspace_files(project: Path) -> set[tuple[Path, bytes]]:
+    return {(p.relative_to(project), p.read_bytes()) for p in project.rglob("*")
+            if p.is_file() and p.relative_to(project).parts[0] not in (".git", ".dvc")}
+
+
+def cache_is_intact(project: Path) -> bool:
+    """Every file in DVC's cache has the md5 its name says."""
+    entries = [e for e in (project / ".dvc" / "cache" / "files" / "md5").rglob("*")
+               if e.is_file() and not e.name.endswith(".dir")]
+    return all(hashlib.md5(e.read_bytes()).hexdigest() == e.parent.name + e.name for e in entries)
+
+
+@pytest.mark.parametrize(("stage", "limit_kb", "named"), [
+    ("validate@digits", 1024, "reports/validation/docs/digits"),  # Great Expectations' own writes
+    ("train@digits", 512, ".lenet/resume/train-digits.npz"),  # the first file over 512 KB
+])
+def test_a_full_disk_fails_the_stage_naming_the_file_and_loses_nothing(reproduced_project, stage,
+                                                                       limit_kb, named):
+    before = workspace_files(reproduced_project)
+    limited = ["bash", "-c", f'ulimit -f {limit_kb} && exec "$@"', "limited"]  # a real EFBIG
+    failed = run_in(reproduced_project, *limited, "dvc", "repro", "--force", "--single-item",
+                    stage, check=False)
+    assert failed.returncode != 0
+    assert f"error: {stage}: {named}: not written: File too large" in failed.stderr
+    assert workspace_files(reproduced_project) <= before  # outputs gone, none new or half-written
+    assert cache_is_intact(reproduced_project)
+
+    run_in(reproduced_project, "dvc", "repro")  # space freed: the next run completes the same
+    assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""
