@@ -3,10 +3,13 @@
 A file counts as downloaded only when the md5 of its *decompressed* content matches params.yaml
 (mirrors recompress, so the .gz bytes may differ while the data does not). Mirrors are tried in
 order, each with retries and exponential backoff; nothing unverified is ever left at the target.
+A mirror that stalls (no byte, or not the whole file, within download.timeout_seconds) or serves
+an HTML page is abandoned at once for the next; one that closes the connection early is retried.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import re
@@ -15,6 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline import idx
@@ -56,27 +60,51 @@ def _fetch(url: str, timeout: float, label: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            return _read_with_progress(response, total, label)
+            data = _read_with_progress(_chunks(response, timeout), total, label)
+            html = response.headers.get_content_type() == "text/html"
     except urllib.error.HTTPError as error:
         if 400 <= error.code < 500:
             raise _Permanent(f"HTTP {error.code} {error.reason}") from None
         raise
+    except (TimeoutError, urllib.error.URLError) as error:
+        if isinstance(error, TimeoutError) or isinstance(error.reason, TimeoutError):
+            raise _Permanent(f"stalled: nothing received for {timeout:g}s "
+                             "(download.timeout_seconds)") from None
+        raise
+    if html or data.lstrip()[:1] == b"<":
+        raise _Permanent("served an HTML page, not the file (a login or error page?)")
+    return data
 
 
-def _read_with_progress(response, total: int | None, label: str) -> bytes:
-    chunks = []
+def _chunks(response, timeout: float) -> Iterator[bytes]:
+    """The body as it arrives (read1: whatever one receive brings), abandoned once `timeout`
+    seconds have passed in all: a server that trickles bytes never trips the socket's timeout."""
+    deadline = time.monotonic() + timeout
+    declared = int(response.headers.get("Content-Length") or 0)
+    received = 0
+    while chunk := response.read1(CHUNK):
+        received += len(chunk)
+        if time.monotonic() > deadline:
+            raise _Permanent(f"stalled: {received} bytes in {timeout:g}s, still incomplete "
+                             "(download.timeout_seconds)")
+        yield chunk
+    if received < declared:  # read1 returns short at a closed connection; say so, and retry
+        raise ConnectionError(f"connection closed after {received} of the {declared} bytes "
+                              "its Content-Length announced")
+
+
+def _read_with_progress(chunks: Iterator[bytes], total: int | None, label: str) -> bytes:
     if not sys.stderr.isatty():
-        while chunk := response.read(CHUNK):
-            chunks.append(chunk)
         return b"".join(chunks)
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
+    received = []
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn()) as bar:
         task = bar.add_task(label, total=total)
-        while chunk := response.read(CHUNK):
-            chunks.append(chunk)
+        for chunk in chunks:
+            received.append(chunk)
             bar.advance(task, len(chunk))
-    return b"".join(chunks)
+    return b"".join(received)
 
 
 def _verified(data: bytes, expected: DataFile, source: str) -> None:
@@ -101,8 +129,9 @@ def fetch_file(file: DataFile, bases: list[str], target: Path, settings: Downloa
                 _verified(data, file, url)
             except _Permanent as error:
                 tries.append(f"{url}: {error}")
+                log.warning("%s: %s; trying the next mirror", url, error)
                 break
-            except (OSError, urllib.error.URLError) as error:
+            except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
                 tries.append(f"{url} (attempt {attempt}/{settings.attempts}): {error}")
                 if attempt < settings.attempts:
                     log.warning("%s failed (%s); retrying in %.1fs", url, error, delay)

@@ -1,9 +1,11 @@
 import gzip
+import time
 
 import pytest
 
 from pipeline import download
 from pipeline.config import Dataset, Download
+from tests.helpers import LoopbackServer, QuietHandler
 
 SETTINGS = Download(attempts=2, backoff_seconds=0.01, timeout_seconds=5)
 
@@ -89,3 +91,52 @@ def test_damaged_leftover_is_downloaded_again(mirror, tmp_path, monkeypatch):
     leftover.write_bytes(b"\x1f\x8b truncated")
     download.run("digits", _dataset(entry, []), SETTINGS, out)
     assert leftover.read_bytes() == (root / "digits" / leftover.name).read_bytes()
+
+
+def faulty_mirror(root, fault: str):
+    """A handler serving the mirror under `root` wrongly, in the way `fault` names."""
+    class Faulty(QuietHandler):
+        def do_GET(self):
+            body = (root / self.path.lstrip("/")).read_bytes()
+            if fault == "html":  # a status-200 error page, as some CDNs and captive portals send
+                body = b"<!DOCTYPE html><html><body>Service unavailable</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html" if fault == "html" else "application/gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if fault == "short":  # announces the whole file, sends half, closes
+                self.wfile.write(body[: len(body) // 2])
+            elif fault == "stall":  # headers and a first packet, then silence
+                self.wfile.write(body[:100])
+                self.wfile.flush()
+                time.sleep(3)
+            elif fault == "trickle":  # a byte every 0.2 s: never idle long enough to time out
+                for byte in body[:15]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            else:
+                self.wfile.write(body)
+    return Faulty
+
+
+@pytest.mark.parametrize(("fault", "reported"), [
+    ("stall", "stalled: nothing received for 1s"),
+    ("trickle", "bytes in 1s, still incomplete"),
+    ("short", "connection closed after"),
+    ("html", "served an HTML page, not the file"),
+])
+def test_a_faulty_mirror_is_abandoned_within_the_timeout_for_the_next(
+        http_mirror, tmp_path, monkeypatch, caplog, fault, reported):
+    good, root, entry = http_mirror
+    settings = Download(attempts=2, backoff_seconds=0.01, timeout_seconds=1)
+    out = tmp_path / "raw"
+    with LoopbackServer(faulty_mirror(root, fault)) as bad:
+        monkeypatch.setenv(download.MIRROR_ENV, f"{bad.url}/ {good}")
+        started = time.monotonic()
+        download.run("digits", _dataset(entry, []), settings, out)
+        elapsed = time.monotonic() - started
+    for spec in entry["files"].values():
+        assert (out / spec["name"]).read_bytes() == (root / "digits" / spec["name"]).read_bytes()
+    assert reported in caplog.text
+    assert elapsed < 4 * (settings.timeout_seconds + 0.5)  # four files, each left in time
