@@ -17,11 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import runtime
+from pipeline import runlock, runtime
 from pipeline.commands import REGISTRY, Command, Context
 from pipeline.config import PARAMS_FILE
 from pipeline.errors import PipelineError
 from pipeline.files import no_room
+from pipeline.paths import ProjectPaths
 
 GROUPS = {"stage": "pipeline stages (one dataset each)", "tool": "tools",
           "prefect": "Prefect orchestration"}
@@ -50,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
 def execute(spec: Command, ctx: Context) -> int:
     if spec.per_dataset:
         ctx.dataset  # noqa: B018  params.yaml and the dataset's name are validated before any work
+    if spec.exclusive:
+        runlock.claim(ProjectPaths().run_lock)
     if spec.under_profile:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ INFO lines
         runtime.drop_native_noise()

@@ -61,16 +61,18 @@ class Command:
     reads_params: bool = False  # takes --params
     # Runs under params.yaml's reproducibility profile, applied before TensorFlow is imported.
     under_profile: bool = False
+    # Writes the workspace's results: refused while another run owns it (pipeline/runlock.py).
+    exclusive: bool = False
 
 
 REGISTRY: dict[str, Command] = {}
 
 
 def command(name: str, help: str, group: str, *options, per_dataset: bool = False,
-            reads_params: bool = False, under_profile: bool = False):
+            reads_params: bool = False, under_profile: bool = False, exclusive: bool = False):
     def register(run: Callable[[Context], int | None]):
         REGISTRY[name] = Command(name, help, run, group, options, per_dataset,
-                                 reads_params or per_dataset, under_profile)
+                                 reads_params or per_dataset, under_profile, exclusive)
         return run
     return register
 
@@ -78,7 +80,7 @@ def command(name: str, help: str, group: str, *options, per_dataset: bool = Fals
 # The stages: what dvc.yaml runs, one dataset at a time.
 
 @command("download", "fetch the dataset's IDX files from its mirrors", "stage", per_dataset=True,
-         under_profile=True)
+         under_profile=True, exclusive=True)
 def run_download(ctx: Context) -> None:
     from pipeline import download
 
@@ -86,7 +88,7 @@ def run_download(ctx: Context) -> None:
 
 
 @command("validate", "check the raw files against Great Expectations suites", "stage",
-         per_dataset=True, under_profile=True)
+         per_dataset=True, under_profile=True, exclusive=True)
 def run_validate(ctx: Context) -> None:
     from pipeline import validate
 
@@ -94,7 +96,7 @@ def run_validate(ctx: Context) -> None:
 
 
 @command("profile", "rebuild suites/<dataset>.profile.json, validation's reference, from "
-         "data/raw/<dataset>", "stage", per_dataset=True, under_profile=True)
+         "data/raw/<dataset>", "stage", per_dataset=True, under_profile=True, exclusive=True)
 def run_profile(ctx: Context) -> None:
     from pipeline import validate
 
@@ -103,14 +105,14 @@ def run_profile(ctx: Context) -> None:
 
 
 @command("preprocess", "pad to 32x32, normalise, split off validation", "stage", per_dataset=True,
-         under_profile=True)
+         under_profile=True, exclusive=True)
 def run_preprocess(ctx: Context) -> None:
     from pipeline import preprocess
 
     preprocess.run(ctx.dataset, ctx.params.preprocess, ctx.params.seed, ctx.paths)
 
 
-@command("train", "train LeNet-5", "stage", per_dataset=True, under_profile=True)
+@command("train", "train LeNet-5", "stage", per_dataset=True, under_profile=True, exclusive=True)
 def run_train(ctx: Context) -> None:
     from pipeline import train
 
@@ -118,7 +120,7 @@ def run_train(ctx: Context) -> None:
 
 
 @command("evaluate", "test metrics, confusion matrix, misclassified grid", "stage",
-         per_dataset=True, under_profile=True)
+         per_dataset=True, under_profile=True, exclusive=True)
 def run_evaluate(ctx: Context) -> None:
     from pipeline import evaluate
 
@@ -126,7 +128,7 @@ def run_evaluate(ctx: Context) -> None:
 
 
 @command("export", "ONNX model (checked against Keras) and model card", "stage", per_dataset=True,
-         under_profile=True)
+         under_profile=True, exclusive=True)
 def run_export(ctx: Context) -> None:
     from pipeline import export
 
@@ -139,7 +141,7 @@ STAGES = ("download", "validate", "preprocess", "train", "evaluate", "export")
 # Tools around the pipeline.
 
 @command("tune", "keras-tuner search as set in params.yaml's `tune` (what tune/dvc.yaml runs)",
-         "tool", reads_params=True, under_profile=True)
+         "tool", reads_params=True, under_profile=True, exclusive=True)
 def run_tune(ctx: Context) -> None:
     from pipeline import tune
 

@@ -27,7 +27,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.tasks import exponential_backoff
 
-from pipeline import workspace
+from pipeline import runlock, workspace
 from pipeline.config import load_params
 from pipeline.errors import PipelineError
 from pipeline.paths import DatasetPaths, ProjectPaths
@@ -115,9 +115,23 @@ def metrics_table(project: ProjectPaths = PROJECT) -> str:
     return "\n".join(rows)
 
 
+def record_process() -> None:
+    """Name this process on the flow run, as Prefect's runners do, so that a run whose process
+    ends while the server is away can be told from one still going (orchestrate.connect)."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    from pipeline.orchestrate import process_tag
+
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(flow_run.id, infrastructure_pid=process_tag())
+
+
 @flow(name="lenet-pipeline", log_prints=True)
 def lenet_pipeline(train_pool: str | None = None) -> list[str]:
     """Every stage of dvc.yaml in dependency order; train stages on `train_pool` when given."""
+    record_process()
+    runlock.claim(PROJECT.run_lock)  # before any stage: a flow never runs beside another run
     done = []
     for stage in stages_in_order():
         if stage.startswith("train@") and train_pool:
@@ -168,6 +182,7 @@ def notify_failure(flow, flow_run, state) -> None:
 @flow(name=AUDIT_FLOW, log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def lenet_audit(train_pool: str | None = None) -> list[str]:
     """The pipeline, then verify for every dataset: what the schedule runs."""
+    record_process()
     lenet_pipeline(train_pool=train_pool)
     return [verify_dataset(name) for name in load_params(PROJECT.params).datasets]
 

@@ -21,11 +21,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import psutil
 
 from pipeline.errors import PipelineError
 
@@ -82,10 +85,51 @@ def start_server(port: int = DEFAULT_PORT, state_dir: Path = STATE_DIR, timeout:
             state_file.unlink(missing_ok=True)
             raise ServerError(f"prefect server exited with {process.returncode}; see {log.name}")
         if healthy(url):
+            crash_orphaned_runs(url)
             return url
         time.sleep(0.5)
     stop_server(state_dir)
     raise ServerError(f"prefect server not healthy at {url} after {timeout:.0f}s; see {log.name}")
+
+
+def process_tag() -> str:
+    """This process as Prefect names a flow run's process (FlowRun.infrastructure_pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def crash_orphaned_runs(url: str) -> list[str]:
+    """Mark Crashed every Running flow run whose process on this machine has ended.
+
+    A flow outlives a stopped server (Prefect 3 reports task states as events), but its final
+    state then never reaches the server, which would show the run as Running forever. Run when
+    the server comes back and before each flow; returns the names of the runs it marked.
+    """
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    running = FlowRunFilter(state=FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
+    marked = []
+    with SyncPrefectClient(url) as client:
+        for run in client.read_flow_runs(flow_run_filter=running):
+            host, _, pid = (run.infrastructure_pid or "").rpartition(":")
+            if host != socket.gethostname() or not pid.isdigit() or psutil.pid_exists(int(pid)):
+                continue
+            client.set_flow_run_state(run.id, Crashed(message=(
+                f"its process (PID {pid} on {host}) ended without reporting a final state: the "
+                "Prefect server was unreachable when the run ended or was killed. Stages that "
+                "finished are in dvc.lock; the next flow run restores them instead of rerunning")),
+                force=True)
+            marked.append(run.name)
+    for name in marked:
+        print(f"flow run {name}: its process is gone; marked Crashed", file=sys.stderr)
+    return marked
 
 
 def stop_server(state_dir: Path = STATE_DIR) -> bool:
@@ -117,9 +161,11 @@ def server_url() -> str:
 
 
 def connect() -> None:
-    """Point this process's Prefect client at the server (quietly: analytics off)."""
+    """Point this process's Prefect client at the server (quietly: analytics off), and settle
+    the runs whose process ended while it was away."""
     os.environ.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
     os.environ["PREFECT_API_URL"] = server_url()
+    crash_orphaned_runs(os.environ["PREFECT_API_URL"])
 
 
 def ensure_pool(pool: str) -> None:

@@ -34,6 +34,11 @@ class ProjectPaths:
         return self.root / "metrics"
 
     @property
+    def run_lock(self) -> Path:
+        """Which process's run owns the workspace now (pipeline/runlock.py)."""
+        return self.root / ".lenet" / "run.json"
+
+    @property
     def tune_reports(self) -> Path:
         """The search's outputs: best_params.yaml, trials.csv, search.png, summary.json."""
         return self.root / "reports" / "tune"

@@ -41,6 +41,25 @@ def run_in_mirror(project: Path, mirror: Path, *command: str) -> subprocess.Comp
     return workspace.run(*command, cwd=project, env={**os.environ, "LENET_DATA_MIRROR": mirror.as_uri()})
 
 
+def start_group(cwd: Path, *command: str) -> subprocess.Popen:
+    """`command` in its own process group (a kill or a stop takes its children too), with this
+    environment's bin/ first on PATH, stdout and stderr merged into one text pipe."""
+    return subprocess.Popen(command, cwd=cwd, env=workspace.environment(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def read_until(process: subprocess.Popen, marker: str, times: int = 1) -> str:
+    """What `process` prints up to the line where `marker` has appeared `times` times (an epoch
+    or stage marker: no sleeping on timing); fails with the output if the process ends first."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        times -= marker in line
+        if not times:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} never printed:\n" + "".join(seen)[-3000:])
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

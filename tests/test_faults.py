@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import workspace
+from tests.helpers import read_until, start_group
 from tests.synthetic import copy_project, run_in
 
 pytestmark = pytest.mark.integration
@@ -26,27 +26,11 @@ def set_params(project: Path, section: str, **values) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def start(project: Path, *command: str) -> subprocess.Popen:
-    """`command` in its own process group (so a kill takes its children too), output merged."""
-    return subprocess.Popen(command, cwd=project, env=workspace.environment(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def kill_after(process: subprocess.Popen, marker: str, times: int = 1) -> str:
-    """SIGKILL the process group as soon as `marker` has been printed `times` times; returns
-    what was printed."""
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        times -= marker in line
-        if not times:
-            os.killpg(process.pid, signal.SIGKILL)
-            break
-    process.wait()
-    process.stdout.close()
-    output = "".join(seen)
-    assert marker in output, output
-    return output
+def kill_after(process: subprocess.Popen, marker: str, times: int = 1) -> None:
+    """SIGKILL the process group as soon as `marker` has been printed `times` times."""
+    read_until(process, marker, times)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
 
 
 def training_outputs(project: Path) -> dict[str, bytes]:
@@ -63,7 +47,7 @@ def test_training_killed_after_its_second_epoch_resumes_to_the_same_bytes(reprod
     uninterrupted = copy_project(reproduced_project, tmp_path / "uninterrupted")
     run_in(uninterrupted, "dvc", "repro", STAGE)
 
-    killed = start(reproduced_project, "dvc", "repro", STAGE)
+    killed = start_group(reproduced_project, "dvc", "repro", STAGE)
     kill_after(killed, "digits: epoch 2/4 done, resume state saved")
     state = reproduced_project / ".lenet" / "resume" / "train-digits.npz"
     assert state.exists()
@@ -78,7 +62,7 @@ def test_training_killed_after_its_second_epoch_resumes_to_the_same_bytes(reprod
 
 def test_resume_state_of_other_params_is_never_used(reproduced_project):
     set_params(reproduced_project, "train", epochs=4)
-    kill_after(start(reproduced_project, "dvc", "repro", STAGE), "digits: epoch 2/4 done")
+    kill_after(start_group(reproduced_project, "dvc", "repro", STAGE), "digits: epoch 2/4 done")
     set_params(reproduced_project, "train", epochs=4, learning_rate=0.003)
     rerun = run_in(reproduced_project, "dvc", "repro", STAGE)
     assert "resuming" not in rerun.stderr
@@ -91,7 +75,7 @@ def test_search_killed_after_two_trials_resumes_to_the_same_results(reproduced_p
     uninterrupted = copy_project(reproduced_project, tmp_path / "uninterrupted")
     run_in(uninterrupted, "dvc", "repro", "tune/dvc.yaml")
 
-    kill_after(start(reproduced_project, "dvc", "repro", "tune/dvc.yaml"), "trial done", times=2)
+    kill_after(start_group(reproduced_project, "dvc", "repro", "tune/dvc.yaml"), "trial done", times=2)
     rerun = run_in(reproduced_project, "dvc", "repro", "tune/dvc.yaml")
     assert "resuming the search:" in rerun.stderr
     assert rerun.stderr.count("trial done") < 3
@@ -129,4 +113,30 @@ def test_a_full_disk_fails_the_stage_naming_the_file_and_loses_nothing(reproduce
     assert cache_is_intact(reproduced_project)
 
     run_in(reproduced_project, "dvc", "repro")  # space freed: the next run completes the same
+    assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""
+
+
+def test_a_second_run_is_refused_while_one_runs_and_the_first_finishes_unharmed(reproduced_project):
+    # The first run retrains the committed params: unharmed, it gives the committed bytes again.
+    first = start_group(reproduced_project, "dvc", "repro", "--force", "--downstream", STAGE)
+    seen = []
+    for line in first.stdout:
+        seen.append(line)
+        if "digits: epoch 1/2 done" in line:
+            os.killpg(first.pid, signal.SIGSTOP)  # hold it mid-training while the others try
+            break
+    try:
+        # The same pipeline: DVC itself refuses (the stage being trained is locked)...
+        second = run_in(reproduced_project, "dvc", "repro", check=False)
+        assert second.returncode != 0 and "is busy" in second.stderr, second.stderr
+        # ...a stage that DVC does not lock, run by hand: the workspace's owner refuses.
+        by_hand = run_in(reproduced_project, "python", "-m", "pipeline", "validate", "--dataset", "digits",
+                         check=False)
+        assert by_hand.returncode != 0
+        assert f"another run is using this workspace ({reproduced_project}): PID {first.pid}" \
+            in by_hand.stderr, by_hand.stderr
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    rest = first.communicate()[0]
+    assert first.returncode == 0, rest
     assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -19,6 +20,8 @@ from tests.helpers import (
     api,
     flow_runs,
     free_port,
+    read_until,
+    start_group,
     stop_session,
     task_runs,
     wait_for,
@@ -128,6 +131,54 @@ def test_failing_stage_fails_the_flow_and_names_the_stage(tiny_project, flow_env
     states = {t["name"]: t["state"]["type"] for t in task_runs(flow_env, run["id"])}
     assert states["validate@digits"] == "FAILED"
     assert "preprocess@digits" not in states
+
+
+def test_a_flow_is_refused_while_dvc_repro_runs_and_that_run_finishes_unharmed(
+        reproduced_project, flow_env):
+    first = start_group(reproduced_project, "dvc", "repro", "--force", "--downstream", "train@digits")
+    read_until(first, "digits: epoch 1/2 done")
+    os.killpg(first.pid, signal.SIGSTOP)  # hold it mid-training
+    try:
+        flow = run_in(reproduced_project, "python", "-m", "pipeline", "flow", check=False)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    rest = first.communicate()[0]
+    assert first.returncode == 0, rest
+    assert flow.returncode == 1
+    assert f"another run is using this workspace ({reproduced_project}): PID {first.pid}" in flow.stderr
+    run = latest_run(flow_env, "lenet-pipeline")
+    assert run["state"]["type"] == "FAILED"
+    assert task_runs(flow_env, run["id"]) == []  # refused before its first stage
+    assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""
+
+
+def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_keeps_finished_stages(
+        tiny_project, sentinel, monkeypatch, tmp_path):
+    state, port = tmp_path / "own-server", free_port()  # not the shared server: this one stops
+    for key, value in proxied(sentinel).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-client"))
+    url = orchestrate.start_server(port, state_dir=state)
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    try:
+        flow = start_group(tiny_project, "python", "-m", "pipeline", "flow")
+        read_until(flow, "Running stage 'validate@digits'")  # logged once validate is in dvc.lock
+        assert orchestrate.stop_server(state_dir=state)
+        os.killpg(flow.pid, signal.SIGKILL)  # ...and the flow's process dies while it is away
+        flow.communicate()
+        assert latest_run(orchestrate.start_server(port, state_dir=state), "lenet-pipeline") \
+            ["state"]["type"] == "CRASHED"  # back: the run does not stay Running forever
+        crashed = latest_run(url, "lenet-pipeline")
+        assert "ended without reporting a final state" in crashed["state"]["message"]
+
+        again = run_in(tiny_project, "python", "-m", "pipeline", "flow")
+        output = again.stdout + again.stderr
+        assert "Running stage 'validate@digits'" not in output  # kept, not recomputed
+        assert "Stage 'validate@digits' didn't change, skipping" in output
+        assert "Running stage 'train@digits'" in output
+        assert latest_run(url, "lenet-pipeline")["state"]["type"] == "COMPLETED"
+    finally:
+        orchestrate.stop_server(state_dir=state)
 
 
 def start_serving(project, *args: str) -> subprocess.Popen:
