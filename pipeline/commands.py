@@ -148,6 +148,26 @@ def run_tune(ctx: Context) -> None:
     log.info("tune: %s (details in %s)", tune.run(ctx.params), tune.OUT_DIR)
 
 
+@command("predict", "classify image files (PNG, JPEG, IDX, .npy) with the exported ONNX model; "
+         "no TensorFlow", "tool",
+         option("files", nargs="+", type=Path, metavar="FILE"),
+         option("--model", type=Path, help="an ONNX model (default: models/<dataset>/model.onnx)"),
+         option("--top", type=int, default=3, help="how many classes to show per image"),
+         option("--format", choices=["table", "json", "csv"], default="table", dest="form"),
+         option("--invert", choices=["auto", "yes", "no"], default="auto",
+                help="dark ink on light paper? auto: decided from each image's border"),
+         option("--verify", action="store_true",
+                help="refuse a model without provenance, or trained on other data than "
+                     "params.yaml's"),
+         per_dataset=True)
+def run_predict(ctx: Context) -> int:
+    from pipeline import predict
+
+    expected = {f.name: f.md5 for f in ctx.dataset.data_files()} if ctx.options.verify else None
+    return predict.run(ctx.options.model or ctx.paths.onnx_model, ctx.options.files, expected,
+                       ctx.options.top, ctx.options.form, ctx.options.invert)
+
+
 @command("verify", "retrain the committed params.yaml in a scratch checkout; compare the bytes "
          "with dvc.lock and metrics/", "tool",
          option("--dataset", action="append", help="one dataset (repeatable); default: all"),

@@ -1,12 +1,15 @@
 """Export stage: an ONNX model that takes raw images, checked against Keras on the whole test set.
 
 The ONNX graph starts at raw pixels (N x 28 x 28, float32 values 0..255) and does the padding and
-normalisation itself, so a consumer cannot get preprocessing wrong. A model card records what
-produced the model: params, metrics, data checksums and library versions.
+normalisation itself, so a consumer cannot get preprocessing wrong. The file carries its own
+provenance as ONNX metadata (`provenance`: dataset, classes, input contract, code, params and
+data hashes, test accuracy, profile), which ONNX Runtime reads back as `custom_metadata_map`
+and `lenet predict --verify` checks; the model card says the same in markdown and JSON.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -16,7 +19,7 @@ import onnxruntime as ort
 import yaml
 
 from pipeline import model as lenet
-from pipeline import runtime
+from pipeline import runtime, workspace
 from pipeline.config import Dataset, Params
 from pipeline.data import load_processed, load_raw_split
 from pipeline.errors import PipelineError
@@ -24,6 +27,9 @@ from pipeline.files import atomic_path, write_json, write_text
 from pipeline.paths import DatasetPaths
 
 CHECK_BATCH = 1000
+OPSET = 15  # pinned (tf2onnx's default today), so a converter upgrade cannot change it silently
+INPUT_CONTRACT = {"shape": ["N", 28, 28], "dtype": "float32", "range": [0, 255],
+                  "polarity": "light ink on a dark background (0), as in MNIST"}
 
 
 class ExportMismatch(PipelineError):
@@ -74,6 +80,54 @@ def normalise_onnx(path) -> None:
     onnx.save(proto, str(path))
 
 
+def code_commit(paths: DatasetPaths) -> str:
+    """The last commit that changed the pipeline's code, flagged if the working tree differs.
+
+    Not HEAD: committing the results (dvc.lock) must not change the model it describes, or no
+    commit could ever hold a model that reproduces to its own bytes.
+    """
+    code = ["pipeline", "dvc.yaml"]
+    try:
+        commit = workspace.run("git", "log", "-1", "--format=%H", "--", *code, cwd=paths.root).stdout
+        dirty = workspace.run("git", "status", "--porcelain", "--", *code, cwd=paths.root).stdout
+    except (workspace.CommandFailed, OSError):
+        return "unknown (not a git checkout)"
+    return commit.strip() + (" with uncommitted changes" if dirty.strip() else "")
+
+
+def provenance(name: str, dataset: Dataset, params: Params, metrics: dict, commit: str) -> dict:
+    """What the model is and what made it: stored in the ONNX file and in model_card.json."""
+    trained_by = {"seed": params.seed, "preprocess": params.preprocess.model_dump(),
+                  "model": params.model.model_dump(), "train": params.train_for(name).model_dump(),
+                  "horizontal_flip": dataset.horizontal_flip}
+    honoured, why = runtime.honoured(params.reproducibility)
+    return {
+        "dataset": name,
+        "classes": dataset.classes,
+        "input": {"name": "pixels", **INPUT_CONTRACT},
+        "git_commit": commit,
+        "params": trained_by,
+        "params_sha256": hashlib.sha256(json.dumps(trained_by, sort_keys=True).encode()).hexdigest(),
+        "data_md5": {f.name: f.md5 for f in dataset.data_files()},
+        "test_accuracy": metrics["test"]["accuracy"],
+        "reproducibility": {**params.reproducibility.model_dump(), "honoured": honoured, "note": why},
+        "opset": OPSET,
+        "versions": runtime.versions(),
+    }
+
+
+def add_metadata(path, facts: dict) -> None:
+    """Each fact as one ONNX metadata property (strings; structures as JSON)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in facts.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    onnx.save(proto, str(path))
+
+
 def onnx_probabilities(session: ort.InferenceSession, images: np.ndarray) -> np.ndarray:
     feed = session.get_inputs()[0].name
     batches = [
@@ -83,7 +137,8 @@ def onnx_probabilities(session: ort.InferenceSession, images: np.ndarray) -> np.
     return np.concatenate(batches)
 
 
-def model_card(name: str, dataset: Dataset, params: Params, metrics: dict, check: dict) -> str:
+def model_card(name: str, dataset: Dataset, params: Params, metrics: dict, check: dict,
+               facts: dict) -> str:
     settings = {"seed": params.seed, **params.model_dump(include={"preprocess", "model", "train"})}
     honoured, why = runtime.honoured(params.reproducibility)
     checksums = "\n".join(f"| `{f.name}` | `{f.md5}` |" for f in dataset.data_files())
@@ -95,6 +150,13 @@ Trained by this repository's DVC pipeline; `dvc repro` with the params below rep
 `model.onnx` takes raw images: input `{check['input_name']}`, float32, shape N x 28 x 28, pixel
 values 0..255 (no padding or normalisation needed: both are inside the graph). Output: N x
 {len(dataset.classes)} class probabilities in this order: {", ".join(dataset.classes)}.
+`lenet predict --dataset {name} IMAGE...` classifies image files with it (no TensorFlow needed).
+
+## Provenance
+Stored in the ONNX file itself as metadata (ONNX Runtime:
+`InferenceSession(path).get_modelmeta().custom_metadata_map`) and in `model_card.json`: pipeline
+code at commit `{facts['git_commit']}`, params sha256 `{facts['params_sha256'][:16]}...`, ONNX
+opset {facts['opset']}, and the data checksums, profile and test accuracy below.
 
 ## Test-set results
 | accuracy | loss | errors |
@@ -136,7 +198,7 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     )
     exported(np.zeros((1, 28, 28), np.float32))  # Keras exports only models that have been called
     with atomic_path(paths.onnx_model) as tmp:
-        exported.export(str(tmp), format="onnx", verbose=False)
+        exported.export(str(tmp), format="onnx", verbose=False, opset_version=OPSET)
         normalise_onnx(tmp)
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         raw_test = load_raw_split(paths.raw, dataset, "test").images
@@ -155,8 +217,11 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
                 f"{round((1 - agreement) * len(raw_test))} of {len(raw_test)} test images "
                 f"(max |difference of probabilities| {check['max_abs_diff']:.3g}); not exported"
             )
-    metrics = json.loads(paths.metrics.read_text())
-    write_text(paths.model_card, model_card(name, dataset, params, metrics, check))
+        metrics = json.loads(paths.metrics.read_text())
+        facts = provenance(name, dataset, params, metrics, code_commit(paths))
+        add_metadata(tmp, facts)
+    write_json(paths.model_card_json, {**facts, "onnx_check": check})
+    write_text(paths.model_card, model_card(name, dataset, params, metrics, check, facts))
     write_json(
         paths.runtime / "export.json",
         {**check, **runtime.facts(params.reproducibility), "wall_seconds": round(time.perf_counter() - started, 2)},

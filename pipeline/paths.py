@@ -92,6 +92,11 @@ class DatasetPaths:
         return self.model_dir / "MODEL_CARD.md"
 
     @property
+    def model_card_json(self) -> Path:
+        """The model card's facts (the ONNX file's metadata, and the export check) as JSON."""
+        return self.model_dir / "model_card.json"
+
+    @property
     def train_log(self) -> Path:
         """dvclive's folder: per-epoch curves and the final training metrics."""
         return self.root / "reports" / "train" / self.name
