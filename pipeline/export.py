@@ -24,7 +24,7 @@ from pipeline.config import Dataset, Params
 from pipeline.data import load_processed, load_raw_split
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_path, write_json, write_text
-from pipeline.paths import DatasetPaths
+from pipeline.paths import DatasetPaths, ProjectPaths
 
 CHECK_BATCH = 1000
 OPSET = 15  # pinned (tf2onnx's default today), so a converter upgrade cannot change it silently
@@ -80,16 +80,20 @@ def normalise_onnx(path) -> None:
     onnx.save(proto, str(path))
 
 
-def code_commit(paths: DatasetPaths) -> str:
-    """The last commit that changed the pipeline's code, flagged if the working tree differs.
+def code_commit(project: ProjectPaths) -> str:
+    """The last commit that changed the code the stages run (the pipeline/ files dvc.yaml lists
+    as dependencies), flagged if the working tree differs.
 
-    Not HEAD: committing the results (dvc.lock) must not change the model it describes, or no
-    commit could ever hold a model that reproduces to its own bytes.
+    Not HEAD, nor the last commit of the whole repository: committing the results, the docs or
+    the Prefect flow must not change a model that DVC (rightly) does not rebuild, or `verify`
+    could never retrain the committed bytes.
     """
-    code = ["pipeline", "dvc.yaml"]
+    stages = yaml.safe_load(project.dvc_yaml.read_text())["stages"]
+    code = sorted({dep for stage in stages.values() for dep in stage.get("do", stage)["deps"]
+                   if isinstance(dep, str) and dep.startswith("pipeline/")})
     try:
-        commit = workspace.run("git", "log", "-1", "--format=%H", "--", *code, cwd=paths.root).stdout
-        dirty = workspace.run("git", "status", "--porcelain", "--", *code, cwd=paths.root).stdout
+        commit = workspace.run("git", "log", "-1", "--format=%H", "--", *code, cwd=project.root).stdout
+        dirty = workspace.run("git", "status", "--porcelain", "--", *code, cwd=project.root).stdout
     except (workspace.CommandFailed, OSError):
         return "unknown (not a git checkout)"
     return commit.strip() + (" with uncommitted changes" if dirty.strip() else "")
@@ -218,7 +222,7 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
                 f"(max |difference of probabilities| {check['max_abs_diff']:.3g}); not exported"
             )
         metrics = json.loads(paths.metrics.read_text())
-        facts = provenance(name, dataset, params, metrics, code_commit(paths))
+        facts = provenance(name, dataset, params, metrics, code_commit(ProjectPaths(paths.root)))
         add_metadata(tmp, facts)
     write_json(paths.model_card_json, {**facts, "onnx_check": check})
     write_text(paths.model_card, model_card(name, dataset, params, metrics, check, facts))
