@@ -86,8 +86,11 @@ def test_search_killed_after_two_trials_resumes_to_the_same_results(reproduced_p
 
 
 def workspace_files(project: Path) -> set[tuple[Path, bytes]]:
+    """Every file and its bytes, but git's, DVC's and the record of which run owns the workspace."""
+    bookkeeping = {Path(".lenet/run.json"), Path(".lenet/run.lock")}
     return {(p.relative_to(project), p.read_bytes()) for p in project.rglob("*")
-            if p.is_file() and p.relative_to(project).parts[0] not in (".git", ".dvc")}
+            if p.is_file() and p.relative_to(project).parts[0] not in (".git", ".dvc")
+            and p.relative_to(project) not in bookkeeping}
 
 
 def cache_is_intact(project: Path) -> bool:
