@@ -221,6 +221,8 @@ def run(model: Path, files: list[Path], expected_md5: dict[str, str] | None, top
 
     `expected_md5`: params.yaml's data checksums, to refuse a model trained on other data.
     """
+    if top < 1:
+        raise PipelineError(f"--top must be at least 1, not {top}")
     session = open_model(model)
     facts = metadata(session)
     if expected_md5 is not None:

@@ -131,6 +131,9 @@ def test_verify_refuses_a_model_trained_on_other_data_or_without_provenance(repr
     result, _ = predict_json(reproduced_project, "--verify", str(image), check=False)
     assert result.returncode == 1 and "trained on other data than params.yaml's digits" in result.stderr
 
+    result, _ = predict_json(reproduced_project, "--top", "0", str(image), check=False)
+    assert result.returncode == 1 and "--top must be at least 1" in result.stderr
+
     bare = tmp_path / "bare.onnx"
     proto = onnx.load(str(reproduced_project / "models" / "digits" / "model.onnx"))
     del proto.metadata_props[:]
@@ -142,12 +145,13 @@ def test_verify_refuses_a_model_trained_on_other_data_or_without_provenance(repr
 @integration
 def test_predict_never_imports_tensorflow(reproduced_project, tmp_path):
     image = tmp_path / "one.png"
-    Image.fromarray(tiny_test_images(reproduced_project)[0][0]).save(image)
+    images, evaluated = tiny_test_images(reproduced_project)
+    Image.fromarray(images[0]).save(image)
     check = ("import sys; from pipeline.cli import main; "
              f"code = main(['predict', '--dataset', 'digits', {str(image)!r}]); "
              "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; sys.exit(code)")
     result = run_in(reproduced_project, "python", "-c", check)
-    assert "c" in result.stdout  # the table was printed (classes are c0..c9)
+    assert f"  {evaluated[0]} (" in result.stdout  # and it classified, as the evaluate stage did
 
 
 def registry_name(dataset: str) -> str:
