@@ -21,6 +21,7 @@ import json
 import logging
 import shutil
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,19 +65,22 @@ class ResumeState:
             return Progress()
         try:
             with np.load(self.path, allow_pickle=False) as state:
-                meta = json.loads(str(state["meta"]))
-                if meta["key"] != self.key:
-                    log.info("%s was left by a run of other params, data or code: starting afresh",
-                             self.path)
-                    self.drop()
-                    return Progress()
-                _build_optimizer(model)
-                _assign(model.variables, state, "model")
-                _assign(model.optimizer.variables, state, "optimizer")
-        except (OSError, ValueError, KeyError) as error:  # a damaged file: never half-trust it
+                stored = {name: state[name] for name in state.files}  # all read before any use
+            meta = json.loads(str(stored.pop("meta")))
+            if meta["key"] != self.key:
+                log.info("%s was left by a run of other params, data or code: starting afresh",
+                         self.path)
+                self.drop()
+                return Progress()
+            _build_optimizer(model)
+            pairs = _matched(model.variables, stored, "model")
+            pairs += _matched(model.optimizer.variables, stored, "optimizer")
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:  # damaged: ignore it
             log.warning("%s is unreadable (%s): starting afresh", self.path, error)
             self.drop()
             return Progress()
+        for variable, value in pairs:  # only once everything matched: never half-restored
+            variable.assign(value)
         return Progress(meta["epochs_done"], meta["history"])
 
     def save(self, model: keras.Model, progress: Progress) -> None:
@@ -106,16 +110,17 @@ def _build_optimizer(model: keras.Model) -> None:
         model.optimizer.build(model.trainable_variables)
 
 
-def _assign(variables, state, prefix: str) -> None:
-    stored = sorted((k for k in state.files if k.startswith(prefix + "_")),
-                    key=lambda k: int(k.rsplit("_", 1)[1]))
-    if len(stored) != len(variables):
-        raise ValueError(f"{len(stored)} {prefix} variables stored, the model has {len(variables)}")
-    for variable, name in zip(variables, stored, strict=True):
-        value = state[name]
-        if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(f"{variable.path}: stored shape {value.shape}, model {variable.shape}")
-        variable.assign(value)
+def _matched(variables, stored: dict[str, np.ndarray], prefix: str) -> list[tuple]:
+    """(variable, stored value) pairs, in order; ValueError unless every shape matches."""
+    names = sorted((k for k in stored if k.startswith(prefix + "_")),
+                   key=lambda k: int(k.rsplit("_", 1)[1]))
+    if len(names) != len(variables):
+        raise ValueError(f"{len(names)} {prefix} variables stored, the model has {len(variables)}")
+    for variable, name in zip(variables, names, strict=True):
+        if tuple(stored[name].shape) != tuple(variable.shape):
+            raise ValueError(f"{variable.path}: stored shape {stored[name].shape}, "
+                             f"model {variable.shape}")
+    return [(variable, stored[name]) for variable, name in zip(variables, names, strict=True)]
 
 
 class SaveEachEpoch(keras.callbacks.Callback):

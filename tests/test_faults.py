@@ -143,3 +143,13 @@ def test_a_second_run_is_refused_while_one_runs_and_the_first_finishes_unharmed(
     rest = first.communicate()[0]
     assert first.returncode == 0, rest
     assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""
+
+
+def test_a_damaged_resume_state_is_ignored_and_training_starts_afresh(reproduced_project):
+    state = reproduced_project / ".lenet" / "resume" / "train-digits.npz"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_bytes(b"PK\x03\x04 not a whole archive")
+    rerun = run_in(reproduced_project, "dvc", "repro", "--force", "--single-item", STAGE)
+    assert ".lenet/resume/train-digits.npz is unreadable" in rerun.stderr
+    assert "Epoch 1/2" in rerun.stdout
+    assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""  # same bytes
