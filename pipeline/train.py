@@ -75,6 +75,7 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
                 resume.epoch_batches(x_train, y_train, cfg.batch_size, params.seed, resumed_after,
                                      cfg.epochs),
                 steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, initial_epoch=resumed_after,
+                shuffle=False,  # epoch_batches shuffles; Keras would only warn that it cannot
                 validation_data=validation,
                 callbacks=[curves, resume.SaveEachEpoch(state, progress, cfg.epochs, name), timer],
                 verbose=2,
