@@ -9,7 +9,8 @@ the model was trained on (grey 28x28, light ink on a dark background, 0..255):
   ink's bounding box scaled to fit 20x20 and placed in 28x28 with its centre of mass at the centre.
   An image that is already 28x28 is taken as it is, apart from polarity: it is in the datasets'
   format, where the position of the ink may matter.
-- IDX files (gzip or not) and .npy arrays of shape (28, 28) or (N, 28, 28): taken as they are.
+- IDX files (named like MNIST's `*-ubyte[.gz]`, or `*.idx[.gz]`) and .npy arrays of shape
+  (28, 28) or (N, 28, 28): taken as they are.
 
 A file that cannot be read is reported by name and the others are still classified.
 """
@@ -32,6 +33,7 @@ from pipeline.errors import PipelineError
 SIDE, BOX = 28, 20  # MNIST: the ink's box fits 20x20, centred by mass in 28x28
 MAX_PIXELS = 50_000_000  # larger images are refused before they are decoded
 MAX_BYTES = 200_000_000
+ARRAY_FILES = (".npy", "-ubyte", "-ubyte.gz", ".idx", ".idx.gz")  # the rest goes to Pillow
 
 
 class Unusable(Exception):
@@ -123,7 +125,7 @@ def load(paths: list[Path], invert: str) -> list[Item]:
                 raise Unusable("empty file")
             if size > MAX_BYTES:
                 raise Unusable(f"{size:,} bytes is too large (at most {MAX_BYTES:,})")
-            if path.suffix == ".npy" or "idx" in path.name or path.name.endswith("-ubyte.gz"):
+            if path.name.endswith(ARRAY_FILES):
                 images = read_arrays(path)
                 items += [Item(f"{path}#{i}" if len(images) > 1 else str(path), image)
                           for i, image in enumerate(images)]
