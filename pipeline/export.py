@@ -81,16 +81,15 @@ def normalise_onnx(path) -> None:
 
 
 def code_commit(project: ProjectPaths) -> str:
-    """The last commit that changed the code the stages run (the pipeline/ files dvc.yaml lists
-    as dependencies), flagged if the working tree differs.
+    """The last commit that changed the code of any stage (the pipeline/ files this stage lists
+    as dependencies in dvc.yaml: all of them, for this reason), flagged if the tree differs there.
 
-    Not HEAD, nor the last commit of the whole repository: committing the results, the docs or
-    the Prefect flow must not change a model that DVC (rightly) does not rebuild, or `verify`
-    could never retrain the committed bytes.
+    Not HEAD: committing the results, the docs or the Prefect flow must not change a model that
+    DVC (rightly) does not rebuild, or `verify` could never retrain the committed bytes.
     """
-    stages = yaml.safe_load(project.dvc_yaml.read_text())["stages"]
-    code = sorted({dep for stage in stages.values() for dep in stage.get("do", stage)["deps"]
-                   if isinstance(dep, str) and dep.startswith("pipeline/")})
+    export = yaml.safe_load(project.dvc_yaml.read_text())["stages"]["export"]
+    code = sorted(dep for dep in export.get("do", export)["deps"]
+                  if isinstance(dep, str) and dep.startswith("pipeline/"))
     try:
         commit = workspace.run("git", "log", "-1", "--format=%H", "--", *code, cwd=project.root).stdout
         dirty = workspace.run("git", "status", "--porcelain", "--", *code, cwd=project.root).stdout
