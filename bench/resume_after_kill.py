@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -24,6 +23,8 @@ import yaml
 from pipeline import workspace
 from pipeline.config import load_params
 from pipeline.paths import DatasetPaths, ProjectPaths
+from tests.helpers import read_until, start_group
+from tests.synthetic import ROOT
 
 
 def main() -> None:
@@ -36,12 +37,9 @@ def main() -> None:
     marker = f"{args.dataset}: epoch {epochs // 2}/{epochs} done"
 
     started = time.perf_counter()
-    first = subprocess.Popen(train, env=workspace.environment(), text=True, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for line in first.stderr:
-        if marker in line:
-            os.killpg(first.pid, signal.SIGKILL)
-            break
+    first = start_group(ROOT, *train)
+    read_until(first, marker)
+    os.killpg(first.pid, signal.SIGKILL)
     first.communicate()
     killed_after = time.perf_counter() - started
 

@@ -60,7 +60,7 @@ def _fetch(url: str, timeout: float, label: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            data = _read_with_progress(_chunks(response, timeout), total, label)
+            data = _read_with_progress(_chunks(response, timeout, total), total, label)
             html = response.headers.get_content_type() == "text/html"
     except urllib.error.HTTPError as error:
         if 400 <= error.code < 500:
@@ -76,11 +76,11 @@ def _fetch(url: str, timeout: float, label: str) -> bytes:
     return data
 
 
-def _chunks(response, timeout: float) -> Iterator[bytes]:
+def _chunks(response, timeout: float, declared: int | None) -> Iterator[bytes]:
     """The body as it arrives (read1: whatever one receive brings), abandoned once `timeout`
-    seconds have passed in all: a server that trickles bytes never trips the socket's timeout."""
+    seconds have passed in all: a server that trickles bytes never trips the socket's timeout.
+    `declared`: the Content-Length, if the server sent one."""
     deadline = time.monotonic() + timeout
-    declared = int(response.headers.get("Content-Length") or 0)
     received = 0
     while chunk := response.read1(CHUNK):
         received += len(chunk)
@@ -88,7 +88,7 @@ def _chunks(response, timeout: float) -> Iterator[bytes]:
             raise _Permanent(f"stalled: {received} bytes in {timeout:g}s, still incomplete "
                              "(download.timeout_seconds)")
         yield chunk
-    if received < declared:  # read1 returns short at a closed connection; say so, and retry
+    if declared and received < declared:  # read1 returns short at a closed connection: retry
         raise ConnectionError(f"connection closed after {received} of the {declared} bytes "
                               "its Content-Length announced")
 

@@ -53,10 +53,14 @@ class Item:
     error: str | None = None
 
 
+def paper_shade(grey: np.ndarray) -> float:
+    """The median of the image's border: mostly paper, whatever the ink does."""
+    return float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+
+
 def ink_is_dark(grey: np.ndarray) -> bool:
-    """Dark ink on light paper: the border (mostly paper) is brighter than the middle of the range."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return float(np.median(border)) > 127
+    """Dark ink on light paper: the paper is brighter than the middle of the range."""
+    return paper_shade(grey) > 127
 
 
 def to_mnist(grey: np.ndarray) -> np.ndarray:
@@ -64,7 +68,7 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     ink's box scaled to fit 20x20, its centre of mass at the centre."""
     from PIL import Image
 
-    paper = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+    paper = paper_shade(grey)
     peak = float(grey.max())
     if peak - paper < 16:
         raise Unusable("no ink found (the image is one flat shade)")

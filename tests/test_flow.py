@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from pipeline import orchestrate
+from pipeline import orchestrate, workspace
 from tests.helpers import (
     Receiver,
     Sentinel,
@@ -182,9 +182,8 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_keeps_
 
 
 def start_serving(project, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     return subprocess.Popen([sys.executable, "-m", "pipeline", "serve", *args],
-                            cwd=project, env=env, stdout=subprocess.DEVNULL,
+                            cwd=project, env=workspace.environment(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -310,10 +309,10 @@ def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_pat
     for checkout in (tiny_project, worker_checkout):
         run_in(checkout, "dvc", "remote", "add", "--local", "-f", "-d", "shared", str(remote))
     pool = "gpu-test"
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     worker = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "worker", "--pool", pool],
-        cwd=worker_checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=worker_checkout, env=workspace.environment(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
