@@ -10,10 +10,11 @@ export ORT_DISABLE_TELEMETRY := 1
 
 .PHONY: install repro verify test test-fast smoke lint bench pr-report chromium server-start server-stop flow audit serve worker
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tools/web-assets/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/lenet assets
 	touch $@
 
 install: $(STAMP)

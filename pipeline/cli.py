@@ -60,7 +60,8 @@ def execute(spec: Command, ctx: Context) -> int:
     started = time.perf_counter()
     code = spec.run(ctx) or 0
     if spec.group == "stage":
-        log.info("%s@%s done in %.1fs", spec.name, ctx.name, time.perf_counter() - started)
+        where = f"{spec.name}@{ctx.name}" if spec.per_dataset else spec.name
+        log.info("%s done in %.1fs", where, time.perf_counter() - started)
     return code
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import PARAMS_FILE, Dataset, Params, load_params
-from pipeline.paths import DatasetPaths
+from pipeline.paths import DatasetPaths, ProjectPaths
 
 log = logging.getLogger("pipeline")
 
@@ -135,7 +135,15 @@ def run_export(ctx: Context) -> None:
     export.run(ctx.name, ctx.dataset, ctx.params, ctx.paths)
 
 
-STAGES = ("download", "validate", "preprocess", "train", "evaluate", "export")
+@command("overview", "reports/index.html: one page over the run's results, every dataset", "stage",
+         reads_params=True, exclusive=True)
+def run_overview(ctx: Context) -> None:
+    from pipeline import overview
+
+    overview.run(ctx.params, ProjectPaths())
+
+
+STAGES = ("download", "validate", "preprocess", "train", "evaluate", "export", "overview")
 
 
 # Tools around the pipeline.
@@ -226,6 +234,14 @@ def run_apply(ctx: Context) -> None:
         print(f"{ctx.params_file}: {key}: {old} -> {new}")
     if not changed:
         print(f"{ctx.params_file}: already matches {ctx.options.overrides}")
+
+
+@command("assets", "install the pinned offline copies of the pages' JavaScript and CSS from npm, "
+         "and DVC's plots template (`make install` runs it)", "tool")
+def run_assets(ctx: Context) -> None:
+    from pipeline import web_assets
+
+    web_assets.install(ProjectPaths())
 
 
 # Prefect: a local server, the pipeline as a flow, the scheduled audit, a GPU worker.

@@ -88,11 +88,9 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     side = x_test.shape[1]
     raw_view = x_test[:, pad : side - pad, pad : side - pad, 0] * arrays["std"] + arrays["mean"]
     save_misclassified_grid(
-        paths.eval_dir / "misclassified.png", raw_view, y_test, y_pred, dataset.classes,
+        paths.misclassified, raw_view, y_test, y_pred, dataset.classes,
         params.evaluate.misclassified_grid,
     )
-    write_json(
-        paths.runtime / "evaluate.json",
-        {**runtime.facts(params.reproducibility), "wall_seconds": round(time.perf_counter() - started, 2)},
-    )
+    runtime.record(paths, "evaluate", {**runtime.facts(params.reproducibility),
+                                       "wall_seconds": round(time.perf_counter() - started, 2)})
     return metrics

@@ -225,8 +225,6 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
         add_metadata(tmp, facts)
     write_json(paths.model_card_json, {**facts, "onnx_check": check})
     write_text(paths.model_card, model_card(name, dataset, params, metrics, check, facts))
-    write_json(
-        paths.runtime / "export.json",
-        {**check, **runtime.facts(params.reproducibility), "wall_seconds": round(time.perf_counter() - started, 2)},
-    )
+    runtime.record(paths, "export", {**check, **runtime.facts(params.reproducibility),
+                                     "wall_seconds": round(time.perf_counter() - started, 2)})
     return check

@@ -39,6 +39,27 @@ class ProjectPaths:
         return self.root / ".lenet" / "run.json"
 
     @property
+    def web_assets(self) -> Path:
+        """npm's pinned copies of the pages' JavaScript and CSS (pipeline/web_assets.py)."""
+        return self.root / "tools" / "web-assets"
+
+    @property
+    def plots_template(self) -> Path:
+        """DVC's plots page with vega inlined: .dvc/config's plots.html_template names it."""
+        return self.web_assets / "dvc-plots.html"
+
+    @property
+    def overview(self) -> Path:
+        """One page over the whole run: every dataset's results (pipeline/overview.py)."""
+        return self.root / "reports" / "index.html"
+
+    @property
+    def runtime_facts_script(self) -> Path:
+        """Every reports/runtime/<dataset>/<stage>.json as one script the overview page loads:
+        the facts differ between machines, so the page itself must not contain them."""
+        return self.root / "reports" / "runtime" / "facts.js"
+
+    @property
     def tune_reports(self) -> Path:
         """The search's outputs: best_params.yaml, trials.csv, search.png, summary.json."""
         return self.root / "reports" / "tune"
@@ -117,6 +138,10 @@ class DatasetPaths:
     @property
     def eval_dir(self) -> Path:
         return self.root / "reports" / "eval" / self.name
+
+    @property
+    def misclassified(self) -> Path:
+        return self.eval_dir / "misclassified.png"
 
     @property
     def confusion(self) -> Path:

@@ -11,6 +11,7 @@ never change a number silently.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import platform
@@ -21,6 +22,8 @@ from importlib import metadata
 
 from pipeline.config import Reproducibility
 from pipeline.errors import PipelineError
+from pipeline.files import write_json, write_text
+from pipeline.paths import DatasetPaths, ProjectPaths
 
 LIBRARIES = ("tensorflow", "keras", "numpy", "onnx", "onnxruntime", "dvc", "great-expectations")
 # The CPU flags a profile's ISA ceiling needs (oneDNN's names -> /proc/cpuinfo flags).
@@ -144,6 +147,17 @@ def facts(profile: Reproducibility) -> dict:
         "device": device(found_gpus),
         "versions": versions(),
     }
+
+
+def record(paths: DatasetPaths, stage: str, stage_facts: dict) -> None:
+    """Write reports/runtime/<dataset>/<stage>.json, then every such file as the one script the
+    overview page loads (a page opened from disk may load scripts, not read JSON)."""
+    write_json(paths.runtime / f"{stage}.json", stage_facts)
+    everything: dict[str, dict] = {}
+    for path in sorted(paths.runtime.parent.glob("*/*.json")):
+        everything.setdefault(path.parent.name, {})[path.stem] = json.loads(path.read_text())
+    script = ProjectPaths(paths.root).runtime_facts_script
+    write_text(script, f"window.LENET_RUNTIME = {json.dumps(everything, indent=1)};\n")
 
 
 def versions() -> dict[str, str]:

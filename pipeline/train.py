@@ -14,7 +14,7 @@ from dvclive.keras import DVCLiveCallback
 from pipeline import resume, runtime
 from pipeline.config import Dataset, Params
 from pipeline.data import load_processed
-from pipeline.files import NoRoom, write_json, writing
+from pipeline.files import NoRoom, writing
 from pipeline.model import build_training_model, classifier_of, compile_model, count_trainable, save
 from pipeline.paths import DatasetPaths
 
@@ -96,6 +96,6 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
         "epoch_seconds": [round(d, 3) for d in timer.durations],
         "images_per_second": round(len(x_train) / float(np.median(steady)), 1) if steady else None,
     }
-    write_json(paths.runtime / "train.json", facts)
+    runtime.record(paths, "train", facts)
     state.drop()
     return facts

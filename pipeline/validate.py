@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import idx
+from pipeline import idx, web_assets
 from pipeline.config import Dataset, Validate
 from pipeline.data import SPLITS, load_raw_split
 from pipeline.errors import PipelineError
 from pipeline.files import write_json, writing
-from pipeline.paths import DatasetPaths
+from pipeline.paths import DatasetPaths, ProjectPaths
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +313,7 @@ def run(name: str, dataset: Dataset, cfg: Validate, paths: DatasetPaths) -> dict
         with writing(paths.data_docs):  # Great Expectations writes the docs through its own handles
             outcomes = validate(name, dataset, cfg, paths, docs_tmp)
             normalise_docs(docs_tmp)
+            web_assets.localise_site(docs_tmp, ProjectPaths(paths.root))
         shutil.rmtree(paths.data_docs, ignore_errors=True)
         docs_tmp.rename(paths.data_docs)
     finally:

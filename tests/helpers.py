@@ -179,3 +179,18 @@ def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
          "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
+
+
+def chromium_offline(page: Path, folder: Path) -> tuple[str, list[str]]:
+    """(DOM after rendering, every request that tried to leave the machine) for a local page
+    opened with the network refused: all HTTP(S) goes to a Sentinel proxy, every host name fails
+    to resolve. A screenshot is saved as folder/<page's name>.png."""
+    sentinel = Sentinel()
+    try:
+        dom = chromium_dom(page, folder / "chromium-profile",
+                           f"--proxy-server={sentinel.url}", "--host-resolver-rules=MAP * ~NOTFOUND",
+                           "--virtual-time-budget=10000", "--window-size=1280,1600",
+                           f"--screenshot={folder / page.with_suffix('.png').name}")
+    finally:
+        sentinel.close()
+    return dom, sentinel.requests

@@ -3,6 +3,7 @@ and a real git + DVC project around them (used by the tests and by bench/flow_ov
 
 from __future__ import annotations
 
+import configparser
 import copy
 import gzip
 import os
@@ -14,6 +15,7 @@ import numpy as np
 import yaml
 
 from pipeline import idx, workspace
+from pipeline.paths import ProjectPaths
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CLASSES = 10
@@ -90,11 +92,14 @@ def make_tiny_project(project: Path, params: dict, mirror: Path) -> Path:
         (project / name).parent.mkdir(exist_ok=True)
         shutil.copy(ROOT / name, project / name)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    link_web_assets(project)
     run_in(project, "git", "init", "-q", "-b", "main")
     run_in(project, "git", "config", "user.email", "tests@example.invalid")
     run_in(project, "git", "config", "user.name", "tests")
     run_in(project, "dvc", "init", "-q")
     run_in(project, "dvc", "config", "core.analytics", "false")
+    with (project / ".dvc" / "config").open("a") as config:  # the offline plots template
+        config.write(f"[plots]\n    html_template = {plots_template_setting()}\n")
     # suites/<dataset>.profile.json from the clean mirror, as a maintainer would, once.
     dataset = next(iter(params["datasets"]))
     with_mirror = {**os.environ, "LENET_DATA_MIRROR": mirror.as_uri()}
@@ -103,6 +108,25 @@ def make_tiny_project(project: Path, params: dict, mirror: Path) -> Path:
     shutil.rmtree(project / "data")
     commit_all(project, "tiny project")
     return project
+
+
+def link_web_assets(project: Path) -> None:
+    """This checkout's installed offline web assets (`lenet assets`), in `project`: the pins
+    copied (validate depends on them), node_modules and DVC's plots template linked."""
+    ours, theirs = ProjectPaths(ROOT).web_assets, ProjectPaths(project).web_assets
+    theirs.mkdir(parents=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(ours / name, theirs / name)
+    for installed in (ours / "node_modules", ProjectPaths(ROOT).plots_template):
+        assert installed.exists(), f"{installed}: missing: run `make install` (`lenet assets`)"
+        (theirs / installed.name).symlink_to(installed)
+
+
+def plots_template_setting() -> str:
+    """This repository's .dvc/config `plots.html_template` (relative to .dvc/)."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".dvc" / "config")
+    return config["plots"]["html_template"]
 
 
 def commit_all(project: Path, message: str) -> None:

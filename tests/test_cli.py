@@ -45,10 +45,12 @@ def test_every_command_has_its_own_help_and_per_dataset_commands_need_a_dataset(
 
 def test_every_dvc_stage_runs_a_registered_stage_command():
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    commands = {name: spec["do"]["cmd"] for name, spec in dvc["stages"].items()}
+    commands = {name: spec.get("do", spec)["cmd"] for name, spec in dvc["stages"].items()}
     assert set(commands) == set(STAGES)
-    for name, cmd in commands.items():
-        assert cmd == f"python -m pipeline {name} --dataset ${{key}}"
+    for name, cmd in commands.items():  # per dataset (foreach), or one over all datasets
+        per_dataset = REGISTRY[name].per_dataset
+        assert per_dataset == ("foreach" in dvc["stages"][name])
+        assert cmd == f"python -m pipeline {name}" + (" --dataset ${key}" if per_dataset else "")
     tune = yaml.safe_load((ROOT / "tune/dvc.yaml").read_text())
     assert tune["stages"]["tune"]["cmd"] == "python -m pipeline tune"
 

@@ -30,7 +30,7 @@ from tests.synthetic import commit_all, run_in, write_mirror
 
 pytestmark = pytest.mark.integration
 STAGES = {f"{stage}@digits" for stage in
-          ("download", "validate", "preprocess", "train", "evaluate", "export")}
+          ("download", "validate", "preprocess", "train", "evaluate", "export")} | {"overview"}
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ WELL_ABOVE_CHANCE = 0.6
 def test_dvc_repro_runs_every_stage_and_learns_the_tiny_data(reproduced_template):
     project, first_output = reproduced_template
     assert all(f"Running stage '{stage}@digits'" in first_output for stage in STAGES)
+    assert "Running stage 'overview'" in first_output  # after every dataset's stages
+    assert first_output.index("Running stage 'overview'") > first_output.index("'export@digits'")
     assert "tune" not in first_output  # the search runs only when asked for: dvc repro tune/dvc.yaml
 
     metrics = json.loads((project / "metrics" / "digits.json").read_text())
@@ -28,7 +30,7 @@ def test_dvc_repro_runs_every_stage_and_learns_the_tiny_data(reproduced_template
     assert set(metrics["per_class"]) == {f"c{i}" for i in range(N_CLASSES)}
     assert metrics["test"]["errors"] == round((1 - metrics["test"]["accuracy"]) * 50)
     lock = (project / "dvc.lock").read_text()
-    assert all(f"{stage}@digits" in lock for stage in STAGES)
+    assert all(f"{stage}@digits" in lock for stage in STAGES) and "  overview:" in lock
 
 
 def test_exported_onnx_model_gives_the_reported_accuracy_on_the_raw_test_files(reproduced_project):

@@ -175,7 +175,7 @@ def figures(params: Params, base: str, change: str | None) -> dict[str, bytes]:
         for name, fig in (
             (f"{ds}-confusion-base.png", confusion_figure(ds, dataset.classes, base, f"{ds}: base")),
             (f"{ds}-confusion-new.png", confusion_figure(ds, dataset.classes, change, f"{ds}: this change")),
-            (f"{ds}-curves.png", curves_figure(ds, base, change)),
+            (f"{ds}-curves.png", curves_figure(ds, ((base, "base", "--"), (change, "this change", "-")))),
         ):
             if fig is not None:
                 images[name] = png(fig)

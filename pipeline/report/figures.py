@@ -1,4 +1,4 @@
-"""The report's pictures: confusion matrices and training curves of two revisions."""
+"""The pictures of the reports: confusion matrices and training curves, of any revision."""
 
 from __future__ import annotations
 
@@ -28,16 +28,18 @@ def confusion_figure(ds: str, classes: list[str], rev: str | None, title: str):
     return fig
 
 
-def curves_figure(ds: str, base: str, change: str | None):
+def curves_figure(ds: str, series: tuple[tuple[str | None, str, str], ...]):
+    """Train and validation accuracy per epoch; one (revision, label, line style) per series."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     drawn = False
-    for rev, label, style in ((base, "base", "--"), (change, "this change", "-")):
+    for rev, label, style in series:
         for split in ("train", "eval"):
             values = curve_at(ds, rev, split, "accuracy")
             if not values:
                 continue
+            name = "validation" if split == "eval" else "train"
             ax.plot(range(1, len(values) + 1), values, style,
-                    label=f"{label}: {'validation' if split == 'eval' else 'train'}")
+                    label=f"{label}: {name}" if label else name)
             drawn = True
     if not drawn:
         plt.close(fig)
