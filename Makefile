@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: install repro verify test test-fast smoke lint bench pr-report chromium server-start server-stop flow audit serve worker
+.PHONY: install repro verify test test-fast smoke lint bench bench-seeds pr-report chromium server-start server-stop flow audit serve worker
 
 $(STAMP): pyproject.toml tools/web-assets/package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ pr-report: $(STAMP)
 
 bench: $(STAMP)  ## accuracy and speed on the real data; rewrites README's results table
 	python -m bench.run --update-readme
+
+SEEDS ?= 5
+bench-seeds: $(STAMP)  ## test accuracy of the default params over SEEDS seeds (about 7 min per extra seed)
+	python -m bench.seeds --seeds $(SEEDS) --update-readme
 
 # Prefect: a local server (127.0.0.1, SQLite in .prefect/), the pipeline as a flow, a schedule, a worker.
 PORT ?= 4200

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+SEEDS_RESULTS = Path("bench/results/seeds.json")  # python -m bench.seeds
 PRESETS = (
     ("default `params.yaml`", "default-metrics", "make repro"),
     ("classic (LeCun et al. 1998)", "classic-metrics",
@@ -19,6 +21,24 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def params_sha256(root: Path) -> str:
+    """Which params.yaml a run measured: seed statistics are shown only beside the same params."""
+    return hashlib.sha256((root / "params.yaml").read_bytes()).hexdigest()
+
+
+def seed_spread(root: Path) -> dict[str, str]:
+    """"; mean ± std over N seeds (min-max)" per dataset, from `python -m bench.seeds`, if it ran
+    on this params.yaml."""
+    results = root / SEEDS_RESULTS
+    if not results.is_file():
+        return {}
+    seeds = json.loads(results.read_text())
+    if seeds["params_sha256"] != params_sha256(root):
+        return {}
+    return {ds: (f"; {s['mean']:.2%} ± {s['std']:.2%} over {s['seeds']} seeds "
+                 f"({s['min']:.2%} to {s['max']:.2%})") for ds, s in seeds["summary"].items()}
+
+
 def results_section(root: Path, results: dict) -> str:
     rows = []
     for label, folder, command in PRESETS:
@@ -29,7 +49,9 @@ def results_section(root: Path, results: dict) -> str:
             ds: json.loads((metrics_dir / f"{ds}.json").read_text())["test"]["accuracy"]
             for ds in ("mnist", "fashion_mnist")
         }
-        rows.append([label, f"{acc['mnist']:.2%}", f"{acc['fashion_mnist']:.2%}", f"`{command}`"])
+        spread = seed_spread(root) if folder == "default-metrics" else {}
+        rows.append([label, *(f"{acc[ds]:.2%}{spread.get(ds, '')}" for ds in ("mnist", "fashion_mnist")),
+                     f"`{command}`"])
     table = markdown_table(["params", "MNIST test accuracy", "Fashion-MNIST test accuracy", "reproduce"], rows)
     inf = results["inference"]
     speed = markdown_table(

@@ -53,8 +53,8 @@ for (const table of document.querySelectorAll("table.runtime")) {
     table.remove();
     continue;
   }
-  for (const [stage, f] of Object.entries(stages)) {
-    const row = table.insertRow();
+  for (const stage of ["train", "evaluate", "export"].filter(name => name in stages)) {
+    const f = stages[stage], row = table.insertRow();
     for (const value of [stage, f.device, f.profile_honoured ? "yes" : "no: " + f.profile_note,
                          `${f.threads.intra_op} / ${f.threads.inter_op}`, f.cpu.model,
                          f.wall_seconds, f.images_per_second ?? ""]) {

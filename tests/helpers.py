@@ -181,16 +181,16 @@ def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
     ).stdout
 
 
-def chromium_offline(page: Path, folder: Path) -> tuple[str, list[str]]:
+def chromium_offline(page: Path, screenshot: Path, window: str = "1280,1600") -> tuple[str, list[str]]:
     """(DOM after rendering, every request that tried to leave the machine) for a local page
     opened with the network refused: all HTTP(S) goes to a Sentinel proxy, every host name fails
-    to resolve. A screenshot is saved as folder/<page's name>.png."""
+    to resolve. Saves a screenshot of the first `window` (width,height) pixels."""
     sentinel = Sentinel()
     try:
-        dom = chromium_dom(page, folder / "chromium-profile",
+        dom = chromium_dom(page, screenshot.parent / "chromium-profile",
                            f"--proxy-server={sentinel.url}", "--host-resolver-rules=MAP * ~NOTFOUND",
-                           "--virtual-time-budget=10000", "--window-size=1280,1600",
-                           f"--screenshot={folder / page.with_suffix('.png').name}")
+                           "--virtual-time-budget=10000", f"--window-size={window}",
+                           f"--screenshot={screenshot}")
     finally:
         sentinel.close()
     return dom, sentinel.requests

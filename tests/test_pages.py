@@ -26,9 +26,9 @@ def with_probe(page, script: str):
     return probe
 
 
-def assert_every_plot_drawn(page, folder):
+def assert_every_plot_drawn(page, screenshot):
     embedded = page.read_text().count("vegaEmbed('#")
-    dom, requests = chromium_offline(page, folder)
+    dom, requests = chromium_offline(page, screenshot)
     assert requests == []
     plots = dom.split('class="vega-embed')[1:]
     assert embedded >= 5 and len(plots) == embedded  # 4 training curves, 1 confusion matrix
@@ -37,16 +37,16 @@ def assert_every_plot_drawn(page, folder):
 
 def test_dvc_plots_show_and_diff_render_offline_with_no_flag(reproduced_project, tmp_path):
     run_in(reproduced_project, "dvc", "plots", "show")
-    assert_every_plot_drawn(reproduced_project / "dvc_plots" / "index.html", tmp_path)
+    assert_every_plot_drawn(reproduced_project / "dvc_plots" / "index.html", tmp_path / "show.png")
     # Anywhere -o puts it: the page carries its scripts.
     run_in(reproduced_project, "dvc", "plots", "diff", "HEAD", "-o", str(tmp_path / "diff"))
-    assert_every_plot_drawn(tmp_path / "diff" / "index.html", tmp_path)
+    assert_every_plot_drawn(tmp_path / "diff" / "index.html", tmp_path / "diff.png")
 
 
 def test_data_docs_list_every_validation_run_and_render_styled_offline(reproduced_project, tmp_path):
     site = DatasetPaths("digits", reproduced_project).data_docs
     results = sorted(site.glob("validations/**/*.html"))
-    dom, requests = chromium_offline(site / "index.html", tmp_path)
+    dom, requests = chromium_offline(site / "index.html", tmp_path / "data-docs.png")
     assert requests == []
     rows = re.findall(r'<tr class="clickable-row" data-href="(validations/[^"]+)"', dom)
     assert len(results) == 8 and sorted(site / row for row in rows) == results  # 2 splits x 4 tables
@@ -55,7 +55,7 @@ def test_data_docs_list_every_validation_run_and_render_styled_offline(reproduce
     # by the local bootstrap-table (rows get a data-index), the suite's checks listed.
     probe = with_probe(results[0], "document.title = "
                        "getComputedStyle(document.querySelector('nav.navbar')).position")
-    dom, requests = chromium_offline(probe, tmp_path)
+    dom, requests = chromium_offline(probe, tmp_path / "validation-result.png")
     assert requests == []
     assert "<title>sticky</title>" in dom and 'data-index="0"' in dom
     assert "values must be" in dom
@@ -69,7 +69,7 @@ def test_overview_page_shows_every_part_of_the_run_offline(reproduced_project, t
         "document.title = [[...document.images].filter(i => i.complete && i.naturalWidth > 0).length,"
         "document.querySelector('table.runtime').rows.length - 1,"
         "[...document.links].map(a => a.getAttribute('href')).join(' ')].join('|')"))
-    dom, requests = chromium_offline(probe, tmp_path)
+    dom, requests = chromium_offline(probe, tmp_path / "overview.png", window="1280,3000")
     assert requests == []
     images, runtime_rows, links = re.search(r"<title>(\d+)\|(\d+)\|([^<]*)</title>", dom).groups()
     assert images == "3"  # training curves, confusion matrix, misclassified grid
