@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.paths import ProjectPaths
 
 
 class CommandFailed(PipelineError):
@@ -47,7 +48,8 @@ def environment(env: dict[str, str] | None = None) -> dict[str, str]:
 @contextlib.contextmanager
 def scratch_checkout(revision: str, root: Path | None = None) -> Iterator[Path]:
     """A git worktree of `revision` in a temporary folder, using `root`'s DVC cache (so downloads
-    and data are not fetched twice); removed afterwards, whatever happened inside."""
+    and data are not fetched twice) and its installed web assets; removed afterwards, whatever
+    happened inside."""
     root = (root or Path.cwd()).resolve()
     cache = run("dvc", "cache", "dir", cwd=root).stdout.strip()
     parent = Path(tempfile.mkdtemp(prefix="lenet-scratch-"))
@@ -55,8 +57,19 @@ def scratch_checkout(revision: str, root: Path | None = None) -> Iterator[Path]:
     run("git", "worktree", "add", "--detach", str(checkout), revision, cwd=root)
     try:
         run("dvc", "cache", "dir", "--local", cache, cwd=checkout)
+        share_web_assets(root, checkout)
         yield checkout
     finally:
         run("git", "worktree", "remove", "--force", str(checkout), cwd=root, check=False)
         shutil.rmtree(parent, ignore_errors=True)
         run("git", "worktree", "prune", cwd=root, check=False)
+
+
+def share_web_assets(root: Path, checkout: Path) -> None:
+    """Link what `lenet assets` installed in `root` (git ignores it, so a worktree or clone lacks
+    it) into `checkout`: the validate stage copies the Data Docs' CSS and JavaScript from there."""
+    for installed in (ProjectPaths(root).web_assets / "node_modules", ProjectPaths(root).plots_template):
+        if installed.exists():
+            link = ProjectPaths(checkout).web_assets / installed.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(installed.resolve())

@@ -113,13 +113,12 @@ def make_tiny_project(project: Path, params: dict, mirror: Path) -> Path:
 def link_web_assets(project: Path) -> None:
     """This checkout's installed offline web assets (`lenet assets`), in `project`: the pins
     copied (validate depends on them), node_modules and DVC's plots template linked."""
-    ours, theirs = ProjectPaths(ROOT).web_assets, ProjectPaths(project).web_assets
-    theirs.mkdir(parents=True)
+    ours = ProjectPaths(ROOT)
+    assert ours.plots_template.exists(), f"{ours.plots_template}: missing: run `make install`"
+    ProjectPaths(project).web_assets.mkdir(parents=True)
     for name in ("package.json", "package-lock.json"):
-        shutil.copy(ours / name, theirs / name)
-    for installed in (ours / "node_modules", ProjectPaths(ROOT).plots_template):
-        assert installed.exists(), f"{installed}: missing: run `make install` (`lenet assets`)"
-        (theirs / installed.name).symlink_to(installed)
+        shutil.copy(ours.web_assets / name, ProjectPaths(project).web_assets / name)
+    workspace.share_web_assets(ROOT, project)
 
 
 def plots_template_setting() -> str:

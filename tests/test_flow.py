@@ -306,6 +306,7 @@ def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_pat
     remote = tmp_path / "dvc-remote"
     worker_checkout = tmp_path / "worker-checkout"
     run_in(tiny_project, "git", "clone", "-q", str(tiny_project), str(worker_checkout))
+    workspace.share_web_assets(tiny_project, worker_checkout)  # the worker's `make install`
     for checkout in (tiny_project, worker_checkout):
         run_in(checkout, "dvc", "remote", "add", "--local", "-f", "-d", "shared", str(remote))
     pool = "gpu-test"

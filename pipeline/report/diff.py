@@ -107,14 +107,21 @@ def curve_at(ds: str, rev: str | None, split: str, metric: str) -> list[float] |
 # `dvc status` reasons that mean "the committed results are not what this code and these params
 # produce"; missing outputs (a checkout without the DVC remote's data) are not among them.
 STALE = ("modified", "new", "changed command")
+# Stages that only present results (reports/index.html): they change no number, and their folder
+# deps hold other stages' cached outputs, so a checkout without the remote's data shows them
+# "modified".
+PRESENTATION_STAGES = ("overview",)
 
 
 def stale_stages() -> list[str]:
-    """'stage: reason' for each stage of the pipeline (dvc.yaml; not the tuning search) whose
-    dvc.lock entry no longer matches the code, params or command in the workspace."""
+    """'stage: reason' for each stage of the pipeline (dvc.yaml; not the tuning search, not the
+    presentation) whose dvc.lock entry no longer matches the code, params or command in the
+    workspace."""
     status = _dvc_json("status", str(ProjectPaths().dvc_yaml))
     stale = []
     for stage, reasons in status.items():
+        if stage in PRESENTATION_STAGES:
+            continue
         for reason in reasons:
             if reason == "changed command":
                 stale.append(f"{stage}: command changed")
