@@ -19,7 +19,7 @@ def test_queued_grid_runs_and_both_experiments_are_listed(reproduced_project):
         status = run_in(reproduced_project, "dvc", "queue", "status").stdout
         return "Queued" not in status and "Running" not in status and status
 
-    status = wait_for(finished, 600, "the queued experiments", every=10)
+    status = wait_for(finished, 600, "the queued experiments", every=2)
     assert status.count("Success") == 2, status
     shown = json.loads(run_in(reproduced_project, "dvc", "exp", "show", "--json").stdout)
     experiments = [run for commit in shown for group in commit.get("experiments") or []
