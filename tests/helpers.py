@@ -181,16 +181,30 @@ def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
     ).stdout
 
 
+# Chromium's own services (component updates, sign-in, network time): the browser contacts them
+# whatever page it opens, despite --disable-background-networking. Refused like everything else,
+# but not the page's requests.
+BROWSER_SERVICES = {"update.googleapis.com", "accounts.google.com", "clients2.google.com",
+                    "redirector.gvt1.com"}
+
+
+def requested_host(request: str) -> str:
+    """'CONNECT host:443' or 'GET http://host/path' -> host."""
+    target = request.split(" ", 1)[1]
+    return target.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+
+
 def chromium_offline(page: Path, screenshot: Path, window: str = "1280,1600") -> tuple[str, list[str]]:
-    """(DOM after rendering, every request that tried to leave the machine) for a local page
-    opened with the network refused: all HTTP(S) goes to a Sentinel proxy, every host name fails
-    to resolve. Saves a screenshot of the first `window` (width,height) pixels."""
+    """(DOM after rendering, every request of the page that tried to leave the machine) for a local
+    page opened with the network refused: all HTTP(S) goes to a Sentinel proxy (which records and
+    refuses it), no other host name resolves. Saves a screenshot of the first `window` pixels."""
     sentinel = Sentinel()
     try:
         dom = chromium_dom(page, screenshot.parent / "chromium-profile",
-                           f"--proxy-server={sentinel.url}", "--host-resolver-rules=MAP * ~NOTFOUND",
+                           f"--proxy-server={sentinel.url}",
+                           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                            "--virtual-time-budget=10000", f"--window-size={window}",
                            f"--screenshot={screenshot}")
     finally:
         sentinel.close()
-    return dom, sentinel.requests
+    return dom, [r for r in sentinel.requests if requested_host(r) not in BROWSER_SERVICES]
