@@ -100,15 +100,16 @@ def dataset_section(name: str, dataset: Dataset, paths: DatasetPaths, page: Path
     validation = json.loads(paths.validation_report.read_text())
     curves = curves_figure(name, ((None, "", "-"),))
     confusion = confusion_figure(name, dataset.classes, None, f"{name}: confusion matrix")
-    figures = [f"<img alt='{name}: training curves' src='{_image(curves)}'>" if curves else "",
-               f"<img alt='{name}: confusion matrix' src='{_image(confusion)}'>" if confusion else "",
-               (f"<img alt='{name}: misclassified test images' "
+    label = html.escape(name)
+    figures = [f"<img alt='{label}: training curves' src='{_image(curves)}'>" if curves else "",
+               f"<img alt='{label}: confusion matrix' src='{_image(confusion)}'>" if confusion else "",
+               (f"<img alt='{label}: misclassified test images' "
                 f"src='{_link(paths.misclassified, page)}' width='640'>")]
     model_card = MarkdownIt("commonmark", {"html": False}).enable("table").render(
         paths.model_card.read_text())
     return f"""
-<section id="{name}">
-<h2>{html.escape(name)}</h2>
+<section id="{label}">
+<h2>{label}</h2>
 {_headline(metrics, dataset.rows.test)}
 {_validation(validation, _link(paths.data_docs / "index.html", page))}
 <div class="figures">{"".join(figures)}</div>
@@ -118,7 +119,7 @@ code at commit <code>{html.escape(card["git_commit"][:12])}</code>, params sha25
 <code>{html.escape(card["params_sha256"][:16])}</code>.</p>
 <details><summary>Model card</summary><div class="card">{model_card}</div></details>
 <h3>Where it ran</h3>
-<table class="runtime" data-dataset="{html.escape(name)}">
+<table class="runtime" data-dataset="{label}">
 <tr><th>stage</th><th>device</th><th>profile honoured</th><th>threads (intra / inter)</th>
 <th>CPU</th><th>wall seconds</th><th>images/s</th></tr>
 </table>
