@@ -27,16 +27,18 @@ def params_sha256(root: Path) -> str:
 
 
 def seed_spread(root: Path) -> dict[str, str]:
-    """"; mean ± std over N seeds (min-max)" per dataset, from `python -m bench.seeds`, if it ran
-    on this params.yaml."""
+    """" (seed 42); mean of 5 seeds (42 to 46): 99.42% ± 0.05% (min .., max ..)" per dataset,
+    from `python -m bench.seeds`, if it ran on this params.yaml."""
     results = root / SEEDS_RESULTS
     if not results.is_file():
         return {}
     seeds = json.loads(results.read_text())
     if seeds["params_sha256"] != params_sha256(root):
         return {}
-    return {ds: (f"; {s['mean']:.2%} ± {s['std']:.2%} over {s['seeds']} seeds "
-                 f"({s['min']:.2%} to {s['max']:.2%})") for ds, s in seeds["summary"].items()}
+    first, last = min(map(int, seeds["seeds"])), max(map(int, seeds["seeds"]))
+    return {ds: (f" (seed {first}); mean of {s['seeds']} seeds ({first} to {last}): "
+                 f"{s['mean']:.2%} ± {s['std']:.2%} (min {s['min']:.2%}, max {s['max']:.2%})")
+            for ds, s in seeds["summary"].items()}
 
 
 def results_section(root: Path, results: dict) -> str:
