@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEAN_TARGETS = {"mnist": 0.9950, "fashion_mnist": 0.920}
 
 
-def test_accuracy(project: Path, ds: str) -> float:
+def accuracy_in(project: Path, ds: str) -> float:
     return json.loads(DatasetPaths(ds, project).metrics.read_text())["test"]["accuracy"]
 
 
@@ -43,7 +43,7 @@ def trained_with_seed(seed: int, datasets: list[str]) -> tuple[dict[str, float],
         workspace.run("dvc", "repro", *[f"evaluate@{ds}" for ds in datasets], cwd=checkout,
                       capture=False)
         wall = time.perf_counter() - started
-        return {ds: test_accuracy(checkout, ds) for ds in datasets}, wall
+        return {ds: accuracy_in(checkout, ds) for ds in datasets}, wall
 
 
 def summary(per_seed: dict[int, dict[str, float]], datasets: list[str]) -> dict[str, dict]:
@@ -65,7 +65,7 @@ def main() -> int:
     datasets = list(params.datasets)
     seeds = [params.seed + k for k in range(args.seeds)]
 
-    per_seed = {seeds[0]: {ds: test_accuracy(ROOT, ds) for ds in datasets}}
+    per_seed = {seeds[0]: {ds: accuracy_in(ROOT, ds) for ds in datasets}}
     walls = {}
     for seed in seeds[1:]:
         print(f"seed {seed}: training every dataset in a scratch checkout", flush=True)
