@@ -7,7 +7,10 @@ import json
 import re
 from pathlib import Path
 
+from pipeline.paths import ProjectPaths
+
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+LATEST_RESULTS = Path("bench/results/latest.json")  # python -m bench.run
 SEEDS_RESULTS = Path("bench/results/seeds.json")  # python -m bench.seeds
 PRESETS = (
     ("default `params.yaml`", "default-metrics", "make repro"),
@@ -23,7 +26,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def params_sha256(root: Path) -> str:
     """Which params.yaml a run measured: seed statistics are shown only beside the same params."""
-    return hashlib.sha256((root / "params.yaml").read_bytes()).hexdigest()
+    return hashlib.sha256(ProjectPaths(root).params.read_bytes()).hexdigest()
 
 
 def seed_spread(root: Path) -> dict[str, str]:

@@ -58,8 +58,9 @@ def timed_repro() -> tuple[float, dict[str, bytes]]:
     return wall, {**outputs, "dvc.lock": PROJECT.dvc_lock.read_bytes()}
 
 
-def accuracy(ds: str) -> float:
-    return json.loads(paths(ds).metrics.read_text())["test"]["accuracy"]
+def accuracy(ds: str, root: Path = ROOT) -> float:
+    """Test accuracy in metrics/<ds>.json of the checkout at `root`."""
+    return json.loads(DatasetPaths(ds, root).metrics.read_text())["test"]["accuracy"]
 
 
 def train_facts(ds: str) -> dict:
@@ -141,7 +142,7 @@ def main() -> int:
     (ROOT / "bench/results").mkdir(parents=True, exist_ok=True)
 
     if args.classic_only:
-        results = json.loads((ROOT / "bench/results/latest.json").read_text())
+        results = json.loads((ROOT / readme_table.LATEST_RESULTS).read_text())
         results["classic"] = classic_run()
         return report(results, args.update_readme)
 
@@ -168,7 +169,7 @@ def main() -> int:
 
 def report(results: dict, update_readme: bool) -> int:
     """Save and print the results; exit status 1 when a target failed."""
-    (ROOT / "bench/results/latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (ROOT / readme_table.LATEST_RESULTS).write_text(json.dumps(results, indent=2) + "\n")
     rows = summary_rows(results)
     print()
     print(readme_table.markdown_table(["target", "anchor", "measured", "pass"], rows))

@@ -17,22 +17,17 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from bench import readme_table
-from bench.readme_table import SEEDS_RESULTS, params_sha256
+from bench.readme_table import LATEST_RESULTS, SEEDS_RESULTS, params_sha256
+from bench.run import ROOT, accuracy
 from pipeline import workspace
 from pipeline.config import load_params
 from pipeline.params_edit import apply_overrides
-from pipeline.paths import DatasetPaths, ProjectPaths
+from pipeline.paths import ProjectPaths
 
-ROOT = Path(__file__).resolve().parents[1]
 # Issue 15's targets for the mean over 5 seeds.
 MEAN_TARGETS = {"mnist": 0.9950, "fashion_mnist": 0.920}
-
-
-def accuracy_in(project: Path, ds: str) -> float:
-    return json.loads(DatasetPaths(ds, project).metrics.read_text())["test"]["accuracy"]
 
 
 def trained_with_seed(seed: int, datasets: list[str]) -> tuple[dict[str, float], float]:
@@ -43,7 +38,7 @@ def trained_with_seed(seed: int, datasets: list[str]) -> tuple[dict[str, float],
         workspace.run("dvc", "repro", *[f"evaluate@{ds}" for ds in datasets], cwd=checkout,
                       capture=False)
         wall = time.perf_counter() - started
-        return {ds: accuracy_in(checkout, ds) for ds in datasets}, wall
+        return {ds: accuracy(ds, checkout) for ds in datasets}, wall
 
 
 def summary(per_seed: dict[int, dict[str, float]], datasets: list[str]) -> dict[str, dict]:
@@ -65,7 +60,7 @@ def main() -> int:
     datasets = list(params.datasets)
     seeds = [params.seed + k for k in range(args.seeds)]
 
-    per_seed = {seeds[0]: {ds: accuracy_in(ROOT, ds) for ds in datasets}}
+    per_seed = {seeds[0]: {ds: accuracy(ds) for ds in datasets}}
     walls = {}
     for seed in seeds[1:]:
         print(f"seed {seed}: training every dataset in a scratch checkout", flush=True)
@@ -88,7 +83,7 @@ def main() -> int:
                 for ds, target in MEAN_TARGETS.items() if ds in stats]
     print(readme_table.markdown_table(["target", "measured", "pass"], verdicts))
     if args.update_readme:
-        readme_table.update_readme(ROOT, json.loads((ROOT / "bench/results/latest.json").read_text()))
+        readme_table.update_readme(ROOT, json.loads((ROOT / LATEST_RESULTS).read_text()))
     return 0 if all(row[2] == "pass" for row in verdicts) else 1
 
 
