@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import statistics
 from pathlib import Path
 
 from pipeline.paths import ProjectPaths
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+LEVERS_BEGIN, LEVERS_END = "<!-- levers:begin -->", "<!-- levers:end -->"
 LATEST_RESULTS = Path("bench/results/latest.json")  # python -m bench.run
-SEEDS_RESULTS = Path("bench/results/seeds.json")  # python -m bench.seeds
+SEEDS_RESULTS = Path("bench/results/seeds")  # python -m bench.seeds [--set KEY=VALUE ...]
+DATASETS = ("mnist", "fashion_mnist")
 PRESETS = (
     ("default `params.yaml`", "default-metrics", "make repro"),
     ("classic (LeCun et al. 1998)", "classic-metrics",
@@ -29,15 +32,19 @@ def params_sha256(root: Path) -> str:
     return hashlib.sha256(ProjectPaths(root).params.read_bytes()).hexdigest()
 
 
+def seed_runs(root: Path) -> list[dict]:
+    """Every `python -m bench.seeds` run kept in bench/results/seeds/, oldest commit first."""
+    return [json.loads(path.read_text()) for path in sorted((root / SEEDS_RESULTS).glob("*.json"))]
+
+
 def seed_spread(root: Path) -> dict[str, str]:
     """" (seed 42); mean of 5 seeds (42 to 46): 99.42% ± 0.05% (min .., max ..)" per dataset,
-    from `python -m bench.seeds`, if it ran on this params.yaml."""
-    results = root / SEEDS_RESULTS
-    if not results.is_file():
+    from the `python -m bench.seeds` run of this params.yaml, without --set, if there is one."""
+    current = [run for run in seed_runs(root)
+               if not run["overrides"] and run["params_sha256"] == params_sha256(root)]
+    if not current:
         return {}
-    seeds = json.loads(results.read_text())
-    if seeds["params_sha256"] != params_sha256(root):
-        return {}
+    seeds = current[-1]
     first, last = min(map(int, seeds["seeds"])), max(map(int, seeds["seeds"]))
     return {ds: (f" (seed {first}); mean of {s['seeds']} seeds ({first} to {last}): "
                  f"{s['mean']:.2%} ± {s['std']:.2%} (min {s['min']:.2%}, max {s['max']:.2%})")
@@ -78,10 +85,34 @@ def results_section(root: Path, results: dict) -> str:
             f"produced, on {results['machine']}.\n{END}")
 
 
+def levers_section(root: Path) -> str:
+    """One row per seeds run: the defaults', or a lever's (params.yaml keys changed from the
+    defaults of the commit it names)."""
+    rows = []
+    for run in seed_runs(root):
+        change = ", ".join(f"`{key}: {json.dumps(value)}`" for key, value in run["overrides"].items())
+        seeds = sorted(map(int, run["seeds"]))
+        cells = []
+        for ds in DATASETS:
+            stats = run["summary"].get(ds)
+            epoch = [times[ds] for times in run.get("epoch_seconds", {}).values() if ds in times]
+            timing = f" ({statistics.median(epoch):.1f} s)" if epoch else ""
+            cells.append("" if stats is None else f"{stats['mean']:.2%} ± {stats['std']:.2%}{timing}")
+        rows.append([change or "the defaults", f"{seeds[0]}-{seeds[-1]}", *cells, f"`{run['commit'][:7]}`"])
+    table = markdown_table(["change from the defaults", "seeds", "MNIST: mean ± std (epoch)",
+                            "Fashion-MNIST: mean ± std (epoch)", "defaults of"], rows)
+    return (f"{LEVERS_BEGIN}\n{table}\n\nGenerated from `{SEEDS_RESULTS}/`, written by "
+            f"`python -m bench.seeds [--set KEY=VALUE ...]`; epoch: median seconds per epoch after "
+            f"the first, over the seeds.\n{LEVERS_END}")
+
+
 def update_readme(root: Path, results: dict) -> None:
     readme = root / "README.md"
     text = readme.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"{readme}: no {BEGIN} ... {END} block to update")
-    readme.write_text(pattern.sub(lambda _: results_section(root, results), text))
+    for begin, end, section in ((BEGIN, END, lambda: results_section(root, results)),
+                                (LEVERS_BEGIN, LEVERS_END, lambda: levers_section(root))):
+        pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
+        if not pattern.search(text):
+            raise SystemExit(f"{readme}: no {begin} ... {end} block to update")
+        text = pattern.sub(lambda _, make=section: make(), text)
+    readme.write_text(text)

@@ -63,8 +63,9 @@ def accuracy(ds: str, root: Path = ROOT) -> float:
     return json.loads(DatasetPaths(ds, root).metrics.read_text())["test"]["accuracy"]
 
 
-def train_facts(ds: str) -> dict:
-    return json.loads((paths(ds).runtime / "train.json").read_text())
+def train_facts(ds: str, root: Path = ROOT) -> dict:
+    """What the train stage recorded about its run in the checkout at `root`."""
+    return json.loads((DatasetPaths(ds, root).runtime / "train.json").read_text())
 
 
 def train_throughput(ds: str) -> float:

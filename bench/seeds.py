@@ -1,26 +1,36 @@
-"""Accuracy across seeds: is the default params.yaml good, or lucky?
+"""Accuracy across seeds: is the default params.yaml good, or lucky? And does a change help?
 
     make bench-seeds [SEEDS=5]     # python -m bench.seeds --seeds 5 --update-readme
+    python -m bench.seeds --set train.ema_momentum=0.999 [--set KEY=VALUE ...] [--datasets mnist]
 
-Seed k of N is params.yaml's `seed` + k: the committed seed's numbers are the committed metrics
-(`lenet verify` checks that they reproduce); every other seed is trained and evaluated in a scratch
-checkout of HEAD that shares this checkout's DVC cache (params.yaml edited there only), through
-the same `dvc repro`. Prints each seed's test accuracy, and per dataset the mean, sample standard
-deviation, min and max; writes bench/results/seeds.json, which the README's results table shows.
-About 7 minutes per extra seed on 2 CPU cores.
+Seed k of N is params.yaml's `seed` + k. On the committed params the first seed's numbers are the
+committed metrics (`lenet verify` checks that they reproduce); every other run is trained and
+evaluated in a scratch checkout of HEAD that shares this checkout's DVC cache (params.yaml edited
+there only), through the same `dvc repro`. Prints each seed's test accuracy, and per dataset the
+mean, sample standard deviation, min and max.
+
+Each run is kept as bench/results/seeds/<commit>_<settings changed, or "defaults">.json, a row of
+the README's "How the defaults were chosen" table; a run without --set on the committed
+params.yaml also gives the results table its mean ± std. With --set (a lever: params.yaml keys
+changed from HEAD's) every seed is trained. About 5 minutes per trained seed of both datasets on
+2 CPU cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
+from pathlib import Path
+
+import yaml
 
 from bench import readme_table
 from bench.readme_table import LATEST_RESULTS, SEEDS_RESULTS, params_sha256
-from bench.run import ROOT, accuracy
+from bench.run import ROOT, accuracy, train_facts
 from pipeline import workspace
 from pipeline.config import load_params
 from pipeline.params_edit import apply_overrides
@@ -30,15 +40,32 @@ from pipeline.paths import ProjectPaths
 MEAN_TARGETS = {"mnist": 0.9950, "fashion_mnist": 0.920}
 
 
-def trained_with_seed(seed: int, datasets: list[str]) -> tuple[dict[str, float], float]:
-    """Test accuracies with params.yaml's seed set to `seed`, from a scratch checkout of HEAD."""
+def setting(text: str) -> tuple[str, object]:
+    """KEY=VALUE from the command line; VALUE is read as YAML (0.999, true, [1, 2], cosine)."""
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. train.ema_momentum=0.999")
+    return key, yaml.safe_load(value)
+
+
+def trained_with_seed(seed: int, datasets: list[str], overrides: dict[str, object]) -> dict:
+    """Test accuracy and median epoch time per dataset, and the wall time, with params.yaml's seed
+    set to `seed` and `overrides` applied, from a scratch checkout of HEAD."""
     with workspace.scratch_checkout("HEAD", ROOT) as checkout:
-        apply_overrides(ProjectPaths(checkout).params, {"seed": seed})
+        apply_overrides(ProjectPaths(checkout).params, {**overrides, "seed": seed})
         started = time.perf_counter()
         workspace.run("dvc", "repro", *[f"evaluate@{ds}" for ds in datasets], cwd=checkout,
                       capture=False)
-        wall = time.perf_counter() - started
-        return {ds: accuracy(ds, checkout) for ds in datasets}, wall
+        return {"accuracy": {ds: accuracy(ds, checkout) for ds in datasets},
+                "epoch_seconds": {ds: median_epoch(ds, checkout) for ds in datasets},
+                "wall_seconds": time.perf_counter() - started}
+
+
+def median_epoch(ds: str, root: Path = ROOT) -> float:
+    """Seconds per epoch, the first (which traces the graph) left out."""
+    facts = train_facts(ds, root)
+    steady = facts["epoch_seconds"][1:] or facts["epoch_seconds"]
+    return statistics.median(steady)
 
 
 def summary(per_seed: dict[int, dict[str, float]], datasets: list[str]) -> dict[str, dict]:
@@ -51,28 +78,50 @@ def summary(per_seed: dict[int, dict[str, float]], datasets: list[str]) -> dict[
     return stats
 
 
+def results_file(commit: str, overrides: dict[str, object]) -> Path:
+    """bench/results/seeds/<commit>_<settings changed, or "defaults">.json."""
+    name = "_".join(f"{key}={json.dumps(value)}" for key, value in sorted(overrides.items()))
+    return SEEDS_RESULTS / f"{commit[:7]}_{re.sub(r'[^A-Za-z0-9_.=-]+', '-', name or 'defaults')}.json"
+
+
 def main() -> int:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     cli.add_argument("--seeds", type=int, default=5, help="how many seeds, the committed one first")
-    cli.add_argument("--update-readme", action="store_true", help="rewrite README's results table")
+    cli.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
+                     help="a params.yaml key changed from HEAD's for every seed (repeatable)")
+    cli.add_argument("--datasets", nargs="+", help="only these datasets (default: all)")
+    cli.add_argument("--update-readme", action="store_true", help="rewrite README's results tables")
     args = cli.parse_args()
     params = load_params(ProjectPaths(ROOT).params)
-    datasets = list(params.datasets)
+    datasets = args.datasets or list(params.datasets)
+    unknown = sorted(set(datasets) - set(params.datasets))
+    if unknown:
+        cli.error(f"unknown datasets {unknown}; params.yaml defines {sorted(params.datasets)}")
+    overrides = dict(args.set)
     seeds = [params.seed + k for k in range(args.seeds)]
 
-    per_seed = {seeds[0]: {ds: accuracy(ds) for ds in datasets}}
-    walls = {}
-    for seed in seeds[1:]:
-        print(f"seed {seed}: training every dataset in a scratch checkout", flush=True)
-        per_seed[seed], walls[seed] = trained_with_seed(seed, datasets)
+    per_seed, epoch_seconds, walls = {}, {}, {}
+    if not overrides:  # the committed seed's results are the committed metrics
+        per_seed[seeds[0]] = {ds: accuracy(ds) for ds in datasets}
+        epoch_seconds[seeds[0]] = {ds: median_epoch(ds) for ds in datasets}
+    for seed in seeds:
+        if seed in per_seed:
+            continue
+        print(f"seed {seed}: training {', '.join(datasets)} in a scratch checkout", flush=True)
+        run = trained_with_seed(seed, datasets, overrides)
+        per_seed[seed], epoch_seconds[seed], walls[seed] = (
+            run["accuracy"], run["epoch_seconds"], run["wall_seconds"])
         print(f"seed {seed}: " + ", ".join(f"{ds} {acc:.2%}" for ds, acc in per_seed[seed].items())
               + f" ({walls[seed] / 60:.1f} min)", flush=True)
     stats = summary(per_seed, datasets)
-    results = {"seeds": per_seed, "summary": stats, "wall_seconds": walls,
-               "params_sha256": params_sha256(ROOT), "commit": workspace.run(
-                   "git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()}
-    (ROOT / SEEDS_RESULTS).parent.mkdir(parents=True, exist_ok=True)
-    (ROOT / SEEDS_RESULTS).write_text(json.dumps(results, indent=2) + "\n")
+    commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
+    results = {"overrides": overrides, "seeds": per_seed, "summary": stats,
+               "epoch_seconds": epoch_seconds, "wall_seconds": walls,
+               "params_sha256": params_sha256(ROOT), "commit": commit}
+    target = ROOT / results_file(commit, overrides)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {target.relative_to(ROOT)}; {sum(walls.values()) / 60:.1f} min of training runs")
 
     rows = [[str(seed), *(f"{per_seed[seed][ds]:.2%}" for ds in datasets)] for seed in seeds]
     rows += [[name, *(f"{stats[ds][key]:.2%}" for ds in datasets)]

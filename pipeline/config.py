@@ -107,6 +107,11 @@ class Train(Strict):
     augment: bool
     shift: float = Field(ge=0, lt=0.5)
     rotation_degrees: float = Field(ge=0, le=180)
+    elastic_alpha: float = Field(ge=0, le=100)  # Simard et al. 2003's elastic distortion; 0: off
+    elastic_sigma: float = Field(gt=0, le=16)  # smoothness of its displacement field, in pixels
+    # Momentum of an exponential moving average of the weights, which the model keeps at the end
+    # (Keras's use_ema); 0 keeps the last step's weights.
+    ema_momentum: float = Field(ge=0, lt=1)
 
 
 class Evaluate(Strict):

@@ -57,17 +57,21 @@ def build_lenet5(input_shape: tuple[int, int, int], n_classes: int, cfg: Model) 
 
 @keras.saving.register_keras_serializable(package="lenet")
 class RandomShiftRotate(layers.Layer):
-    """Per-image random shift, rotation and (optionally) horizontal flip in one resampling pass;
-    identity at inference.
+    """Per-image random shift, rotation, (optionally) horizontal flip and elastic distortion in one
+    resampling pass; identity at inference.
 
     One affine warp costs half of Keras's RandomTranslation followed by RandomRotation. Edges are
     filled with the nearest pixel, which is padding, i.e. background, whatever the normalisation.
+    Elastic distortion (Simard et al., 2003): uniform noise in [-1, 1] per pixel and axis, smoothed
+    by a Gaussian of `elastic_sigma` pixels and scaled by `elastic_alpha`, displaces where each
+    output pixel samples the input (Keras's elastic_transform draws the same noise for both axes).
     """
 
     def __init__(self, shift: float, degrees: float, flip: bool = False, seed: int | None = None,
-                 **kwargs):
+                 elastic_alpha: float = 0.0, elastic_sigma: float = 4.0, **kwargs):
         super().__init__(**kwargs)
         self.shift, self.degrees, self.flip, self.seed = shift, degrees, flip, seed
+        self.elastic_alpha, self.elastic_sigma = elastic_alpha, elastic_sigma
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=False):
@@ -96,13 +100,57 @@ class RandomShiftRotate(layers.Layer):
         a2, b2 = a2 + cos * cx * (1 - mirror), b2 + sin * cx * (1 - mirror)
         zeros = ops.zeros_like(cos)
         transform = ops.stack([cos * mirror, -sin, a2, sin * mirror, cos, b2, zeros, zeros], axis=1)
-        return ops.image.affine_transform(
-            images, transform, interpolation="bilinear", fill_mode="nearest"
-        )
+        if not self.elastic_alpha:
+            return ops.image.affine_transform(
+                images, transform, interpolation="bilinear", fill_mode="nearest"
+            )
+        return self._warp_elastic(images, transform)
+
+    def _warp_elastic(self, images, transform):
+        """The affine transform plus a smooth random displacement, sampled bilinearly."""
+        ops = keras.ops
+        n, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
+        noise = keras.random.uniform((n, height, width, 2), -1.0, 1.0, seed=self.seed_generator)
+        radius = max(1, math.ceil(2 * self.elastic_sigma))
+        taps = [math.exp(-0.5 * (i / self.elastic_sigma) ** 2) for i in range(-radius, radius + 1)]
+        kernel = ops.convert_to_tensor([t / sum(taps) for t in taps], dtype=noise.dtype)
+        # The Gaussian is separable: a column pass, then a row pass, each axis's field on its own.
+        field = ops.depthwise_conv(noise, ops.tile(ops.reshape(kernel, (-1, 1, 1, 1)), (1, 1, 2, 1)),
+                                   padding="same")
+        field = ops.depthwise_conv(field, ops.tile(ops.reshape(kernel, (1, -1, 1, 1)), (1, 1, 2, 1)),
+                                   padding="same") * self.elastic_alpha
+        ys, xs = ops.meshgrid(ops.arange(height, dtype=noise.dtype), ops.arange(width, dtype=noise.dtype),
+                              indexing="ij")
+        t = [ops.reshape(transform[:, i], (-1, 1, 1)) for i in range(6)]
+        x_in = t[0] * xs + t[1] * ys + t[2] + field[..., 0]
+        y_in = t[3] * xs + t[4] * ys + t[5] + field[..., 1]
+        return _bilinear_nearest_edge(images, x_in, y_in)
 
     def get_config(self):
         return {**super().get_config(), "shift": self.shift, "degrees": self.degrees,
-                "flip": self.flip, "seed": self.seed}
+                "flip": self.flip, "seed": self.seed, "elastic_alpha": self.elastic_alpha,
+                "elastic_sigma": self.elastic_sigma}
+
+
+def _bilinear_nearest_edge(images, x, y):
+    """images (n, H, W, 1) sampled at float pixel coordinates x, y (n, H, W); outside the image,
+    the nearest edge pixel."""
+    ops = keras.ops
+    n, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
+    x, y = ops.clip(x, 0, width - 1), ops.clip(y, 0, height - 1)
+    x0, y0 = ops.floor(x), ops.floor(y)
+    wx, wy = x - x0, y - y0
+    x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
+    x1, y1 = ops.minimum(x0 + 1, width - 1), ops.minimum(y0 + 1, height - 1)
+    flat = ops.reshape(images, (-1,))
+    base = ops.reshape(ops.arange(n, dtype="int32") * (height * width), (-1, 1, 1))
+
+    def at(yi, xi):
+        return ops.take(flat, base + yi * width + xi)
+
+    top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
+    bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
+    return ops.expand_dims(top * (1 - wy) + bottom * wy, -1)
 
 
 def build_training_model(
@@ -115,7 +163,9 @@ def build_training_model(
     classifier = build_lenet5(input_shape, n_classes, model)
     if not train.augment:
         return classifier
-    augmentation = RandomShiftRotate(train.shift, train.rotation_degrees, flip, name=AUGMENTATION)
+    augmentation = RandomShiftRotate(train.shift, train.rotation_degrees, flip,
+                                     elastic_alpha=train.elastic_alpha,
+                                     elastic_sigma=train.elastic_sigma, name=AUGMENTATION)
     return keras.Sequential([keras.Input(input_shape), augmentation, classifier])
 
 
@@ -137,17 +187,24 @@ def learning_rate(train: Train, steps_per_epoch: int):
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, rates)
 
 
+# Training steps per call into TensorFlow: the same operations in the same order (the weights are
+# bit-identical to one step per call), without Python's round trip between batches.
+STEPS_PER_CALL = 32
+
+
 def compile_model(model: keras.Model, train: Train, steps_per_epoch: int) -> None:
     lr = learning_rate(train, steps_per_epoch)
+    ema = {"use_ema": bool(train.ema_momentum), "ema_momentum": train.ema_momentum or 0.99}
     if train.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(lr)
+        optimizer = keras.optimizers.Adam(lr, **ema)
     else:
-        optimizer = keras.optimizers.SGD(lr, momentum=train.momentum)
+        optimizer = keras.optimizers.SGD(lr, momentum=train.momentum, **ema)
     if train.loss == "crossentropy" and not train.label_smoothing:
         loss = keras.losses.SparseCategoricalCrossentropy()
     else:
         loss = _SparseOneHotLoss(train.loss, train.label_smoothing)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                  steps_per_execution=min(STEPS_PER_CALL, steps_per_epoch))
 
 
 @keras.saving.register_keras_serializable(package="lenet")

@@ -117,3 +117,72 @@ def test_augmentation_flip_mirrors_left_and_right_only_when_asked():
             seen.add((flip, tuple(int(v) for v in np.unravel_index(out.argmax(), out.shape))))
     assert {pos for flip, pos in seen if not flip} == {(10, 5)}
     assert {pos for flip, pos in seen if flip} == {(10, 5), (10, 26)}
+
+
+def elastic_field(alpha: float, sigma: float, seed: int, n: int = 4, size: int = 32) -> np.ndarray:
+    """Where each output pixel sampled the input, minus where it is: the displacement field
+    (n, size, size, 2), read off by warping coordinate ramps (bilinear sampling reproduces a linear
+    image exactly) with two layers of one seed, which therefore draw the same field."""
+    from pipeline.model import RandomShiftRotate
+
+    cols, rows = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+    fields = []
+    for ramp in (cols, rows):
+        layer = RandomShiftRotate(shift=0.0, degrees=0.0, seed=seed, elastic_alpha=alpha,
+                                  elastic_sigma=sigma)
+        images = np.broadcast_to(ramp[None, :, :, None], (n, size, size, 1)).copy()
+        fields.append(np.asarray(layer(images, training=True))[..., 0] - ramp)
+    return np.stack(fields, axis=-1)
+
+
+def test_elastic_distortion_is_a_smooth_random_displacement_independent_per_axis_and_image():
+    field = elastic_field(alpha=8.0, sigma=4.0, seed=3)[:, 6:26, 6:26]  # away from the clipped edges
+    size = np.abs(field).mean()
+    assert 0.05 < size < 8.0  # it moves pixels, by less than alpha
+    roughness = np.abs(np.diff(field, axis=2)).mean()
+    assert roughness < 0.3 * size  # neighbours move together: a smoothed field, not noise
+    dx, dy = field[..., 0].ravel(), field[..., 1].ravel()
+    assert abs(np.corrcoef(dx, dy)[0, 1]) < 0.5  # each axis its own noise
+    assert not np.allclose(field[0], field[1])  # each image its own field
+    stronger = np.abs(elastic_field(alpha=16.0, sigma=4.0, seed=3)[:, 6:26, 6:26]).mean()
+    assert stronger == pytest.approx(2 * size, rel=0.01)  # alpha scales the displacement
+    assert not elastic_field(alpha=0.0, sigma=4.0, seed=3).any()  # off: the identity
+
+
+def tiny_training(train_settings, **train_changes):
+    """LeNet-5 trained two epochs on 200 random images with pipeline.model's compile_model."""
+    import keras
+
+    from pipeline.model import build_training_model, compile_model
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 32, 32, 1)).astype(np.float32), rng.integers(0, 10, 200)
+    settings = train_settings.model_copy(update={"epochs": 2, "batch_size": 16, **train_changes})
+    model = build_training_model(x.shape[1:], 10, load_params(ROOT / "params.yaml").model, settings)
+    compile_model(model, settings, steps_per_epoch=13)
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    return model
+
+
+def test_several_steps_per_call_train_the_same_bits_as_one(train_settings, monkeypatch):
+    from pipeline import model as model_module
+
+    several = tiny_training(train_settings)
+    assert several.steps_per_execution > 1
+    monkeypatch.setattr(model_module, "STEPS_PER_CALL", 1)
+    one = tiny_training(train_settings)
+    assert one.steps_per_execution == 1
+    for a, b in zip(several.weights, one.weights, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
+
+
+def test_ema_momentum_leaves_the_averaged_weights_in_the_model(train_settings):
+    last_step = tiny_training(train_settings, ema_momentum=0.0)
+    averaged = tiny_training(train_settings, ema_momentum=0.9)
+    averages = averaged.optimizer._model_variables_moving_average
+    assert averaged.optimizer.use_ema and len(averages) == len(averaged.trainable_weights)
+    for weight, average in zip(averaged.trainable_weights, averages, strict=True):
+        assert np.array_equal(np.asarray(weight), np.asarray(average)), weight.path
+    assert not all(np.array_equal(np.asarray(a), np.asarray(b))
+                   for a, b in zip(last_step.trainable_weights, averaged.trainable_weights, strict=True))
