@@ -59,8 +59,9 @@ bench: $(STAMP)  ## accuracy and speed on the real data; rewrites README's resul
 	python -m bench.run --update-readme
 
 SEEDS ?= 5
-bench-seeds: $(STAMP)  ## test accuracy of the default params over SEEDS seeds (about 7 min per extra seed)
-	python -m bench.seeds --seeds $(SEEDS) --update-readme
+SET ?=
+bench-seeds: $(STAMP)  ## test accuracy over SEEDS seeds, of the defaults or with SET="key=value ..." changed
+	python -m bench.seeds --seeds $(SEEDS) $(foreach setting,$(SET),--set $(setting)) --update-readme
 
 # Prefect: a local server (127.0.0.1, SQLite in .prefect/), the pipeline as a flow, a schedule, a worker.
 PORT ?= 4200

@@ -37,14 +37,19 @@ def seed_runs(root: Path) -> list[dict]:
     return [json.loads(path.read_text()) for path in sorted((root / SEEDS_RESULTS).glob("*.json"))]
 
 
-def seed_spread(root: Path) -> dict[str, str]:
-    """" (seed 42); mean of 5 seeds (42 to 46): 99.42% ± 0.05% (min .., max ..)" per dataset,
-    from the `python -m bench.seeds` run of this params.yaml, without --set, if there is one."""
+def current_seed_run(root: Path) -> dict | None:
+    """The last `python -m bench.seeds` run without --set on this very params.yaml."""
     current = [run for run in seed_runs(root)
                if not run["overrides"] and run["params_sha256"] == params_sha256(root)]
-    if not current:
+    return current[-1] if current else None
+
+
+def seed_spread(root: Path) -> dict[str, str]:
+    """" (seed 42); mean of 5 seeds (42 to 46): 99.42% ± 0.05% (min .., max ..)" per dataset,
+    from the current seeds run, if there is one."""
+    seeds = current_seed_run(root)
+    if not seeds:
         return {}
-    seeds = current[-1]
     first, last = min(map(int, seeds["seeds"])), max(map(int, seeds["seeds"]))
     return {ds: (f" (seed {first}); mean of {s['seeds']} seeds ({first} to {last}): "
                  f"{s['mean']:.2%} ± {s['std']:.2%} (min {s['min']:.2%}, max {s['max']:.2%})")

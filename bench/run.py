@@ -7,9 +7,12 @@ Steps, all in this one command so that ratios compare runs on the same (noisy) m
     the two runs' metrics files and dvc.lock are byte-identical;
  2. bench/plain_keras.py, a tutorial-style Keras script, for the train-throughput ratio;
  3. ONNX Runtime vs Keras `predict` on the exported model, batch 1 and batch 1000;
- 4. the 1998 "classic" preset (presets/classic.yaml) through the same pipeline, params.yaml
+ 4. seconds per training epoch, HEAD's defaults against the pipeline of EPOCH_BASELINE, four
+    epochs of MNIST each, twice, alternating, in scratch checkouts;
+ 5. the 1998 "classic" preset (presets/classic.yaml) through the same pipeline, params.yaml
     restored afterwards.
-Prints one table; writes bench/results/latest.json; --update-readme rewrites the README's results
+Prints one table of targets (the 5-seed means come from `make bench-seeds`' last run on this
+params.yaml, if there is one); writes bench/results/latest.json; --update-readme rewrites the README's results
 table from the metrics files these runs produced.
 """
 
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,13 +35,18 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ProjectPaths(ROOT)
 
 DATASETS = ("mnist", "fashion_mnist")
-TARGETS = {"mnist": 0.9930, "fashion_mnist": 0.915}
+TARGETS = {"mnist": 0.9930, "fashion_mnist": 0.915}  # the committed seed
+SEED_MEAN_TARGETS = {"mnist": 0.9950, "fashion_mnist": 0.920}  # issue 15
 ANCHORS = {
     "mnist": "LeCun 1998: 99.05% (99.2% distortions)",
     "fashion_mnist": "Zalando 2-conv CNN: 91.6%; d2l LeNet: 76%",
 }
 REPRO_BUDGET_S = 600
 THROUGHPUT_RATIO = 0.9
+# Issue 15: epochs of 54,000 augmented images from about 7 s to 4 s, measured against the pipeline
+# as it was before that work (this revision), trained in the same command.
+EPOCH_BASELINE = "aae49d7"
+EPOCH_SPEEDUP = 7 / 4
 
 
 def sh(*command: str, capture: bool = False) -> str:
@@ -78,6 +87,17 @@ def machine() -> str:
     cpu = facts["cpu"]
     return (f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['cores']} cores), {facts['device']}, "
             f"reproducibility profile {'honoured' if facts['profile_honoured'] else 'NOT honoured'}")
+
+
+def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float:
+    """Median seconds per training epoch after the first (which traces the graph) of `revision`'s
+    default params, `epochs` epochs in a scratch checkout that shares this checkout's DVC cache."""
+    from pipeline.params_edit import apply_overrides
+
+    with workspace.scratch_checkout(revision, ROOT) as checkout:
+        apply_overrides(ProjectPaths(checkout).params, {"train.epochs": epochs})
+        workspace.run("dvc", "repro", f"train@{ds}", cwd=checkout, capture=False)
+        return statistics.median(train_facts(ds, checkout)["epoch_seconds"][1:])
 
 
 def inference_speed(ds: str) -> dict[str, float]:
@@ -160,6 +180,12 @@ def main() -> int:
                              "--epochs", "4", capture=True).strip().splitlines()[-1])
     results["plain_keras_images_per_second"] = baseline["images_per_second"]
     results["inference"] = inference_speed("fashion_mnist")
+    # Alternated, so that a slow spell of this noisy machine does not fall on one side only.
+    timings = {"baseline": [], "current": []}
+    for _ in range(2):
+        timings["baseline"].append(epoch_seconds(EPOCH_BASELINE))
+        timings["current"].append(epoch_seconds("HEAD"))
+    results["epoch_seconds"] = {side: statistics.median(times) for side, times in timings.items()}
     wall_2, metrics_2 = timed_repro()
     results["repro_seconds_second_run"] = wall_2
     results["identical_metrics"] = metrics_1 == metrics_2
@@ -184,6 +210,7 @@ def summary_rows(r: dict) -> list[list[str]]:
         return "pass" if ok else "FAIL"
 
     ratio = r["train_images_per_second"]["fashion_mnist"] / r["plain_keras_images_per_second"]
+    epoch_ratio = r["epoch_seconds"]["baseline"] / r["epoch_seconds"]["current"]
     inf = r["inference"]
     rows = [
         [f"{ds} test accuracy ≥ {TARGETS[ds]:.2%}", ANCHORS[ds], f"{r['accuracy'][ds]:.2%}",
@@ -197,6 +224,10 @@ def summary_rows(r: dict) -> list[list[str]]:
         [f"train throughput ≥ {THROUGHPUT_RATIO}× plain Keras", "bench/plain_keras.py",
          (f"{ratio:.2f}× ({r['train_images_per_second']['fashion_mnist']:.0f} vs "
           f"{r['plain_keras_images_per_second']:.0f} images/s)"), verdict(ratio >= THROUGHPUT_RATIO)],
+        [(f"epoch of 54,000 augmented images ≥ {EPOCH_SPEEDUP:.2f}× faster than the pipeline of "
+          f"{EPOCH_BASELINE} (about 7 s -> 4 s)"), "—",
+         (f"{epoch_ratio:.2f}× ({r['epoch_seconds']['current']:.2f} s vs "
+          f"{r['epoch_seconds']['baseline']:.2f} s)"), verdict(epoch_ratio >= EPOCH_SPEEDUP)],
         ["ONNX Runtime vs Keras predict, batch 1", "—",
          (f"{inf['onnx_batch1']:.0f} vs {inf['keras_batch1']:.0f} images/s "
           f"({inf['onnx_batch1'] / inf['keras_batch1']:.0f}×)"),
@@ -208,6 +239,13 @@ def summary_rows(r: dict) -> list[list[str]]:
         ["two full runs give identical metrics and dvc.lock", "—", str(r["identical_metrics"]),
          verdict(r["identical_metrics"])],
     ]
+    seeds = readme_table.current_seed_run(ROOT)
+    for ds, target in SEED_MEAN_TARGETS.items():
+        stats = seeds["summary"].get(ds) if seeds else None
+        rows.append([f"{ds} test accuracy, mean of 5 seeds ≥ {target:.2%}", ANCHORS[ds],
+                     f"{stats['mean']:.2%} ± {stats['std']:.2%} ({stats['seeds']} seeds)" if stats
+                     else "not measured on this params.yaml: `make bench-seeds`",
+                     verdict(bool(stats) and stats["seeds"] >= 5 and stats["mean"] >= target)])
     if "classic" in r:
         rows.append(["1998 classic preset (report only)", "LeCun 1998: 99.05%",
                      f"MNIST {r['classic']['mnist']:.2%}, Fashion {r['classic']['fashion_mnist']:.2%}", "—"])
