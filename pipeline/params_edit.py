@@ -39,10 +39,11 @@ def load_overrides(path: Path) -> dict[str, object]:
     return flatten(tree)
 
 
-def apply_overrides(params_file: Path, overrides: dict[str, object]) -> dict[str, tuple]:
+def apply_overrides(params_file: Path, overrides: dict[str, object], check: bool = True) -> dict[str, tuple]:
     """Set each dotted key (which must already exist) and return {key: (old, new)} that changed.
 
-    The edited file is validated as a whole before it replaces params.yaml.
+    The edited file is validated as a whole before it replaces params.yaml; `check=False` leaves
+    that to the stages, for the params.yaml of another revision, whose keys this code may not know.
     """
     round_trip = YAML()
     round_trip.preserve_quotes = True
@@ -62,7 +63,8 @@ def apply_overrides(params_file: Path, overrides: dict[str, object]) -> dict[str
             node[leaf] = value
     buffer = io.StringIO()
     round_trip.dump(document, buffer)
-    parse_params(yaml.safe_load(buffer.getvalue()), params_file)
+    if check:
+        parse_params(yaml.safe_load(buffer.getvalue()), params_file)
     if changed:
         write_text(params_file, buffer.getvalue())
     return changed
