@@ -100,7 +100,8 @@ def levers_section(root: Path) -> str:
         cells = []
         for ds in DATASETS:
             stats = run["summary"].get(ds)
-            epoch = [times[ds] for times in run.get("epoch_seconds", {}).values() if ds in times]
+            epoch = [times[ds] for times in run.get("epoch_seconds", {}).values()
+                     if times.get(ds) is not None]
             timing = f" ({statistics.median(epoch):.1f} s)" if epoch else ""
             cells.append("" if stats is None else f"{stats['mean']:.2%} ± {stats['std']:.2%}{timing}")
         rows.append([change or "the defaults", f"{seeds[0]}-{seeds[-1]}", *cells, f"`{run['commit'][:7]}`"])

@@ -34,7 +34,7 @@ from bench.run import ROOT, SEED_MEAN_TARGETS, accuracy, train_facts
 from pipeline import workspace
 from pipeline.config import load_params
 from pipeline.params_edit import apply_overrides
-from pipeline.paths import ProjectPaths
+from pipeline.paths import DatasetPaths, ProjectPaths
 
 
 def setting(text: str) -> tuple[str, object]:
@@ -58,8 +58,11 @@ def trained_with_seed(seed: int, datasets: list[str], overrides: dict[str, objec
                 "wall_seconds": time.perf_counter() - started}
 
 
-def median_epoch(ds: str, root: Path = ROOT) -> float:
-    """Seconds per epoch, the first (which traces the graph) left out."""
+def median_epoch(ds: str, root: Path = ROOT) -> float | None:
+    """Seconds per epoch, the first (which traces the graph) left out; None when DVC restored the
+    model from its run cache (an earlier run of the same params trained it, and timed it there)."""
+    if not (DatasetPaths(ds, root).runtime / "train.json").is_file():
+        return None
     facts = train_facts(ds, root)
     steady = facts["epoch_seconds"][1:] or facts["epoch_seconds"]
     return statistics.median(steady)

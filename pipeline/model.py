@@ -187,11 +187,6 @@ def learning_rate(train: Train, steps_per_epoch: int):
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, rates)
 
 
-# Training steps per call into TensorFlow: the same operations in the same order (the weights are
-# bit-identical to one step per call), without Python's round trip between batches.
-STEPS_PER_CALL = 32
-
-
 def compile_model(model: keras.Model, train: Train, steps_per_epoch: int) -> None:
     lr = learning_rate(train, steps_per_epoch)
     ema = {"use_ema": bool(train.ema_momentum), "ema_momentum": train.ema_momentum or 0.99}
@@ -203,8 +198,10 @@ def compile_model(model: keras.Model, train: Train, steps_per_epoch: int) -> Non
         loss = keras.losses.SparseCategoricalCrossentropy()
     else:
         loss = _SparseOneHotLoss(train.loss, train.label_smoothing)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
-                  steps_per_execution=min(STEPS_PER_CALL, steps_per_epoch))
+    # No steps_per_execution: Keras 3.15 then runs whole groups of steps, across the end of an
+    # epoch whose step count the group size does not divide, so the per-epoch resume state and
+    # curves would no longer fall on epoch boundaries.
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
 
 @keras.saving.register_keras_serializable(package="lenet")

@@ -165,18 +165,6 @@ def tiny_training(train_settings, **train_changes):
     return model
 
 
-def test_several_steps_per_call_train_the_same_bits_as_one(train_settings, monkeypatch):
-    from pipeline import model as model_module
-
-    several = tiny_training(train_settings)
-    assert several.steps_per_execution > 1
-    monkeypatch.setattr(model_module, "STEPS_PER_CALL", 1)
-    one = tiny_training(train_settings)
-    assert one.steps_per_execution == 1
-    for a, b in zip(several.weights, one.weights, strict=True):
-        assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
-
-
 def test_ema_momentum_leaves_the_averaged_weights_in_the_model(train_settings):
     last_step = tiny_training(train_settings, ema_momentum=0.0)
     averaged = tiny_training(train_settings, ema_momentum=0.9)
