@@ -178,6 +178,7 @@ def main() -> int:
         "accuracy": {ds: accuracy(ds) for ds in DATASETS},
         "train_images_per_second": {ds: train_throughput(ds) for ds in DATASETS},
         "machine": machine(),
+        "commit": workspace.run("git", "rev-parse", "--short", "HEAD", cwd=ROOT).stdout.strip(),
     }
     shutil.copytree(PROJECT.metrics_dir, ROOT / "bench/results/default-metrics", dirs_exist_ok=True)
     baseline = json.loads(sh(sys.executable, "-m", "bench.plain_keras", "--dataset", "fashion_mnist",
