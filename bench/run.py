@@ -180,7 +180,6 @@ def main() -> int:
         "machine": machine(),
         "commit": workspace.run("git", "rev-parse", "--short", "HEAD", cwd=ROOT).stdout.strip(),
     }
-    shutil.copytree(PROJECT.metrics_dir, ROOT / "bench/results/default-metrics", dirs_exist_ok=True)
     baseline = json.loads(sh(sys.executable, "-m", "bench.plain_keras", "--dataset", "fashion_mnist",
                              "--epochs", "4", capture=True).strip().splitlines()[-1])
     results["plain_keras_images_per_second"] = baseline["images_per_second"]
