@@ -118,10 +118,10 @@ def main() -> int:
     results = {"overrides": overrides, "seeds": per_seed, "summary": stats,
                "epoch_seconds": epoch_seconds, "wall_seconds": walls,
                "params_sha256": params_sha256(ROOT), "commit": commit}
-    target = ROOT / results_file(commit, overrides)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {target.relative_to(ROOT)}; {sum(walls.values()) / 60:.1f} min of training runs")
+    results_path = ROOT / results_file(commit, overrides)
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {results_path.relative_to(ROOT)}; {sum(walls.values()) / 60:.1f} min of training runs")
 
     rows = [[str(seed), *(f"{per_seed[seed][ds]:.2%}" for ds in datasets)] for seed in seeds]
     rows += [[name, *(f"{stats[ds][key]:.2%}" for ds in datasets)]
