@@ -59,7 +59,7 @@ bench: $(STAMP)  ## accuracy and speed on the real data; rewrites README's resul
 	python -m bench.run --update-readme
 
 SEEDS ?= 5
-SET ?=
+SET ?=  # space-separated key=value settings without spaces in them; else python -m bench.seeds --set
 bench-seeds: $(STAMP)  ## test accuracy over SEEDS seeds, of the defaults or with SET="key=value ..." changed
 	python -m bench.seeds --seeds $(SEEDS) $(foreach setting,$(SET),--set $(setting)) --update-readme
 
