@@ -77,6 +77,15 @@ def train_facts(ds: str, root: Path = ROOT) -> dict:
     return json.loads((DatasetPaths(ds, root).runtime / "train.json").read_text())
 
 
+def median_epoch(ds: str, root: Path = ROOT) -> float | None:
+    """Seconds per epoch, the first (which traces the graph) left out; None when DVC restored the
+    model from its run cache (an earlier run of the same params trained it, and timed it there)."""
+    if not (DatasetPaths(ds, root).runtime / "train.json").is_file():
+        return None
+    epochs = train_facts(ds, root)["epoch_seconds"]
+    return statistics.median(epochs[1:] or epochs)
+
+
 def train_throughput(ds: str) -> float:
     return train_facts(ds)["images_per_second"]
 
@@ -89,7 +98,7 @@ def machine() -> str:
             f"reproducibility profile {'honoured' if facts['profile_honoured'] else 'NOT honoured'}")
 
 
-def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float:
+def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float | None:
     """Median seconds per training epoch after the first (which traces the graph) of `revision`'s
     default params, `epochs` epochs in a scratch checkout that shares this checkout's DVC cache."""
     from pipeline.params_edit import apply_overrides
@@ -101,7 +110,7 @@ def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float:
         # cache, untimed.
         workspace.run("dvc", "repro", "--force", "--single-item", f"train@{ds}", cwd=checkout,
                       capture=False)
-        return statistics.median(train_facts(ds, checkout)["epoch_seconds"][1:])
+        return median_epoch(ds, checkout)
 
 
 def inference_speed(ds: str) -> dict[str, float]:

@@ -30,11 +30,11 @@ import yaml
 
 from bench import readme_table
 from bench.readme_table import LATEST_RESULTS, SEEDS_RESULTS, params_sha256
-from bench.run import ROOT, SEED_MEAN_TARGETS, accuracy, train_facts
+from bench.run import ROOT, SEED_MEAN_TARGETS, accuracy, median_epoch
 from pipeline import workspace
 from pipeline.config import load_params
 from pipeline.params_edit import apply_overrides
-from pipeline.paths import DatasetPaths, ProjectPaths
+from pipeline.paths import ProjectPaths
 
 
 def setting(text: str) -> tuple[str, object]:
@@ -56,16 +56,6 @@ def trained_with_seed(seed: int, datasets: list[str], overrides: dict[str, objec
         return {"accuracy": {ds: accuracy(ds, checkout) for ds in datasets},
                 "epoch_seconds": {ds: median_epoch(ds, checkout) for ds in datasets},
                 "wall_seconds": time.perf_counter() - started}
-
-
-def median_epoch(ds: str, root: Path = ROOT) -> float | None:
-    """Seconds per epoch, the first (which traces the graph) left out; None when DVC restored the
-    model from its run cache (an earlier run of the same params trained it, and timed it there)."""
-    if not (DatasetPaths(ds, root).runtime / "train.json").is_file():
-        return None
-    facts = train_facts(ds, root)
-    steady = facts["epoch_seconds"][1:] or facts["epoch_seconds"]
-    return statistics.median(steady)
 
 
 def summary(per_seed: dict[int, dict[str, float]], datasets: list[str]) -> dict[str, dict]:
