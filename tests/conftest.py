@@ -16,6 +16,7 @@ import yaml
 
 from tests.helpers import LoopbackServer, built_once, run_in_mirror
 from tests.synthetic import (
+    TUNED_TRIALS,
     commit_all,
     copy_project,
     make_tiny_project,
@@ -65,18 +66,35 @@ def tiny_template(tmp_path_factory, worker_id) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def reproduced_template(tiny_template, tmp_path_factory, worker_id) -> tuple[Path, str]:
-    """(project, output of its first `dvc repro`): the tiny project with its results committed."""
+    """(project, output of its first `dvc repro`, stdout then stderr): the tiny project with its
+    results committed."""
     project, mirror = tiny_template
 
     def build(base: Path) -> Path:
         reproduced = copy_project(project, base / "project")
-        output = run_in_mirror(reproduced, mirror, "dvc", "repro").stdout
-        (base / "repro-output.txt").write_text(output)
+        result = run_in_mirror(reproduced, mirror, "dvc", "repro")
+        (base / "repro-output.txt").write_text(result.stdout + result.stderr)
         commit_all(reproduced, "results")
         return base
 
     base = built_once(tmp_path_factory, worker_id, "reproduced", build)
     return base / "project", (base / "repro-output.txt").read_text()
+
+
+@pytest.fixture(scope="session")
+def tuned_template(reproduced_template, tiny_template, tmp_path_factory, worker_id) -> Path:
+    """The reproduced tiny project after one uninterrupted search (`dvc repro tune/dvc.yaml`) of
+    three trials: a search killed after its second trial has one left to resume."""
+    def build(base: Path) -> Path:
+        tuned = copy_project(reproduced_template[0], base / "project")
+        params = yaml.safe_load((tuned / "params.yaml").read_text())
+        params["tune"]["max_trials"] = TUNED_TRIALS
+        (tuned / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        run_in_mirror(tuned, tiny_template[1], "dvc", "repro", "tune/dvc.yaml")
+        commit_all(tuned, "search")
+        return base
+
+    return built_once(tmp_path_factory, worker_id, "tuned", build) / "project"
 
 
 @pytest.fixture

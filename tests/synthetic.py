@@ -66,6 +66,10 @@ def write_mirror(mirror: Path, mirror_dir: str, train_per_class=20, test_per_cla
     }
 
 
+# The search of tests' tuned_template: a search killed after its second trial has one left.
+TUNED_TRIALS = 3
+
+
 def tiny_params(datasets: dict) -> dict:
     """The project's params.yaml with the given datasets and a seconds-long training run."""
     params = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.helpers import read_until, start_group
-from tests.synthetic import copy_project, run_in
+from tests.synthetic import TUNED_TRIALS, copy_project, run_in
 
 pytestmark = pytest.mark.integration
 STAGE = "train@digits"
@@ -70,18 +70,17 @@ def test_resume_state_of_other_params_is_never_used(reproduced_project):
     assert "Epoch 1/4" in rerun.stdout
 
 
-def test_search_killed_after_two_trials_resumes_to_the_same_results(reproduced_project, tmp_path):
-    set_params(reproduced_project, "tune", max_trials=3)
-    uninterrupted = copy_project(reproduced_project, tmp_path / "uninterrupted")
-    run_in(uninterrupted, "dvc", "repro", "tune/dvc.yaml")
-
+def test_search_killed_after_two_trials_resumes_to_the_same_results(reproduced_project,
+                                                                    tuned_template):
+    """The uninterrupted search of the same params is tuned_template's."""
+    set_params(reproduced_project, "tune", max_trials=TUNED_TRIALS)
     kill_after(start_group(reproduced_project, "dvc", "repro", "tune/dvc.yaml"), "trial done", times=2)
     rerun = run_in(reproduced_project, "dvc", "repro", "tune/dvc.yaml")
     assert "resuming the search:" in rerun.stderr
-    assert rerun.stderr.count("trial done") < 3
+    assert rerun.stderr.count("trial done") < TUNED_TRIALS
     for name in ("trials.csv", "summary.json", "best_params.yaml"):
         tuned = Path("reports", "tune", name)
-        assert (reproduced_project / tuned).read_text() == (uninterrupted / tuned).read_text(), name
+        assert (reproduced_project / tuned).read_text() == (tuned_template / tuned).read_text(), name
     assert not (reproduced_project / ".lenet" / "resume" / "tune").exists()
 
 

@@ -240,5 +240,12 @@ def test_reduced_rerun_compares_like_for_like(two_commits, tmp_path):
     assert f"| `train.learning_rate` | `{base_params['train']['learning_rate']}` | `0.01` |" in report
     assert "train.epochs" not in report  # both sides ran the preset's single epoch
     assert (project / "reports/pr/images/digits-curves.png").is_file()
+
+    def export_lock(revision):
+        return yaml.safe_load(run_in(project, "git", "show", f"{revision}:dvc.lock").stdout)["stages"][
+            "export@digits"]
+
+    # Only what the comment compares was rerun: the model was retrained, not exported again.
+    assert export_lock("refs/lenet/reduced-change") == export_lock("HEAD")
     assert "worktree" not in run_in(project, "git", "worktree", "list").stdout.split("\n", 1)[-1]
     assert run_in(project, "git", "status", "--porcelain", "params.yaml").stdout == ""  # untouched

@@ -7,24 +7,24 @@ import pytest
 import yaml
 
 from pipeline.params_edit import apply_overrides, flatten, load_overrides
-from tests.synthetic import ROOT, run_in
+from tests.synthetic import ROOT, TUNED_TRIALS, copy_project, run_in
 
 pytestmark = pytest.mark.integration
 
 
-def test_search_writes_outputs_is_reproducible_and_its_winner_applies(reproduced_project, tmp_path):
-    first = run_in(reproduced_project, "dvc", "repro", "tune/dvc.yaml")
-    assert "Running stage 'tune/dvc.yaml:tune'" in first.stdout
-    out = reproduced_project / "reports" / "tune"
+def test_search_writes_outputs_is_reproducible_and_its_winner_applies(tuned_template, tmp_path):
+    project = copy_project(tuned_template, tmp_path / "project")
+    out = project / "reports" / "tune"
     summary = yaml.safe_load((out / "summary.json").read_text())
-    assert summary["completed_trials"] == 2
+    assert summary["completed_trials"] == TUNED_TRIALS
     assert (out / "search.png").read_bytes().startswith(b"\x89PNG")
     best = yaml.safe_load((out / "best_params.yaml").read_text())
-    params = yaml.safe_load((reproduced_project / "params.yaml").read_text())
+    params = yaml.safe_load((project / "params.yaml").read_text())
     assert set(flatten(best)) == set(params["tune"]["space"])
     trials = (out / "trials.csv").read_text()
 
-    run_in(reproduced_project, "dvc", "repro", "--force", "tune/dvc.yaml")
+    again = run_in(project, "dvc", "repro", "--force", "--single-item", "tune/dvc.yaml")
+    assert "Running stage 'tune/dvc.yaml:tune'" in again.stdout
     assert (out / "trials.csv").read_text() == trials  # same seed: same trials, same scores
     assert yaml.safe_load((out / "summary.json").read_text()) == summary
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pipeline import workspace
+from pipeline.config import load_params
 from pipeline.errors import PipelineError
 from pipeline.paths import ProjectPaths
 
@@ -27,7 +28,9 @@ def pull() -> None:
 def rerun_reduced(base: str, preset: Path) -> tuple[str, str]:
     """Run the pipeline with `preset` applied at `base` and at HEAD, each in its own scratch
     checkout (the workspace, its params.yaml included, is not touched); returns the two refs
-    that hold the results, to compare with each other."""
+    that hold the results, to compare with each other. Only up to each dataset's evaluate stage:
+    the report compares metrics, confusion matrices and training curves, not the exported models
+    or the overview page."""
     dirty = workspace.run("git", "status", "--porcelain", "--untracked-files=no").stdout
     if dirty:
         raise UncommittedChanges("--reduced compares commits: commit or stash these first:\n" + dirty)
@@ -35,7 +38,8 @@ def rerun_reduced(base: str, preset: Path) -> tuple[str, str]:
     for side, revision in (("base", base), ("change", "HEAD")):
         with workspace.scratch_checkout(revision) as checkout:
             workspace.run(sys.executable, "-m", "pipeline", "apply", str(preset), cwd=checkout)
-            workspace.run("dvc", "repro", cwd=checkout)
+            datasets = load_params(ProjectPaths(checkout).params).datasets
+            workspace.run("dvc", "repro", *[f"evaluate@{name}" for name in datasets], cwd=checkout)
             workspace.run("git", "add", "-A", cwd=checkout)
             workspace.run("git", "-c", "user.name=lenet report", "-c", "user.email=report@lenet.invalid",
                           "commit", "-q", "--allow-empty", "-m", f"{revision} with {preset.name}",
