@@ -25,6 +25,13 @@ from tests.synthetic import (
 )
 
 
+def pytest_collection_modifyitems(items):
+    """Integration tests first, unit tests after: with pytest-xdist the minute-long tests then
+    start early, and the second-long ones fill the workers' last gaps instead of a long test
+    running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
 @pytest.fixture
 def mirror(tmp_path) -> tuple[Path, dict]:
     """A folder mirror with one tiny dataset `digits`, and that dataset's catalog entry."""
