@@ -45,10 +45,10 @@ def setting(text: str) -> tuple[str, object]:
     return key, yaml.safe_load(value)
 
 
-def trained_with_seed(seed: int, datasets: list[str], overrides: dict[str, object]) -> dict:
+def trained_with_seed(commit: str, seed: int, datasets: list[str], overrides: dict[str, object]) -> dict:
     """Test accuracy and median epoch time per dataset, and the wall time, with params.yaml's seed
-    set to `seed` and `overrides` applied, from a scratch checkout of HEAD."""
-    with workspace.scratch_checkout("HEAD", ROOT) as checkout:
+    set to `seed` and `overrides` applied, from a scratch checkout of `commit`."""
+    with workspace.scratch_checkout(commit, ROOT) as checkout:
         apply_overrides(ProjectPaths(checkout).params, {**overrides, "seed": seed})
         started = time.perf_counter()
         workspace.run("dvc", "repro", *[f"evaluate@{ds}" for ds in datasets], cwd=checkout,
@@ -89,6 +89,8 @@ def main() -> int:
         cli.error(f"unknown datasets {unknown}; params.yaml defines {sorted(params.datasets)}")
     overrides = dict(args.set)
     seeds = [params.seed + k for k in range(args.seeds)]
+    # Every seed trains this commit, whatever is committed while they run.
+    commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
 
     per_seed, epoch_seconds, walls = {}, {}, {}
     if not overrides:  # the committed seed's results are the committed metrics
@@ -98,13 +100,12 @@ def main() -> int:
         if seed in per_seed:
             continue
         print(f"seed {seed}: training {', '.join(datasets)} in a scratch checkout", flush=True)
-        run = trained_with_seed(seed, datasets, overrides)
+        run = trained_with_seed(commit, seed, datasets, overrides)
         per_seed[seed], epoch_seconds[seed], walls[seed] = (
             run["accuracy"], run["epoch_seconds"], run["wall_seconds"])
         print(f"seed {seed}: " + ", ".join(f"{ds} {acc:.2%}" for ds, acc in per_seed[seed].items())
               + f" ({walls[seed] / 60:.1f} min)", flush=True)
     stats = summary(per_seed, datasets)
-    commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
     results = {"overrides": overrides, "seeds": per_seed, "summary": stats,
                "epoch_seconds": epoch_seconds, "wall_seconds": walls,
                "params_sha256": params_sha256(ROOT), "commit": commit}
