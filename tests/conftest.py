@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,16 @@ def pytest_collection_modifyitems(items):
     start early, and the second-long ones fill the workers' last gaps instead of a long test
     running alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_urlopen_proxies():
+    """urllib's shared opener reads the proxy variables once, when first used: one built while a
+    test pointed HTTP_PROXY at its sentinel would send later tests' loopback requests to that
+    closed proxy. Each test starts and ends with none built."""
+    urllib.request.install_opener(None)
+    yield
+    urllib.request.install_opener(None)
 
 
 @pytest.fixture

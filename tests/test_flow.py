@@ -84,8 +84,15 @@ def nothing_reaches_the_internet(sentinel):
 LOG_RECORD = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} \| ", re.MULTILINE)
 
 
+# SQLite refuses a write now and then when the machine is loaded; for a worker's heartbeat Prefect
+# logs it with a traceback and writes the next heartbeat (PrefectHQ/prefect#18934). Anything
+# else, the same error from any other service included, is a crash.
+LOST_HEARTBEAT = ("Worker channel heartbeat persistence failed", "database is locked")
+
+
 def server_tracebacks(log_text: str) -> list[str]:
-    return [r for r in LOG_RECORD.split(log_text) if "Traceback (most recent call last)" in r]
+    return [r for r in LOG_RECORD.split(log_text) if "Traceback (most recent call last)" in r
+            and not all(part in r for part in LOST_HEARTBEAT)]
 
 
 @pytest.fixture(autouse=True)
@@ -341,5 +348,10 @@ def test_server_traceback_check_finds_each_crash_in_the_log():
              "Traceback (most recent call last):\n  File \"deployments.py\"\n"
              "sqlalchemy.exc.InvalidRequestError: Can't evaluate bulk DML statement\n")
     info = "11:24:01.000 | INFO    | uvicorn - started\n"
-    assert server_tracebacks(info + info) == []
-    assert len(server_tracebacks(info + crash + info + crash)) == 2
+    heartbeat = ("11:24:02.000 | ERROR   | prefect.server.utilities.worker_channel - Worker channel "
+                 "heartbeat persistence failed: work_pool=gpu\nTraceback (most recent call last):\n"
+                 "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked\n")
+    locked = crash.replace("InvalidRequestError: Can't evaluate bulk DML statement",
+                           "OperationalError: (sqlite3.OperationalError) database is locked")
+    assert server_tracebacks(info + info + heartbeat) == []
+    assert len(server_tracebacks(info + crash + info + crash + heartbeat + locked)) == 3
