@@ -8,6 +8,7 @@ import re
 import statistics
 from pathlib import Path
 
+from pipeline import workspace
 from pipeline.paths import ProjectPaths
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -35,8 +36,11 @@ def params_sha256(root: Path) -> str:
 
 
 def seed_runs(root: Path) -> list[dict]:
-    """Every `python -m bench.seeds` run kept in bench/results/seeds/, oldest commit first."""
-    return [json.loads(path.read_text()) for path in sorted((root / SEEDS_RESULTS).glob("*.json"))]
+    """Every `python -m bench.seeds` run kept in bench/results/seeds/, oldest commit first (by the
+    commit's date: the files are named by its hash)."""
+    runs = [json.loads(path.read_text()) for path in sorted((root / SEEDS_RESULTS).glob("*.json"))]
+    return sorted(runs, key=lambda run: int(workspace.run(
+        "git", "show", "-s", "--format=%ct", run["commit"], cwd=root).stdout))
 
 
 def current_seed_run(root: Path) -> dict | None:
