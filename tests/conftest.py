@@ -21,6 +21,7 @@ from tests.synthetic import (
     commit_all,
     copy_project,
     make_tiny_project,
+    set_params,
     tiny_params,
     write_mirror,
 )
@@ -105,9 +106,7 @@ def tuned_template(reproduced_template, tiny_template, tmp_path_factory, worker_
     three trials: a search killed after its second trial has one left to resume."""
     def build(base: Path) -> Path:
         tuned = copy_project(reproduced_template[0], base / "project")
-        params = yaml.safe_load((tuned / "params.yaml").read_text())
-        params["tune"]["max_trials"] = TUNED_TRIALS
-        (tuned / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        set_params(tuned, "tune", max_trials=TUNED_TRIALS)
         run_in_mirror(tuned, tiny_template[1], "dvc", "repro", "tune/dvc.yaml")
         commit_all(tuned, "search")
         return base

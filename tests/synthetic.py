@@ -84,6 +84,14 @@ def tiny_params(datasets: dict) -> dict:
     return params
 
 
+def set_params(project: Path, section: str, **values) -> None:
+    """Change keys of one section of `project`'s params.yaml."""
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def run_in(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """`command` in `project`, through the project's own runner (this interpreter first on PATH)."""
     return workspace.run(*command, cwd=project, check=check)

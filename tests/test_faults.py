@@ -13,17 +13,10 @@ import pytest
 import yaml
 
 from tests.helpers import read_until, start_group
-from tests.synthetic import TUNED_TRIALS, copy_project, run_in
+from tests.synthetic import TUNED_TRIALS, copy_project, run_in, set_params
 
 pytestmark = pytest.mark.integration
 STAGE = "train@digits"
-
-
-def set_params(project: Path, section: str, **values) -> None:
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params[section].update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def kill_after(process: subprocess.Popen, marker: str, times: int = 1) -> None:
