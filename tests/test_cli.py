@@ -63,3 +63,14 @@ def test_every_make_target_calls_a_command_that_exists():
     assert set(called) == {"verify", "report", "server", "flow", "audit", "serve", "worker"}
     assert set(called) <= set(REGISTRY)
     assert "python -m pipeline.orchestrate" not in dry
+
+
+def test_stages_run_without_loading_scikit_learn():
+    """Keras imports scikit-learn for wrappers no stage uses (a fifth of its import time), and
+    skips them when the import fails. The tuner is a tool, not a stage: its Bayesian search still
+    gets scikit-learn (tests/test_tune.py runs it)."""
+    probe = ("from pipeline import cli; from pipeline.commands import Command, Context\n"
+             "def probe(ctx):\n"
+             "    try:\n        import sklearn\n    except ImportError:\n        print('skipped')\n"
+             "cli.execute(Command('probe', '', probe, 'stage'), Context(None))")
+    assert workspace.run(sys.executable, "-c", probe).stdout == "skipped\n"
