@@ -3,17 +3,18 @@ copies go, and the errors when they are missing (tests/test_pages.py opens the r
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
 
-import great_expectations
 import pytest
 
 from pipeline import web_assets
 from pipeline.paths import ProjectPaths
 
-GX_TEMPLATES = Path(great_expectations.__file__).parent / "render" / "view" / "templates"
+# Found without importing Great Expectations (7 CPU-seconds for each test process that collects this).
+GX_TEMPLATES = Path(importlib.util.find_spec("great_expectations").origin).parent / "render/view/templates"
 # A script or stylesheet a page loads (not a link a reader may follow).
 LOADED = re.compile(r'<(?:script|link)[^>]*(?:src|href)="(https://[^"{]+)"')
 
