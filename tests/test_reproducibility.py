@@ -7,13 +7,15 @@ import json
 import os
 import subprocess
 import sys
+import types
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pipeline import workspace
+from pipeline import runtime, workspace
+from pipeline.config import load_params
 from tests.synthetic import ROOT, copy_project, run_in
 
 # Settings that change oneDNN's arithmetic when nothing pins them (each measured to change the
@@ -142,9 +144,10 @@ def test_profile_overrides_a_contrary_environment_variable_and_says_so():
     assert "ONEDNN_MAX_CPU_ISA=SSE41 in the environment ignored" in result.stderr
 
 
-def test_profile_refuses_to_apply_after_tensorflow_was_imported():
-    result = python_in_root(
-        "import tensorflow; from pipeline import config, runtime; "
-        "runtime.apply_profile(config.load_params().reproducibility)")
-    assert result.returncode == 1
-    assert "must be applied before TensorFlow is imported" in result.stderr
+def test_profile_refuses_to_apply_after_tensorflow_was_imported(monkeypatch):
+    """TensorFlow reads its threading and oneDNN settings once, when imported: a profile applied
+    later would be recorded as in force without being so."""
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # untouched even if the check broke
+    with pytest.raises(runtime.ProfileError, match="must be applied before TensorFlow is imported"):
+        runtime.apply_profile(load_params(ROOT / "params.yaml").reproducibility)
