@@ -2,7 +2,7 @@
 
 Same network, batch size and augmentation ranges as params.yaml, written the way a Keras tutorial
 would (stock RandomTranslation + RandomRotation layers, model.fit on numpy arrays), without any of
-the pipeline's code. Prints one JSON line: images per second over the epochs after the first.
+the pipeline's code (pipeline.config only reads params.yaml's settings for the dataset). Prints one JSON line: images per second over the epochs after the first.
 
     python -m bench.plain_keras --dataset fashion_mnist --epochs 3
 """
@@ -16,8 +16,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
-import yaml
 from keras import layers
+
+from pipeline.config import load_params
 
 
 def lenet5(activation, pooling, batch_norm, dropout, augment, shift, rotation_degrees):
@@ -44,21 +45,20 @@ def main():
     cli.add_argument("--dataset", default="fashion_mnist")
     cli.add_argument("--epochs", type=int, default=3)
     args = cli.parse_args()
-    with open("params.yaml") as handle:
-        params = yaml.safe_load(handle)
-    model_cfg, train_cfg = params["model"], params["train"]
+    params = load_params()
+    model_cfg, train_cfg = params.model, params.train_for(args.dataset)
     data = np.load(f"data/processed/{args.dataset}.npz")
     x, y = data["x_train"], data["y_train"]
 
-    keras.utils.set_random_seed(params["seed"])
-    model = lenet5(model_cfg["activation"], model_cfg["pooling"], model_cfg["batch_norm"], model_cfg["dropout"],
-                   train_cfg["augment"], train_cfg["shift"], train_cfg["rotation_degrees"])
-    model.compile(optimizer=keras.optimizers.Adam(train_cfg["learning_rate"]),
+    keras.utils.set_random_seed(params.seed)
+    model = lenet5(model_cfg.activation, model_cfg.pooling, model_cfg.batch_norm, model_cfg.dropout,
+                   train_cfg.augment, train_cfg.shift, train_cfg.rotation_degrees)
+    model.compile(optimizer=keras.optimizers.Adam(train_cfg.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     times = []
     for _ in range(args.epochs):
         start = time.perf_counter()
-        model.fit(x, y, batch_size=train_cfg["batch_size"], epochs=1, verbose=0)
+        model.fit(x, y, batch_size=train_cfg.batch_size, epochs=1, verbose=0)
         times.append(time.perf_counter() - start)
     steady = times[1:] or times
     print(json.dumps({"images_per_second": len(x) / float(np.median(steady)),

@@ -66,13 +66,15 @@ class LeNetHyperModel(kt.HyperModel):
         # hyperparameters alone: not on the trials before it, nor on a restart in between.
         keras.utils.set_random_seed(self.params.seed)
         trial = self.trial_params(hp)
-        model = build_training_model(self.input_shape, self.n_classes, trial.model, trial.train, self.flip)
-        steps = int(np.ceil(self.n_train / trial.train.batch_size))
-        compile_model(model, trial.train.model_copy(update={"epochs": self.params.tune.epochs}), steps)
+        train = trial.train_for(self.params.tune.dataset)
+        model = build_training_model(self.input_shape, self.n_classes, trial.model, train, self.flip)
+        steps = int(np.ceil(self.n_train / train.batch_size))
+        compile_model(model, train.model_copy(update={"epochs": self.params.tune.epochs}), steps)
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        return model.fit(*args, batch_size=self.trial_params(hp).train.batch_size, **kwargs)
+        batch_size = self.trial_params(hp).train_for(self.params.tune.dataset).batch_size
+        return model.fit(*args, batch_size=batch_size, **kwargs)
 
 
 def run(params: Params) -> dict:
@@ -88,7 +90,7 @@ def run(params: Params) -> dict:
     direction = "max" if cfg.objective == "val_accuracy" else "min"
     budget = {"max_epochs": cfg.epochs} if cfg.algorithm == "hyperband" else {"max_trials": cfg.max_trials}
     settings = {"seed": params.seed, "tune": cfg.model_dump(), "model": params.model.model_dump(),
-                "train": params.train.model_dump(), "flip": dataset.horizontal_flip,
+                "train": params.train_for(cfg.dataset).model_dump(), "flip": dataset.horizontal_flip,
                 "profile": params.reproducibility.model_dump()}
     # keras-tuner's own project folder is the resume state: a killed search reloads it and
     # retries the trial that was running.

@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 import yaml
@@ -64,17 +65,33 @@ def test_missing_and_malformed_files(tmp_path):
         load_params(bad)
 
 
-def test_epochs_per_dataset_or_one_for_all(raw):
-    raw["train"]["epochs"] = {"mnist": 3, "fashion_mnist": 7}
-    params = parse_params(copy.deepcopy(raw))
-    assert params.train_for("mnist").epochs == 3
-    assert params.train_for("fashion_mnist").epochs == 7
-    raw["train"]["epochs"] = 5
-    assert parse_params(raw).train_for("fashion_mnist").epochs == 5
+def test_every_train_setting_takes_one_value_or_one_per_dataset(raw):
+    raw["train"].update(epochs={"mnist": 3, "fashion_mnist": 7},
+                        label_smoothing={"mnist": 0.1, "fashion_mnist": 0.0}, optimizer="sgd")
+    params = parse_params(raw)
+    assert (params.train_for("mnist").epochs, params.train_for("mnist").label_smoothing) == (3, 0.1)
+    assert (params.train_for("fashion_mnist").epochs,
+            params.train_for("fashion_mnist").label_smoothing) == (7, 0.0)
+    assert params.train_for("fashion_mnist").optimizer == params.train_for("mnist").optimizer == "sgd"
 
 
-@pytest.mark.parametrize("epochs", [{"mnist": 3}, {"mnist": 3, "fashion_mnist": 7, "cifar": 2}])
-def test_epochs_per_dataset_must_name_each_dataset(raw, epochs):
-    raw["train"]["epochs"] = epochs
-    with pytest.raises(ParamsError, match=r"train\.epochs names datasets .* one count per dataset"):
+@pytest.mark.parametrize("value", [{"mnist": 0.1}, {"mnist": 0.1, "fashion_mnist": 0.0, "cifar": 0.2}])
+def test_a_per_dataset_setting_must_name_each_dataset(raw, value):
+    raw["train"]["label_smoothing"] = value
+    with pytest.raises(ParamsError, match=r"train\.label_smoothing names datasets .* one value per "
+                                          r"dataset, or one for all$"):
         parse_params(raw)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    (0, r"train\.epochs: Input should be greater than or equal to 1 \(got 0\)"),
+    ({"mnist": 0, "fashion_mnist": 5},
+     r"train\.epochs\.mnist: Input should be greater than or equal to 1 \(got 0\)"),
+])
+def test_a_bad_setting_is_reported_once_in_the_shape_it_was_given(raw, value, problem):
+    """One line about the value as written, not one per shape a setting may take."""
+    raw["train"]["epochs"] = value
+    with pytest.raises(ParamsError) as error:
+        parse_params(raw)
+    assert str(error.value).splitlines()[0].endswith("1 invalid parameter(s)")
+    assert re.fullmatch(problem, str(error.value).splitlines()[1].strip())

@@ -45,7 +45,7 @@ def test_transform_pads_with_background_and_normalises_with_the_given_constants(
 
 @pytest.fixture(scope="module")
 def train_settings():
-    return load_params(ROOT / "params.yaml").train
+    return load_params(ROOT / "params.yaml").train_for("mnist")
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "lecun1998"])
