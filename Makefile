@@ -32,8 +32,8 @@ TEST_WORKERS ?= 3
 test: $(STAMP) chromium  ## every test, on synthetic data (no network, no real datasets)
 	pytest -q -n $(TEST_WORKERS)
 
-# Two processes for the unit tier: each pays about 13 CPU-s to collect (Keras, Great Expectations),
-# the tests after that split over both cores (measured: 49-55 s against 77-90 s in one process).
+# Two processes for the unit tier: each pays about 11 CPU-s to collect (importing Keras), and the
+# tests after that split over both cores (measured: 49-55 s against 77-90 s in one process).
 test-fast: $(STAMP)  ## the unit tier only: no DVC repository, Prefect server or browser
 	pytest -q -m "not integration" -n 2
 
