@@ -102,10 +102,11 @@ def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float | 
     """Median seconds per training epoch after the first (which traces the graph) of `revision`'s
     default params, `epochs` epochs in a scratch checkout that shares this checkout's DVC cache."""
     from pipeline.params_edit import apply_overrides
+    from pipeline.verify import restore_upstream
 
     with workspace.scratch_checkout(revision, ROOT) as checkout:
         apply_overrides(ProjectPaths(checkout).params, {"train.epochs": epochs}, check=False)
-        workspace.run("dvc", "repro", f"preprocess@{ds}", cwd=checkout, capture=False)
+        restore_upstream(checkout, f"preprocess@{ds}")
         # Forced: an earlier run of the same revision and epochs would be restored from DVC's run
         # cache, untimed.
         workspace.run("dvc", "repro", "--force", "--single-item", f"train@{ds}", cwd=checkout,
@@ -214,7 +215,7 @@ def report(results: dict, update_readme: bool) -> int:
     print()
     print(readme_table.markdown_table(["target", "anchor", "measured", "pass"], rows))
     if update_readme:
-        readme_table.update_readme(ROOT, results)
+        readme_table.update_readme(ROOT, results, rows)
     return 0 if all(row[3] != "FAIL" for row in rows) else 1
 
 

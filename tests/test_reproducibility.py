@@ -96,6 +96,8 @@ def test_every_stage_run_twice_gives_identical_bytes_and_a_clean_git_status(comm
 def test_verify_retrains_and_passes_on_an_untouched_project(committed_project):
     result = run_in(committed_project, "python", "-m", "pipeline", "verify")
     assert "digits: identical (trained again: 2 epochs in" in result.stdout
+    # What feeds training came from the cache: the validate stage did not run again.
+    assert "; inputs from the DVC cache;" in result.stdout
     assert run_in(committed_project, "git", "worktree", "list").stdout.count("\n") == 1
 
 
