@@ -26,7 +26,7 @@ from tests.helpers import (
     task_runs,
     wait_for,
 )
-from tests.synthetic import commit_all, run_in, write_mirror
+from tests.synthetic import commit_all, run_in, set_params, write_mirror
 
 pytestmark = pytest.mark.integration
 STAGES = {f"{stage}@digits" for stage in
@@ -304,14 +304,16 @@ def test_restart_keeps_one_active_schedule_runs_missed_runs_late_and_notifies_fa
     assert "Failed" in notified["subject"]
 
 
-def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_path):
-    """The worker trains in its own checkout; the model comes back through the DVC remote."""
-    remote = tmp_path / "dvc-remote"
+def test_train_stage_runs_on_the_gpu_pool_worker(reproduced_project, flow_env, tmp_path):
+    """The worker trains in its own checkout (a clone of the committed project) with the params the
+    flow sends; its inputs and the model travel through the DVC remote."""
+    project, remote = reproduced_project, tmp_path / "dvc-remote"
     worker_checkout = tmp_path / "worker-checkout"
-    run_in(tiny_project, "git", "clone", "-q", str(tiny_project), str(worker_checkout))
-    workspace.share_web_assets(tiny_project, worker_checkout)  # the worker's `make install`
-    for checkout in (tiny_project, worker_checkout):
+    run_in(project, "git", "clone", "-q", str(project), str(worker_checkout))
+    workspace.share_web_assets(project, worker_checkout)  # the worker's `make install`
+    for checkout in (project, worker_checkout):
         run_in(checkout, "dvc", "remote", "add", "--local", "-f", "-d", "shared", str(remote))
+    set_params(project, "train", epochs=1)  # an experiment: only the training and what follows
     pool = "gpu-test"
     worker = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "worker", "--pool", pool],
@@ -322,7 +324,7 @@ def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_pat
     try:
         wait_for(lambda: api(flow_env, "/deployments/filter",
                              {"work_pools": {"name": {"any_": [pool]}}}), 90, "the train deployment")
-        run_in(tiny_project, "python", "-m", "pipeline", "flow", "--train-pool", pool)
+        run_in(project, "python", "-m", "pipeline", "flow", "--train-pool", pool)
     finally:
         stop_session(worker)
 
@@ -330,12 +332,18 @@ def test_train_stage_runs_on_the_gpu_pool_worker(tiny_project, flow_env, tmp_pat
     assert train_run["state"]["type"] == "COMPLETED"
     assert train_run["work_pool_name"] == pool
     assert train_run["parameters"]["stage"] == "train@digits"
+    worker_log = "\n".join(r["message"] for r in api(
+        flow_env, "/logs/filter", {"logs": {"flow_run_id": {"any_": [train_run["id"]]}}}))
+    assert "Running stage 'train@digits'" in worker_log
+    assert "Running stage 'validate@digits'" not in worker_log  # its inputs came from the remote
+    assert "epochs: 1" in (worker_checkout / "params.yaml").read_text()
     assert (worker_checkout / "models/digits/model.keras").is_file()
     main_run = latest_run(flow_env, "lenet-pipeline")
     assert main_run["state"]["type"] == "COMPLETED"
     assert train_run["parent_task_run_id"] in {t["id"] for t in task_runs(flow_env, main_run["id"])}
-    assert (tiny_project / "metrics/digits.json").is_file()
-    assert "didn't change" in run_in(tiny_project, "dvc", "repro").stdout
+    lock = yaml.safe_load((project / "dvc.lock").read_text())  # the worker's model, restored here
+    assert lock["stages"]["train@digits"]["params"]["params.yaml"]["train"]["epochs"] == 1
+    assert "didn't change" in run_in(project, "dvc", "repro").stdout
 
 
 
