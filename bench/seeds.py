@@ -30,7 +30,7 @@ import yaml
 
 from bench import readme_table
 from bench.readme_table import LATEST_RESULTS, SEEDS_RESULTS, params_sha256
-from bench.run import ROOT, SEED_MEAN_TARGETS, accuracy, median_epoch
+from bench.run import ROOT, SEED_MEAN_TARGETS, accuracy, median_epoch, summary_rows
 from pipeline import workspace
 from pipeline.config import load_params
 from pipeline.params_edit import apply_overrides
@@ -123,7 +123,8 @@ def main() -> int:
                 for ds, target in SEED_MEAN_TARGETS.items() if ds in stats]
     print(readme_table.markdown_table(["target", "measured", "pass"], verdicts))
     if args.update_readme:
-        readme_table.update_readme(ROOT, json.loads((ROOT / LATEST_RESULTS).read_text()))
+        results = json.loads((ROOT / LATEST_RESULTS).read_text())
+        readme_table.update_readme(ROOT, results, summary_rows(results))
     return 0 if all(row[2] == "pass" for row in verdicts) else 1
 
 
