@@ -25,6 +25,22 @@ EPOCH_IMAGES = 54_000
 VARIANTS = ("current", "noaug", "nobn", "avgpool")
 
 
+def variant_settings(variant: str, params):
+    """(model, train) settings of `variant`: the defaults with one part dropped or changed."""
+    model, train = params.model, params.train_for("mnist")
+    if variant == "noaug":
+        return model, train.model_copy(update={"augment": False})
+    if variant == "nobn":
+        return model.model_copy(update={"batch_norm": False}), train
+    if variant == "avgpool":
+        return model.model_copy(update={"pooling": "avg"}), train
+    if variant.startswith("bs") and variant[2:].isdigit():
+        return model, train.model_copy(update={"batch_size": int(variant[2:])})
+    if variant == "current":
+        return model, train
+    raise SystemExit(f"unknown variant {variant!r}: current | noaug | nobn | avgpool | bsN")
+
+
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     cli.add_argument("variants", nargs="*", default=list(VARIANTS),
@@ -34,6 +50,7 @@ def main() -> None:
     args = cli.parse_args()
 
     params = load_params()
+    settings = {variant: variant_settings(variant, params) for variant in args.variants}  # fail fast
     runtime.apply_profile(params.reproducibility)
     runtime.skip_scikit_learn()
     import tensorflow as tf
@@ -44,20 +61,9 @@ def main() -> None:
     runtime.seed_everything(params.seed, params.reproducibility)
     arrays = load_processed(DatasetPaths("mnist").processed, ("train",))
     x, y = arrays["x_train"], arrays["y_train"]
-    train = params.train_for("mnist")
 
     def build(variant: str):
-        cfg, model_cfg = train, params.model
-        if variant == "noaug":
-            cfg = cfg.model_copy(update={"augment": False})
-        elif variant == "nobn":
-            model_cfg = model_cfg.model_copy(update={"batch_norm": False})
-        elif variant == "avgpool":
-            model_cfg = model_cfg.model_copy(update={"pooling": "avg"})
-        elif variant.startswith("bs"):
-            cfg = cfg.model_copy(update={"batch_size": int(variant[2:])})
-        elif variant != "current":
-            raise SystemExit(f"unknown variant {variant!r}")
+        model_cfg, cfg = settings[variant]
         model = build_training_model(x.shape[1:], 10, model_cfg, cfg)
         compile_model(model, cfg, steps_per_epoch=EPOCH_IMAGES // cfg.batch_size)
         batches = (tf.data.Dataset.from_tensor_slices((x[:cfg.batch_size * 20], y[:cfg.batch_size * 20]))
