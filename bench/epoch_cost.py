@@ -1,10 +1,11 @@
 """What an epoch costs, and what each part of it adds: the training step of params.yaml's model
-on the real processed MNIST arrays, under the reproducibility profile, in variants that drop or
-change one thing, interleaved in one process so that the machine's drifting speed hits each alike.
+on the real processed MNIST arrays, under the reproducibility profile, for the defaults and for
+variants that each change one params.yaml key, interleaved in one process so that the machine's
+drifting speed hits each alike.
 
-    python -m bench.epoch_cost                      # current noaug nobn avgpool
-    python -m bench.epoch_cost current bs512 bs1024 # batch sizes (bsN)
-    perf record -g -o epoch.perf python -m bench.epoch_cost current   # then: perf report --time 40%-100%
+    python -m bench.epoch_cost                      # defaults, no augmentation, no batch norm, avg pooling
+    python -m bench.epoch_cost defaults train.batch_size=512 train.batch_size=1024
+    perf record -g -o epoch.perf python -m bench.epoch_cost defaults   # then: perf report --time 40%-100%
 
 Prints per-epoch (54,000 images) process CPU and wall seconds per variant, medians of --repeats.
 Process CPU is the steadier figure on a machine whose wall time drifts by 2x. Needs
@@ -14,43 +15,50 @@ data/processed/mnist.npz (`dvc repro preprocess@mnist`).
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
+from bench.seeds import setting
 from pipeline import runtime
-from pipeline.config import load_params
+from pipeline.config import PARAMS_FILE, Params, ParamsError, load_params
+from pipeline.params_edit import apply_overrides
 from pipeline.paths import DatasetPaths
 
 EPOCH_IMAGES = 54_000
-VARIANTS = ("current", "noaug", "nobn", "avgpool")
+VARIANTS = ("defaults", "train.augment=false", "model.batch_norm=false", "model.pooling=avg")
 
 
-def variant_settings(variant: str, params):
-    """(model, train) settings of `variant`: the defaults with one part dropped or changed."""
-    model, train = params.model, params.train_for("mnist")
-    if variant == "noaug":
-        return model, train.model_copy(update={"augment": False})
-    if variant == "nobn":
-        return model.model_copy(update={"batch_norm": False}), train
-    if variant == "avgpool":
-        return model.model_copy(update={"pooling": "avg"}), train
-    if variant.startswith("bs") and variant[2:].isdigit():
-        return model, train.model_copy(update={"batch_size": int(variant[2:])})
-    if variant == "current":
-        return model, train
-    raise SystemExit(f"unknown variant {variant!r}: current | noaug | nobn | avgpool | bsN")
+def variant_params(text: str) -> Params:
+    """params.yaml for the variant `text`: `defaults`, or one KEY=VALUE setting changed (validated
+    as a whole, so an unknown key or a bad value is refused before TensorFlow loads)."""
+    if text == "defaults":
+        return load_params()
+    key, value = setting(text)
+    with tempfile.TemporaryDirectory() as scratch:
+        edited = Path(scratch) / "params.yaml"
+        shutil.copy(PARAMS_FILE, edited)
+        apply_overrides(edited, {key: value})
+        return load_params(edited)
 
 
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     cli.add_argument("variants", nargs="*", default=list(VARIANTS),
-                     help="current | noaug | nobn | avgpool | bsN (batch size N)")
+                     help="defaults, or KEY=VALUE: one params.yaml key changed (e.g. train.batch_size=512)")
     cli.add_argument("--steps", type=int, default=60, help="batches of 256 images per measurement")
     cli.add_argument("--repeats", type=int, default=3)
     args = cli.parse_args()
 
     params = load_params()
-    settings = {variant: variant_settings(variant, params) for variant in args.variants}  # fail fast
+    settings = {}
+    for text in args.variants:  # every variant checked before TensorFlow loads
+        try:
+            settings[text] = variant_params(text)
+        except (argparse.ArgumentTypeError, ParamsError) as error:
+            cli.error(f"variant {text}: {error}")
     runtime.apply_profile(params.reproducibility)
     runtime.skip_scikit_learn()
     import tensorflow as tf
@@ -63,16 +71,16 @@ def main() -> None:
     x, y = arrays["x_train"], arrays["y_train"]
 
     def build(variant: str):
-        model_cfg, cfg = settings[variant]
-        model = build_training_model(x.shape[1:], 10, model_cfg, cfg)
+        cfg = settings[variant].train_for("mnist")
+        model = build_training_model(x.shape[1:], 10, settings[variant].model, cfg)
         compile_model(model, cfg, steps_per_epoch=EPOCH_IMAGES // cfg.batch_size)
         batches = (tf.data.Dataset.from_tensor_slices((x[:cfg.batch_size * 20], y[:cfg.batch_size * 20]))
                    .batch(cfg.batch_size).repeat().prefetch(2))
         model.fit(batches, steps_per_epoch=5, epochs=1, verbose=0)  # traced before timing
         return model, batches, cfg.batch_size
 
-    built = {variant: build(variant) for variant in args.variants}
-    measured: dict[str, list[tuple[float, float]]] = {variant: [] for variant in args.variants}
+    built = {variant: build(variant) for variant in settings}
+    measured: dict[str, list[tuple[float, float]]] = {variant: [] for variant in settings}
     for _ in range(args.repeats):
         for variant, (model, batches, batch_size) in built.items():
             steps = args.steps * 256 // batch_size
@@ -82,7 +90,7 @@ def main() -> None:
             measured[variant].append(((time.process_time() - cpu) * scale,
                                       (time.perf_counter() - wall) * scale))
     for variant, runs in measured.items():
-        print(f"{variant:10s} per epoch: CPU {statistics.median(c for c, _ in runs):5.2f} s, "
+        print(f"{variant:24s} per epoch: CPU {statistics.median(c for c, _ in runs):5.2f} s, "
               f"wall {statistics.median(w for _, w in runs):5.2f} s  "
               f"(wall of each repeat: {', '.join(f'{w:.2f}' for _, w in runs)})")
 
