@@ -28,9 +28,12 @@ verify: $(STAMP)  ## retrain the committed params.yaml in a scratch checkout; co
 
 # Three test processes on two cores: integration tests wait on servers and process start-up as
 # much as they compute. The tiny projects they copy are built once per run (tests/conftest.py).
+# Work stealing: a process that runs out of tests takes some of another's queue, so the last
+# minute-long tests do not queue behind one process (measured: the three processes ended within
+# 72 s of each other instead of 148 s; 10:03 against 10:49 for the suite, one run each).
 TEST_WORKERS ?= 3
 test: $(STAMP) chromium  ## every test, on synthetic data (no network, no real datasets)
-	pytest -q -n $(TEST_WORKERS)
+	pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # Two processes for the unit tier: each pays about 11 CPU-s to collect (importing Keras), and the
 # tests after that split over both cores (measured: 49-55 s against 77-90 s in one process).

@@ -29,8 +29,8 @@ from tests.synthetic import (
 
 def pytest_collection_modifyitems(items):
     """Integration tests first, unit tests after: with pytest-xdist the minute-long tests then
-    start early, and the second-long ones fill the workers' last gaps instead of a long test
-    running alone at the end."""
+    start early, and the second-long ones fill the workers' last gaps (`make test` lets an idle
+    worker steal queued tests from a busy one) instead of a long test running alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("integration") is None)
 
 
