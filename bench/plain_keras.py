@@ -2,7 +2,8 @@
 
 Same network, batch size and augmentation ranges as params.yaml, written the way a Keras tutorial
 would (stock RandomTranslation + RandomRotation layers, model.fit on numpy arrays), without any of
-the pipeline's code (pipeline.config only reads params.yaml's settings for the dataset). Prints one JSON line: images per second over the epochs after the first.
+the pipeline's code (pipeline.config only reads params.yaml's settings for the dataset). Prints
+one JSON line: images per second over the epochs after the first.
 
     python -m bench.plain_keras --dataset fashion_mnist --epochs 3
 """
