@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.seeds import setting
 from pipeline import runtime
+from pipeline.commands import REGISTRY
 from pipeline.config import PARAMS_FILE, Params, ParamsError, load_params
 from pipeline.params_edit import apply_overrides
 from pipeline.paths import DatasetPaths
@@ -64,7 +65,7 @@ def main() -> None:
         except (argparse.ArgumentTypeError, ParamsError) as error:
             cli.error(f"variant {text}: {error}")
     runtime.apply_profile(params.reproducibility)
-    runtime.skip_scikit_learn()
+    runtime.skip_imports(REGISTRY["train"].skips)  # as the train stage runs
     import tensorflow as tf
 
     from pipeline.data import load_processed

@@ -57,8 +57,7 @@ def execute(spec: Command, ctx: Context) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ INFO lines
         runtime.drop_native_noise()
         runtime.apply_profile(ctx.params.reproducibility)
-    if spec.group == "stage":
-        runtime.skip_scikit_learn()
+    runtime.skip_imports(spec.skips)
     started = time.perf_counter()
     code = spec.run(ctx) or 0
     if spec.group == "stage":

@@ -63,16 +63,19 @@ class Command:
     under_profile: bool = False
     # Writes the workspace's results: refused while another run owns it (pipeline/runlock.py).
     exclusive: bool = False
+    # Optional packages its libraries would import and it never uses (runtime.skip_imports).
+    skips: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, Command] = {}
 
 
 def command(name: str, help: str, group: str, *options, per_dataset: bool = False,
-            reads_params: bool = False, under_profile: bool = False, exclusive: bool = False):
+            reads_params: bool = False, under_profile: bool = False, exclusive: bool = False,
+            skips: tuple[str, ...] = ()):
     def register(run: Callable[[Context], int | None]):
         REGISTRY[name] = Command(name, help, run, group, options, per_dataset,
-                                 reads_params or per_dataset, under_profile, exclusive)
+                                 reads_params or per_dataset, under_profile, exclusive, skips)
         return run
     return register
 
@@ -112,7 +115,13 @@ def run_preprocess(ctx: Context) -> None:
     preprocess.run(ctx.dataset, ctx.params.preprocess, ctx.params.seed, ctx.paths)
 
 
-@command("train", "train LeNet-5", "stage", per_dataset=True, under_profile=True, exclusive=True)
+# What Keras, dvclive and tf2onnx import if they can, and train and export never use; evaluate
+# draws its figures with matplotlib.
+UNUSED_BY_TRAINING = ("sklearn", "matplotlib", "pandas")
+
+
+@command("train", "train LeNet-5", "stage", per_dataset=True, under_profile=True, exclusive=True,
+         skips=UNUSED_BY_TRAINING)
 def run_train(ctx: Context) -> None:
     from pipeline import train
 
@@ -120,7 +129,7 @@ def run_train(ctx: Context) -> None:
 
 
 @command("evaluate", "test metrics, confusion matrix, misclassified grid", "stage",
-         per_dataset=True, under_profile=True, exclusive=True)
+         per_dataset=True, under_profile=True, exclusive=True, skips=("sklearn", "pandas"))
 def run_evaluate(ctx: Context) -> None:
     from pipeline import evaluate
 
@@ -128,7 +137,7 @@ def run_evaluate(ctx: Context) -> None:
 
 
 @command("export", "ONNX model (checked against Keras) and model card", "stage", per_dataset=True,
-         under_profile=True, exclusive=True)
+         under_profile=True, exclusive=True, skips=UNUSED_BY_TRAINING)
 def run_export(ctx: Context) -> None:
     from pipeline import export
 
