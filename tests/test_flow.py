@@ -146,9 +146,11 @@ def test_a_flow_is_refused_while_dvc_repro_runs_and_that_run_finishes_unharmed(
 
 
 def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finishes_every_stage(
-        tiny_project, sentinel, monkeypatch, tmp_path):
+        reproduced_project, sentinel, monkeypatch, tmp_path):
     """The interrupted run is CRASHED, not Running forever; the next `lenet flow` keeps what
     finished, runs the rest, and reports every DVC stage as a completed task."""
+    project = reproduced_project
+    set_params(project, "preprocess", normalize="unit")  # preprocess and what follows run again
     state, port = tmp_path / "own-server", free_port()  # not the shared server: this one stops
     for key, value in proxied(sentinel).items():
         monkeypatch.setenv(key, value)
@@ -156,8 +158,11 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
     url = orchestrate.start_server(port, state_dir=state)
     monkeypatch.setenv("PREFECT_API_URL", url)
     try:
-        flow = start_group(tiny_project, "python", "-m", "pipeline", "flow")
-        read_until(flow, "Running stage 'validate@digits'")  # logged once validate is in dvc.lock
+        flow = start_group(project, "python", "-m", "pipeline", "flow")
+        read_until(flow, "Running stage 'preprocess@digits'")  # logged once it is in dvc.lock
+        # Frozen where it is: stopping the server takes seconds, in which the flow would go on
+        # and could finish training too (then the next run would find nothing left to train).
+        os.killpg(flow.pid, signal.SIGSTOP)
         assert orchestrate.stop_server(state_dir=state)
         os.killpg(flow.pid, signal.SIGKILL)  # ...and the flow's process dies while it is away
         flow.communicate()
@@ -166,10 +171,10 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
         crashed = latest_run(url, "lenet-pipeline")
         assert "ended without reporting a final state" in crashed["state"]["message"]
 
-        again = run_in(tiny_project, "python", "-m", "pipeline", "flow")
+        again = run_in(project, "python", "-m", "pipeline", "flow")
         output = again.stdout + again.stderr
-        assert "Running stage 'validate@digits'" not in output  # kept, not recomputed
-        assert "Stage 'validate@digits' didn't change, skipping" in output
+        assert "Running stage 'preprocess@digits'" not in output  # kept, not recomputed
+        assert "Stage 'preprocess@digits' didn't change, skipping" in output
         assert "Running stage 'train@digits'" in output
         run = latest_run(url, "lenet-pipeline")
         assert run["state"]["type"] == "COMPLETED"
@@ -181,7 +186,7 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
     finally:
         orchestrate.stop_server(state_dir=state)
     # DVC's own bookkeeping, as after `dvc repro`: nothing left to do.
-    assert "didn't change" in run_in(tiny_project, "dvc", "repro").stdout
+    assert "didn't change" in run_in(project, "dvc", "repro").stdout
 
 
 def start_serving(project, *args: str) -> subprocess.Popen:
