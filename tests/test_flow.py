@@ -50,6 +50,11 @@ def proxied(sentinel) -> dict[str, str]:
     return {"HTTP_PROXY": sentinel.url, "HTTPS_PROXY": sentinel.url, "NO_PROXY": "127.0.0.1,localhost"}
 
 
+# `lenet serve` and `lenet worker` ask the server for due runs every 10 s by default; here every
+# 2 s, so that a test waits for the run, not for the next poll.
+QUICK_POLLING = {"PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_WORKER_QUERY_SECONDS": "2"}
+
+
 @pytest.fixture(scope="module")
 def prefect_server(server_state, sentinel):
     """A real Prefect server on a free loopback port, stopped by its PID afterwards."""
@@ -66,7 +71,7 @@ def prefect_server(server_state, sentinel):
 def flow_env(prefect_server, sentinel, monkeypatch, tmp_path):
     """This test's processes talk to the test server, and to the internet only via the sentinel
     (set per test: other modules' tests may share this worker process under pytest-xdist)."""
-    for key, value in proxied(sentinel).items():
+    for key, value in {**proxied(sentinel), **QUICK_POLLING}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PREFECT_API_URL", prefect_server)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-client"))
