@@ -29,6 +29,7 @@ from pipeline.params_edit import apply_overrides
 from pipeline.paths import DatasetPaths
 
 EPOCH_IMAGES = 54_000
+TRACING_STEPS = 5  # run before any timing: the first steps trace the graph
 VARIABLE_SECTIONS = ("model", "train")
 VARIANTS = ("defaults", "train.augment=false", "model.batch_norm=false", "model.pooling=avg")
 
@@ -81,7 +82,7 @@ def main() -> None:
         compile_model(model, cfg, steps_per_epoch=EPOCH_IMAGES // cfg.batch_size)
         batches = (tf.data.Dataset.from_tensor_slices((x[:cfg.batch_size * 20], y[:cfg.batch_size * 20]))
                    .batch(cfg.batch_size).repeat().prefetch(2))
-        model.fit(batches, steps_per_epoch=5, epochs=1, verbose=0)  # traced before timing
+        model.fit(batches, steps_per_epoch=TRACING_STEPS, epochs=1, verbose=0)
         return model, batches, cfg.batch_size
 
     built = {variant: build(variant) for variant in settings}

@@ -1,8 +1,9 @@
-"""The README tables the benchmarks generate: which seeds run is "the current one"."""
+"""What the benchmarks compute from what they measured: which seeds run is "the current one" in
+the README tables, and oneDNN's cost per primitive from its verbose log."""
 
 import json
 
-from bench import readme_table
+from bench import onednn_primitives, readme_table
 from tests.synthetic import run_in
 
 
@@ -33,3 +34,24 @@ def test_current_seed_run_is_the_latest_commits_not_the_last_file_name(tmp_path)
     assert [run["commit"] for run in readme_table.seed_runs(tmp_path)] == commits
     assert "mean of 5 seeds" in readme_table.seed_spread(tmp_path)["mnist"]
 
+
+
+def test_onednn_cost_per_step_is_the_median_call_times_calls_per_step():
+    conv = ("onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx2,forward_training,"
+            "src:f32::blocked:acdb::f0 dst:f32::blocked:acdb::f0,attr-post-ops:eltwise_relu,"
+            "alg:convolution_direct,mb256_ic1oc6_ih32oh28kh5sh1dh0ph0_iw32ow28kw5sw1dw0pw0,{ms}")
+    gemm = "onednn_verbose,v1,primitive,exec,cpu,gemm_api,,undef,src_f32::blocked:ab:f0,,,256x400:400x120,{ms}"
+    log = "\n".join([
+        "onednn_verbose,v1,info,cpu,isa:Intel AVX2",
+        "onednn_verbose,v1,primitive,create:cache_miss,cpu,convolution,brg_conv_fwd:avx2,x,y,z,9.0",
+        conv.format(ms=50.0),  # the first call, while tracing: not typical
+        *(conv.format(ms=2.0) for _ in range(3)),
+        *(gemm.format(ms=0.5) for _ in range(8)),  # two calls per step
+        "a line of the benchmark's own",
+    ])
+    cost = onednn_primitives.per_step(onednn_primitives.exec_calls(log), steps=4)
+    conv_key = onednn_primitives.Primitive("convolution", "brg_conv_fwd:avx2", "forward_training",
+                                           "mb256_ic1oc6_ih32oh28kh5sh1dh0ph0_iw32ow28kw5sw1dw0pw0")
+    gemm_key = onednn_primitives.Primitive("gemm_api", "-", "undef", "256x400:400x120")
+    assert cost == {conv_key: 2.0, gemm_key: 1.0}
+    assert list(cost) == [conv_key, gemm_key]  # largest first
