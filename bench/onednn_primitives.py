@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 from bench.epoch_cost import EPOCH_IMAGES, TRACING_STEPS
 from pipeline import workspace
+from pipeline.config import load_params
 
 PREFIX = "onednn_verbose,"
-BATCH = 256  # the defaults' batch size, which epoch_cost's --steps counts in
 
 
 class Primitive(NamedTuple):
@@ -57,7 +57,7 @@ def per_step(calls: dict[Primitive, list[float]], steps: int) -> dict[Primitive,
 
 def main() -> int:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    cli.add_argument("--steps", type=int, default=100, help="timed steps of 256 images")
+    cli.add_argument("--steps", type=int, default=100, help="as in epoch_cost: batches of 256 images timed")
     cli.add_argument("--top", type=int, default=15, help="primitives listed")
     args = cli.parse_args()
     result = workspace.run(sys.executable, "-m", "bench.epoch_cost", "defaults", "--steps", str(args.steps),
@@ -65,13 +65,14 @@ def main() -> int:
     log = result.stdout
     print(*[line for line in log.splitlines() if not line.startswith(PREFIX) or ",info,cpu,isa:" in line],
           sep="\n")
-    cost = per_step(exec_calls(log), TRACING_STEPS + args.steps)
+    batch = load_params().train_for("mnist").batch_size
+    cost = per_step(exec_calls(log), TRACING_STEPS + args.steps * 256 // batch)
     total = sum(cost.values())
     print("\n| ms per step | share | primitive | implementation | direction | shape |")
     print("|---|---|---|---|---|---|")
     for primitive, ms in list(cost.items())[:args.top]:
         print(f"| {ms:.2f} | {ms / total:.0%} | {' | '.join(primitive)} |")
-    print(f"\noneDNN in all: {total:.1f} ms per step, {total * EPOCH_IMAGES / BATCH / 1000:.2f} s per epoch "
+    print(f"\noneDNN in all: {total:.1f} ms per step, {total * EPOCH_IMAGES / batch / 1000:.2f} s per epoch "
           f"of {EPOCH_IMAGES:,} images")
     return 0
 

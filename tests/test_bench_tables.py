@@ -35,7 +35,6 @@ def test_current_seed_run_is_the_latest_commits_not_the_last_file_name(tmp_path)
     assert "mean of 5 seeds" in readme_table.seed_spread(tmp_path)["mnist"]
 
 
-
 def test_onednn_cost_per_step_is_the_median_call_times_calls_per_step():
     conv = ("onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx2,forward_training,"
             "src:f32::blocked:acdb::f0 dst:f32::blocked:acdb::f0,attr-post-ops:eltwise_relu,"
