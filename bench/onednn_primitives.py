@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import NamedTuple
 
 from bench.epoch_cost import EPOCH_IMAGES, TRACING_STEPS
+from bench.readme_table import markdown_table
 from pipeline import workspace
 from pipeline.config import load_params
 
@@ -68,10 +69,9 @@ def main() -> int:
     batch = load_params().train_for("mnist").batch_size
     cost = per_step(exec_calls(log), TRACING_STEPS + args.steps * 256 // batch)
     total = sum(cost.values())
-    print("\n| ms per step | share | primitive | implementation | direction | shape |")
-    print("|---|---|---|---|---|---|")
-    for primitive, ms in list(cost.items())[:args.top]:
-        print(f"| {ms:.2f} | {ms / total:.0%} | {' | '.join(primitive)} |")
+    rows = [[f"{ms:.2f}", f"{ms / total:.0%}", *primitive] for primitive, ms in list(cost.items())[:args.top]]
+    print()
+    print(markdown_table(["ms per step", "share", "primitive", "implementation", "direction", "shape"], rows))
     print(f"\noneDNN in all: {total:.1f} ms per step, {total * EPOCH_IMAGES / batch / 1000:.2f} s per epoch "
           f"of {EPOCH_IMAGES:,} images")
     return 0
