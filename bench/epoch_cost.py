@@ -30,6 +30,7 @@ from pipeline.paths import DatasetPaths
 
 EPOCH_IMAGES = 54_000
 TRACING_STEPS = 5  # run before any timing: the first steps trace the graph
+STEP_UNIT = 256  # --steps counts batches of this many images, whatever a variant's batch size
 VARIABLE_SECTIONS = ("model", "train")
 VARIANTS = ("defaults", "train.augment=false", "model.batch_norm=false", "model.pooling=avg")
 
@@ -50,11 +51,16 @@ def variant_params(text: str) -> Params:
         return load_params(edited)
 
 
+def timed_steps(steps: int, batch_size: int) -> int:
+    """Training steps that hold `steps` batches of STEP_UNIT images at `batch_size`."""
+    return steps * STEP_UNIT // batch_size
+
+
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     cli.add_argument("variants", nargs="*", default=list(VARIANTS),
                      help="defaults, or KEY=VALUE: one model.* or train.* key changed (e.g. train.batch_size=512)")
-    cli.add_argument("--steps", type=int, default=60, help="batches of 256 images per measurement")
+    cli.add_argument("--steps", type=int, default=60, help=f"batches of {STEP_UNIT} images per measurement")
     cli.add_argument("--repeats", type=int, default=3)
     args = cli.parse_args()
 
@@ -89,7 +95,7 @@ def main() -> None:
     measured: dict[str, list[tuple[float, float]]] = {variant: [] for variant in settings}
     for _ in range(args.repeats):
         for variant, (model, batches, batch_size) in built.items():
-            steps = args.steps * 256 // batch_size
+            steps = timed_steps(args.steps, batch_size)
             cpu, wall = time.process_time(), time.perf_counter()
             model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
             scale = EPOCH_IMAGES / (steps * batch_size)

@@ -21,7 +21,7 @@ import sys
 from collections import defaultdict
 from typing import NamedTuple
 
-from bench.epoch_cost import EPOCH_IMAGES, TRACING_STEPS
+from bench.epoch_cost import EPOCH_IMAGES, STEP_UNIT, TRACING_STEPS, timed_steps
 from bench.readme_table import markdown_table
 from pipeline import workspace
 from pipeline.config import load_params
@@ -58,7 +58,7 @@ def per_step(calls: dict[Primitive, list[float]], steps: int) -> dict[Primitive,
 
 def main() -> int:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    cli.add_argument("--steps", type=int, default=100, help="as in epoch_cost: batches of 256 images timed")
+    cli.add_argument("--steps", type=int, default=100, help=f"as in epoch_cost: batches of {STEP_UNIT} images timed")
     cli.add_argument("--top", type=int, default=15, help="primitives listed")
     args = cli.parse_args()
     result = workspace.run(sys.executable, "-m", "bench.epoch_cost", "defaults", "--steps", str(args.steps),
@@ -67,7 +67,7 @@ def main() -> int:
     print(*[line for line in log.splitlines() if not line.startswith(PREFIX) or ",info,cpu,isa:" in line],
           sep="\n")
     batch = load_params().train_for("mnist").batch_size
-    cost = per_step(exec_calls(log), TRACING_STEPS + args.steps * 256 // batch)
+    cost = per_step(exec_calls(log), TRACING_STEPS + timed_steps(args.steps, batch))
     total = sum(cost.values())
     rows = [[f"{ms:.2f}", f"{ms / total:.0%}", *primitive] for primitive, ms in list(cost.items())[:args.top]]
     print()
