@@ -115,6 +115,7 @@ def test_verify_fails_naming_the_number_when_a_committed_metric_was_edited(commi
         assert result.returncode == 1
         assert "digits: differs" in result.stdout
         assert f"test.accuracy: 0.123 committed, {real} now" in result.stdout
+        assert f"test accuracy changed by {real - 0.123:.4f}, band 0.003" in result.stdout
     finally:
         run_in(committed_project, "git", "revert", "--no-edit", "HEAD")
 
@@ -133,6 +134,27 @@ def test_profile_lists_the_band_only_for_verify(committed_project):
 
 def python_in_root(code: str, **env: str) -> subprocess.CompletedProcess:
     return workspace.run(sys.executable, "-c", code, cwd=ROOT, env={**os.environ, **env}, check=False)
+
+
+@pytest.mark.parametrize(("differ", "honoured", "change", "status", "says"), [
+    (False, True, 0.0, "identical", None),
+    # A GPU, or a CPU without the ISA: the band decides.
+    (True, False, 0.002, "within band", "test accuracy changed by 0.0020, band 0.003"),
+    (True, False, 0.004, "differs", "test accuracy changed by 0.0040, band 0.003"),
+    # A CPU with the ISA: bytes or nothing, but a small change is explained (measured: an Intel
+    # Xeon retrained the AMD EPYC's results 0.04% and 0.19% apart), a large one is not excused.
+    (True, True, 0.0004, "differs", "on another one it is expected"),
+    (True, True, 0.5, "differs", "test accuracy changed by 0.5000, band 0.003"),
+])
+def test_verify_judges_bytes_first_then_the_band_only_where_the_profile_cannot_hold(
+        differ, honoured, change, status, says):
+    from pipeline.verify import judge
+
+    got, note = judge(differ, honoured, change, band=0.003)
+    assert got == status
+    assert (says in note) if says else note == ""
+    if change > 0.003:
+        assert "expected" not in note
 
 
 def test_profile_overrides_a_contrary_environment_variable_and_says_so():
