@@ -1,6 +1,7 @@
 """The accuracy and speed benchmark: the real pipeline on the real data, measured side by side.
 
     make bench            # or: python -m bench.run [--skip-classic] [--update-readme]
+    python -m bench.run --epoch-only   # step 4 alone: the epoch target, about 2 min
 
 Steps, all in this one command so that ratios compare runs on the same (noisy) machine:
  1. `dvc repro --force` twice on the default params.yaml: wall time, test accuracy, and whether
@@ -114,6 +115,17 @@ def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float | 
         return median_epoch(ds, checkout)
 
 
+def epoch_comparison() -> dict[str, float]:
+    """{"baseline": s, "current": s}: median seconds per epoch of EPOCH_BASELINE and HEAD, two
+    runs each, alternated so that a slow spell of this noisy machine does not fall on one side."""
+    timings = {"baseline": [], "current": []}
+    for _ in range(2):
+        timings["baseline"].append(epoch_seconds(EPOCH_BASELINE))
+        timings["current"].append(epoch_seconds("HEAD"))
+    print(f"seconds per epoch, each run: {timings}", flush=True)
+    return {side: statistics.median(times) for side, times in timings.items()}
+
+
 def inference_speed(ds: str) -> dict[str, float]:
     """Images per second, ONNX Runtime vs Keras predict, at batch 1 and batch 1000."""
     import keras
@@ -171,11 +183,19 @@ def main() -> int:
     cli.add_argument("--skip-classic", action="store_true", help="skip the 1998 preset run")
     cli.add_argument("--classic-only", action="store_true",
                      help="rerun only the classic preset, keeping the rest of bench/results/latest.json")
+    cli.add_argument("--epoch-only", action="store_true",
+                     help="only step 4, the epoch comparison (about 2 min); prints it, writes nothing")
     cli.add_argument("--update-readme", action="store_true", help="rewrite README's results table")
     args = cli.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     (ROOT / "bench/results").mkdir(parents=True, exist_ok=True)
 
+    if args.epoch_only:
+        seconds = epoch_comparison()
+        ratio = seconds["baseline"] / seconds["current"]
+        print(f"epoch: {seconds['current']:.2f} s at HEAD, {seconds['baseline']:.2f} s at {EPOCH_BASELINE}: "
+              f"{ratio:.2f}x ({EPOCH_SPEEDUP:.2f}x asked)")
+        return 0 if ratio >= EPOCH_SPEEDUP else 1
     if args.classic_only:
         results = json.loads((ROOT / readme_table.LATEST_RESULTS).read_text())
         results["classic"] = classic_run()
@@ -194,12 +214,7 @@ def main() -> int:
                              "--epochs", "4", capture=True).strip().splitlines()[-1])
     results["plain_keras_images_per_second"] = baseline["images_per_second"]
     results["inference"] = inference_speed("fashion_mnist")
-    # Alternated, so that a slow spell of this noisy machine does not fall on one side only.
-    timings = {"baseline": [], "current": []}
-    for _ in range(2):
-        timings["baseline"].append(epoch_seconds(EPOCH_BASELINE))
-        timings["current"].append(epoch_seconds("HEAD"))
-    results["epoch_seconds"] = {side: statistics.median(times) for side, times in timings.items()}
+    results["epoch_seconds"] = epoch_comparison()
     wall_2, metrics_2 = timed_repro()
     results["repro_seconds_second_run"] = wall_2
     results["identical_metrics"] = metrics_1 == metrics_2
