@@ -112,10 +112,10 @@ def main() -> int:
         print(f"seed {seed}: " + ", ".join(f"{ds} {acc:.2%}" for ds, acc in per_seed[seed].items())
               + f" ({walls[seed] / 60:.1f} min)", flush=True)
     stats = summary(per_seed, datasets)
-    results = {"overrides": overrides, "seeds": per_seed, "summary": stats,
-               "epoch_seconds": epoch_seconds, "wall_seconds": walls,
-               "params_sha256": params_sha256(ROOT), "commit": commit}
     if not args.train_all:
+        results = {"overrides": overrides, "seeds": per_seed, "summary": stats,
+                   "epoch_seconds": epoch_seconds, "wall_seconds": walls,
+                   "params_sha256": params_sha256(ROOT), "commit": commit}
         results_path = ROOT / results_file(commit, overrides)
         results_path.parent.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=2) + "\n")
