@@ -3,7 +3,7 @@ on the real processed MNIST arrays, under the reproducibility profile, for the d
 variants that each change one `model.*` or `train.*` key, interleaved in one process so that the machine's
 drifting speed hits each alike.
 
-    python -m bench.epoch_cost                      # defaults, no augmentation, no batch norm, avg pooling
+    python -m bench.epoch_cost      # defaults, no augmentation, nearest warp, batch norm on F5 F6 / none, avg pooling
     python -m bench.epoch_cost defaults train.batch_size=512 train.batch_size=1024
     perf record -g -o epoch.perf python -m bench.epoch_cost defaults   # then: perf report --time 40%-100%
 
@@ -32,7 +32,8 @@ EPOCH_IMAGES = 54_000
 TRACING_STEPS = 5  # run before any timing: the first steps trace the graph
 STEP_UNIT = 256  # --steps counts batches of this many images, whatever a variant's batch size
 VARIABLE_SECTIONS = ("model", "train")
-VARIANTS = ("defaults", "train.augment=false", "model.batch_norm=false", "model.pooling=avg")
+VARIANTS = ("defaults", "train.augment=false", "train.interpolation=nearest", "model.batch_norm=[F5,F6]",
+            "model.batch_norm=[]", "model.pooling=avg")
 
 
 def variant_params(text: str) -> Params:

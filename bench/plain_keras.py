@@ -28,16 +28,16 @@ def lenet5(activation, pooling, batch_norm, dropout, augment, shift, rotation_de
     def drop():
         return [layers.Dropout(dropout)] if dropout else []
 
-    def act():  # batch norm (after C3, F5 and F6, as in the pipeline) and the activation
-        return [*([layers.BatchNormalization()] if batch_norm else []), layers.Activation(activation)]
+    def act(name):  # batch norm after the layers params.yaml names, as in the pipeline, and the activation
+        return [*([layers.BatchNormalization()] if name in batch_norm else []), layers.Activation(activation)]
 
     aug = [layers.RandomTranslation(shift, shift), layers.RandomRotation(rotation_degrees / 360)]
     return keras.Sequential(
         [keras.Input((32, 32, 1)), *(aug if augment else []),
-         layers.Conv2D(6, 5, activation=activation), pool(2),
-         layers.Conv2D(16, 5), *act(), pool(2),
-         layers.Flatten(), *drop(), layers.Dense(120), *act(), *drop(),
-         layers.Dense(84), *act(), layers.Dense(10, activation="softmax")]
+         layers.Conv2D(6, 5), *act("C1"), pool(2),
+         layers.Conv2D(16, 5), *act("C3"), pool(2),
+         layers.Flatten(), *drop(), layers.Dense(120), *act("F5"), *drop(),
+         layers.Dense(84), *act("F6"), layers.Dense(10, activation="softmax")]
     )
 
 

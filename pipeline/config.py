@@ -89,7 +89,8 @@ class Preprocess(Strict):
 class Model(Strict):
     activation: Literal["relu", "tanh", "sigmoid"]
     pooling: Literal["max", "avg"]
-    batch_norm: bool
+    # The layers followed by batch norm; [] for none.
+    batch_norm: list[Literal["C1", "C3", "F5", "F6"]]
     dropout: float = Field(ge=0, lt=1)
 
 
@@ -111,6 +112,8 @@ class Train(Strict):
     augment: PerDataset[bool]
     shift: PerDataset[Annotated[float, Field(ge=0, lt=0.5)]]
     rotation_degrees: PerDataset[Annotated[float, Field(ge=0, le=180)]]
+    # How the augmentation's warp samples the image between pixels.
+    interpolation: PerDataset[Literal["bilinear", "nearest"]]
     # Simard et al. 2003's elastic distortion (0: off), and the smoothness of its displacement
     # field in pixels.
     elastic_alpha: PerDataset[Annotated[float, Field(ge=0, le=100)]]

@@ -20,6 +20,10 @@ from pipeline.paths import DatasetPaths
 
 log = logging.getLogger(__name__)
 
+# Validation is forward passes only: in batches this large it took 0.24 s per epoch instead of
+# 0.33 s at the training batch of 256 (6,000 MNIST images, the 2-core Zen 4 EPYC).
+VALIDATION_BATCH = 2048
+
 
 class EpochTimer(keras.callbacks.Callback):
     """Wall time of each epoch, for the throughput figure (epoch 1 includes graph tracing)."""
@@ -76,7 +80,7 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
                                      cfg.epochs),
                 steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, initial_epoch=resumed_after,
                 shuffle=False,  # epoch_batches shuffles; Keras would only warn that it cannot
-                validation_data=validation,
+                validation_data=validation, validation_batch_size=VALIDATION_BATCH,
                 callbacks=[curves, resume.SaveEachEpoch(state, progress, cfg.epochs, name), timer],
                 verbose=2,
             )

@@ -119,6 +119,20 @@ def test_augmentation_flip_mirrors_left_and_right_only_when_asked():
     assert {pos for flip, pos in seen if flip} == {(10, 5), (10, 26)}
 
 
+@pytest.mark.parametrize("elastic_alpha", [0.0, 4.0])
+def test_nearest_interpolation_copies_input_pixels_where_bilinear_blends_them(elastic_alpha):
+    from pipeline.model import RandomShiftRotate
+
+    image = np.random.default_rng(4).integers(0, 4, (8, 32, 32, 1)).astype(np.float32)
+    for interpolation, only_input_values in (("nearest", True), ("bilinear", False)):
+        layer = RandomShiftRotate(shift=0.06, degrees=20.0, seed=5, elastic_alpha=elastic_alpha,
+                                  interpolation=interpolation)
+        out = np.asarray(layer(image, training=True))
+        assert not np.array_equal(out, image)  # it did warp
+        assert set(np.unique(out)) <= {0.0, 1.0, 2.0, 3.0} if only_input_values else \
+            len(np.unique(out)) > 4, interpolation
+
+
 def elastic_field(alpha: float, sigma: float, seed: int, n: int = 4, size: int = 32) -> np.ndarray:
     """Where each output pixel sampled the input, minus where it is: the displacement field
     (n, size, size, 2), read off by warping coordinate ramps (bilinear sampling reproduces a linear
