@@ -113,7 +113,8 @@ def provenance(name: str, dataset: Dataset, params: Params, metrics: dict, commi
         "params_sha256": hashlib.sha256(json.dumps(trained_by, sort_keys=True).encode()).hexdigest(),
         "data_md5": {f.name: f.md5 for f in dataset.data_files()},
         "test_accuracy": metrics["test"]["accuracy"],
-        "reproducibility": {**params.reproducibility.model_dump(), "honoured": honoured, "note": why},
+        "reproducibility": {**params.reproducibility.model_dump(), "honoured": honoured, "note": why,
+                            "cpu_vendor": runtime.cpu()["vendor"]},
         "opset": OPSET,
         "versions": runtime.versions(),
     }
@@ -182,9 +183,12 @@ ONNX Runtime vs Keras on all {check['images']} test images: argmax agreement
 ## Reproducibility profile
 `reproducibility` in params.yaml, in force for training, evaluation and export:
 {", ".join(f"{k} {v}" for k, v in params.reproducibility.model_dump(exclude={"accuracy_band"}).items())}.
-Honoured here: {"yes" if honoured else "no"} ({why}). Where it is honoured, `lenet verify`
-retrains these bytes exactly; elsewhere test accuracy agrees within {params.reproducibility.accuracy_band}.
-The CPU model, thread counts and wall times are in reports/runtime/{name}/.
+Honoured here: {"yes" if honoured else "no"} ({why}), on a CPU of vendor
+{facts['reproducibility']['cpu_vendor']}. `lenet verify` expects these bytes exactly where the
+profile is honoured on a CPU of the same vendor (oneDNN's kernels differ between vendors even at
+one instruction set: README, Reproducibility); elsewhere test accuracy agrees within
+{params.reproducibility.accuracy_band}. The CPU model, thread counts and wall times are in
+reports/runtime/{name}/.
 
 ## Versions
 {", ".join(f"{k} {v}" for k, v in runtime.versions().items())}

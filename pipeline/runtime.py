@@ -96,13 +96,15 @@ def seed_everything(seed: int, profile: Reproducibility) -> None:
 
 
 def cpu() -> dict:
-    """The CPU model and the instruction-set flags that oneDNN can dispatch on."""
-    model, flags = platform.processor() or platform.machine(), set()
+    """The CPU's vendor and model and the instruction-set flags that oneDNN can dispatch on."""
+    vendor, model, flags = "unknown", platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
                 key, _, value = line.partition(":")
-                if key.strip() == "model name":
+                if key.strip() == "vendor_id":
+                    vendor = value.strip()
+                elif key.strip() == "model name":
                     model = value.strip()
                 elif key.strip() == "flags":
                     flags = set(value.split())
@@ -110,7 +112,8 @@ def cpu() -> dict:
     except OSError:
         pass
     wanted = sorted({f for needed in ISA_FLAGS.values() for f in needed} | {"amx_tile", "avx512_bf16"})
-    return {"model": model, "flags": [f for f in wanted if f in flags], "cores": len(os.sched_getaffinity(0))}
+    return {"vendor": vendor, "model": model, "flags": [f for f in wanted if f in flags],
+            "cores": len(os.sched_getaffinity(0))}
 
 
 def gpus() -> list[str]:
