@@ -105,15 +105,22 @@ def levers_section(root: Path) -> str:
             f"the first, over the seeds.\n{LEVERS_END}")
 
 
-def update_readme(root: Path, results: dict, targets: list[list[str]]) -> None:
+def update_readme(root: Path, results: dict | None, targets: list[list[str]] | None = None) -> None:
     """Rewrite the README's generated blocks: results and targets (`targets`: bench.run's rows of
-    target, anchor, measured, pass/fail), and the levers table."""
+    target, anchor, measured, pass/fail), and the levers table; without `results`, the levers
+    table only (a lever's seeds say nothing about the committed defaults)."""
     readme = root / "README.md"
     text = readme.read_text()
-    for begin, end, section in ((BEGIN, END, lambda: results_section(root, results, targets)),
-                                (LEVERS_BEGIN, LEVERS_END, lambda: levers_section(root))):
+    blocks = [(LEVERS_BEGIN, LEVERS_END, lambda: levers_section(root))]
+    if results is not None:
+        blocks.insert(0, (BEGIN, END, lambda: results_section(root, results, targets)))
+    for begin, end, section in blocks:
         pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
         if not pattern.search(text):
             raise SystemExit(f"{readme}: no {begin} ... {end} block to update")
         text = pattern.sub(lambda _, make=section: make(), text)
     readme.write_text(text)
+
+
+if __name__ == "__main__":  # python -m bench.readme_table: the levers table from bench/results/seeds/
+    update_readme(Path(__file__).resolve().parents[1], None)

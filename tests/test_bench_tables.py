@@ -35,6 +35,32 @@ def test_current_seed_run_is_the_latest_commits_not_the_last_file_name(tmp_path)
     assert "mean of 5 seeds" in readme_table.seed_spread(tmp_path)["mnist"]
 
 
+def test_a_levers_update_rewrites_the_levers_table_and_leaves_the_results_alone(tmp_path):
+    run_in(tmp_path, "git", "init", "-q", "-b", "main")
+    (tmp_path / "params.yaml").write_text("seed: 42\n")
+    run_in(tmp_path, "git", "add", "-A")
+    run_in(tmp_path, "git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q",
+           "-m", "params")
+    commit = run_in(tmp_path, "git", "rev-parse", "HEAD").stdout.strip()
+    folder = tmp_path / readme_table.SEEDS_RESULTS
+    folder.mkdir(parents=True)
+    lever = {"overrides": {"train.interpolation": "nearest"},
+             "seeds": {"42": {"mnist": 0.995}, "43": {"mnist": 0.997}},
+             "summary": {"mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2}},
+             "params_sha256": "other", "commit": commit}
+    (folder / "lever.json").write_text(json.dumps(lever))
+    results_block = f"{readme_table.BEGIN}\nmeasured by make bench\n{readme_table.END}"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{results_block}\n{readme_table.LEVERS_BEGIN}\nold\n{readme_table.LEVERS_END}\n")
+
+    readme_table.update_readme(tmp_path, None)
+
+    text = readme.read_text()
+    assert results_block in text
+    assert '| `train.interpolation: "nearest"` | 42-43 | 99.60% ± 0.14% |' in text
+    assert "\nold\n" not in text
+
+
 def test_onednn_cost_per_step_is_the_median_call_times_calls_per_step():
     conv = ("onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx2,forward_training,"
             "src:f32::blocked:acdb::f0 dst:f32::blocked:acdb::f0,attr-post-ops:eltwise_relu,"
