@@ -69,8 +69,7 @@ def timed_repro() -> tuple[float, dict[str, bytes]]:
 
 
 def accuracy(ds: str, root: Path = ROOT) -> float:
-    """Test accuracy in metrics/<ds>.json of the checkout at `root`."""
-    return json.loads(DatasetPaths(ds, root).metrics.read_text())["test"]["accuracy"]
+    return readme_table.metrics_accuracy(root, ds)
 
 
 def train_facts(ds: str, root: Path = ROOT) -> dict:

@@ -2,8 +2,11 @@
 the README tables, and oneDNN's cost per primitive from its verbose log."""
 
 import json
+import shutil
 
 from bench import onednn_primitives, readme_table
+from pipeline.config import PARAMS_FILE
+from pipeline.params_edit import apply_overrides
 from tests.synthetic import run_in
 
 
@@ -59,6 +62,41 @@ def test_a_levers_update_rewrites_the_levers_table_and_leaves_the_results_alone(
     assert results_block in text
     assert '| `train.interpolation: "nearest"` | 42-43 | 99.60% ± 0.14% |' in text
     assert "\nold\n" not in text
+
+
+def test_an_adopted_levers_seeds_are_the_defaults_seeds_while_its_first_seed_is_the_committed_metrics(tmp_path):
+    run_in(tmp_path, "git", "init", "-q", "-b", "main")
+    params = tmp_path / "params.yaml"
+    shutil.copy(PARAMS_FILE, params)
+    run_in(tmp_path, "git", "add", "-A")
+    run_in(tmp_path, "git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q",
+           "-m", "params")
+    commit = run_in(tmp_path, "git", "rev-parse", "HEAD").stdout.strip()
+    folder = tmp_path / readme_table.SEEDS_RESULTS
+    folder.mkdir(parents=True)
+    lever = {"overrides": {"train.shift": 0.07},
+             "seeds": {"42": {"mnist": 0.995, "fashion_mnist": 0.921},
+                       "43": {"mnist": 0.997, "fashion_mnist": 0.923}},
+             "summary": {"mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2},
+                         "fashion_mnist": {"mean": 0.922, "std": 0.0014, "min": 0.921, "max": 0.923,
+                                           "seeds": 2}},
+             "params_sha256": readme_table.params_sha256(tmp_path), "commit": commit}
+    (folder / "lever.json").write_text(json.dumps(lever))
+    (tmp_path / "metrics").mkdir()
+
+    def committed(mnist: float) -> None:
+        for ds, accuracy in (("mnist", mnist), ("fashion_mnist", 0.921)):
+            (tmp_path / "metrics" / f"{ds}.json").write_text(json.dumps({"test": {"accuracy": accuracy}}))
+
+    committed(0.995)
+    assert readme_table.current_seed_run(tmp_path) is None  # a lever, not yet the defaults
+
+    apply_overrides(params, {"train.shift": 0.07})  # adopted: other bytes, the lever's settings
+    assert readme_table.current_seed_run(tmp_path)["commit"] == commit
+    assert "mean of 2 seeds (42 to 43): 99.60%" in readme_table.seed_spread(tmp_path)["mnist"]
+
+    committed(0.994)  # the code has changed the numbers since the lever ran
+    assert readme_table.current_seed_run(tmp_path) is None
 
 
 def test_onednn_cost_per_step_is_the_median_call_times_calls_per_step():
