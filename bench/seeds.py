@@ -12,7 +12,8 @@ mean, sample standard deviation, min and max.
 
 Each run is kept as bench/results/seeds/<commit>_<settings changed, or "defaults">.json, a row of
 the README's "How the defaults were chosen" table; a run without --set on the committed
-params.yaml also gives the results table its mean ± std. With --set (a lever: params.yaml keys
+params.yaml also gives the results table its mean ± std, and so does a lever's once params.yaml
+adopts it (`readme_table.describes_params`: same settings, its first seed the committed metrics). With --set (a lever: params.yaml keys
 changed from HEAD's) every seed is trained. About 5 minutes per trained seed of both datasets on
 2 CPU cores.
 """
