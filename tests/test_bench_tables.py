@@ -4,7 +4,7 @@ the README tables, and oneDNN's cost per primitive from its verbose log."""
 import json
 import shutil
 
-from bench import onednn_primitives, readme_table
+from bench import onednn_primitives, readme_table, run
 from pipeline.config import PARAMS_FILE
 from pipeline.params_edit import apply_overrides
 from tests.synthetic import run_in
@@ -97,6 +97,16 @@ def test_an_adopted_levers_seeds_are_the_defaults_seeds_while_its_first_seed_is_
 
     committed(0.994)  # the code has changed the numbers since the lever ran
     assert readme_table.current_seed_run(tmp_path) is None
+
+
+def test_the_epoch_target_is_the_median_pairs_ratio_so_one_slow_baseline_run_cannot_pass_it():
+    # The medians' ratio would read 9 / 5 = 1.8x, a pass carried by the slow first baseline run.
+    seconds = {"baseline": 9.0, "current": 5.0, "pair_ratios": [10 / 4, 7 / 5, 9 / 6]}
+
+    ratio, text = run.epoch_speedup(seconds)
+
+    assert ratio == 1.5
+    assert text == "1.50× (5.00 s vs 9.00 s; 3 pairs: 1.40-2.50×)"
 
 
 def test_onednn_cost_per_step_is_the_median_call_times_calls_per_step():
