@@ -64,15 +64,14 @@ def metrics_accuracy(root: Path, ds: str) -> float:
     return json.loads(DatasetPaths(ds, root).metrics.read_text())["test"]["accuracy"]
 
 
-def describes_params(root: Path, run: dict) -> bool:
-    """Whether a seeds run measured the params.yaml at `root`: a run without --set on these very
-    bytes, or a lever since adopted: the settings it trained are params.yaml's, and its own
-    training of the first seed gave the committed metrics exactly (the same training, not only the
-    same keys)."""
+def describes_params(root: Path, run: dict, settings: dict | None) -> bool:
+    """Whether a seeds run measured the params.yaml at `root` (`settings`, as validated): a run
+    without --set on these very bytes, or a lever since adopted: the settings it trained are
+    params.yaml's, and its own training of the first seed gave the committed metrics exactly (the
+    same training, not only the same keys)."""
     if not run["overrides"]:
         return run["params_sha256"] == params_sha256(root)
-    today = load_params(ProjectPaths(root).params).model_dump()
-    if trained_settings(root, run["commit"], run["overrides"]) != today:
+    if trained_settings(root, run["commit"], run["overrides"]) != settings:
         return False
     first = run["seeds"][min(run["seeds"], key=int)]
     return all(accuracy == metrics_accuracy(root, ds) for ds, accuracy in first.items())
@@ -80,7 +79,10 @@ def describes_params(root: Path, run: dict) -> bool:
 
 def current_seed_run(root: Path) -> dict | None:
     """The last `python -m bench.seeds` run that measured this params.yaml (`describes_params`)."""
-    current = [run for run in seed_runs(root) if describes_params(root, run)]
+    runs = seed_runs(root)
+    # Validated once, and only where a lever needs comparing (a run without one compares bytes).
+    settings = load_params(ProjectPaths(root).params).model_dump() if any(r["overrides"] for r in runs) else None
+    current = [run for run in runs if describes_params(root, run, settings)]
     return current[-1] if current else None
 
 

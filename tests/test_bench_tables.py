@@ -2,7 +2,7 @@
 the README tables, and oneDNN's cost per primitive from its verbose log."""
 
 import json
-import shutil
+from pathlib import Path
 
 from bench import onednn_primitives, readme_table, run
 from pipeline.config import PARAMS_FILE
@@ -38,15 +38,21 @@ def test_current_seed_run_is_the_latest_commits_not_the_last_file_name(tmp_path)
     assert "mean of 5 seeds" in readme_table.seed_spread(tmp_path)["mnist"]
 
 
-def test_a_levers_update_rewrites_the_levers_table_and_leaves_the_results_alone(tmp_path):
-    run_in(tmp_path, "git", "init", "-q", "-b", "main")
-    (tmp_path / "params.yaml").write_text("seed: 42\n")
-    run_in(tmp_path, "git", "add", "-A")
-    run_in(tmp_path, "git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q",
+def committed_params(root: Path, params_text: str) -> tuple[str, Path]:
+    """A git repository at `root` whose one commit holds params.yaml: (that commit, the empty
+    seeds results folder)."""
+    run_in(root, "git", "init", "-q", "-b", "main")
+    (root / "params.yaml").write_text(params_text)
+    run_in(root, "git", "add", "-A")
+    run_in(root, "git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q",
            "-m", "params")
-    commit = run_in(tmp_path, "git", "rev-parse", "HEAD").stdout.strip()
-    folder = tmp_path / readme_table.SEEDS_RESULTS
+    folder = root / readme_table.SEEDS_RESULTS
     folder.mkdir(parents=True)
+    return run_in(root, "git", "rev-parse", "HEAD").stdout.strip(), folder
+
+
+def test_a_levers_update_rewrites_the_levers_table_and_leaves_the_results_alone(tmp_path):
+    commit, folder = committed_params(tmp_path, "seed: 42\n")
     lever = {"overrides": {"train.interpolation": "nearest"},
              "seeds": {"42": {"mnist": 0.995}, "43": {"mnist": 0.997}},
              "summary": {"mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2}},
@@ -65,15 +71,8 @@ def test_a_levers_update_rewrites_the_levers_table_and_leaves_the_results_alone(
 
 
 def test_an_adopted_levers_seeds_are_the_defaults_seeds_while_its_first_seed_is_the_committed_metrics(tmp_path):
-    run_in(tmp_path, "git", "init", "-q", "-b", "main")
+    commit, folder = committed_params(tmp_path, PARAMS_FILE.read_text())
     params = tmp_path / "params.yaml"
-    shutil.copy(PARAMS_FILE, params)
-    run_in(tmp_path, "git", "add", "-A")
-    run_in(tmp_path, "git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q",
-           "-m", "params")
-    commit = run_in(tmp_path, "git", "rev-parse", "HEAD").stdout.strip()
-    folder = tmp_path / readme_table.SEEDS_RESULTS
-    folder.mkdir(parents=True)
     lever = {"overrides": {"train.shift": 0.07},
              "seeds": {"42": {"mnist": 0.995, "fashion_mnist": 0.921},
                        "43": {"mnist": 0.997, "fashion_mnist": 0.923}},
