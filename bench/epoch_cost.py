@@ -63,6 +63,8 @@ def main() -> None:
                      help="defaults, or KEY=VALUE: one model.* or train.* key changed (e.g. train.batch_size=512)")
     cli.add_argument("--steps", type=int, default=60, help=f"batches of {STEP_UNIT} images per measurement")
     cli.add_argument("--repeats", type=int, default=3)
+    cli.add_argument("--trace", type=Path, help="write TensorFlow's profiler trace of the timed steps here "
+                                                 "(read by bench.op_profile)")
     args = cli.parse_args()
 
     params = load_params()
@@ -93,6 +95,8 @@ def main() -> None:
         return model, batches, cfg.batch_size
 
     built = {variant: build(variant) for variant in settings}
+    if args.trace:
+        tf.profiler.experimental.start(str(args.trace))
     measured: dict[str, list[tuple[float, float]]] = {variant: [] for variant in settings}
     for _ in range(args.repeats):
         for variant, (model, batches, batch_size) in built.items():
@@ -102,6 +106,8 @@ def main() -> None:
             scale = EPOCH_IMAGES / (steps * batch_size)
             measured[variant].append(((time.process_time() - cpu) * scale,
                                       (time.perf_counter() - wall) * scale))
+    if args.trace:
+        tf.profiler.experimental.stop()
     for variant, runs in measured.items():
         print(f"{variant:24s} per epoch: CPU {statistics.median(c for c, _ in runs):5.2f} s, "
               f"wall {statistics.median(w for _, w in runs):5.2f} s  "

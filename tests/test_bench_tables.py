@@ -1,10 +1,10 @@
 """What the benchmarks compute from what they measured: which seeds run is "the current one" in
-the README tables, and oneDNN's cost per primitive from its verbose log."""
+the README tables, oneDNN's cost per primitive from its verbose log, and each op's from TensorFlow's profiler trace."""
 
 import json
 from pathlib import Path
 
-from bench import onednn_primitives, readme_table, run
+from bench import onednn_primitives, op_profile, readme_table, run
 from pipeline.config import PARAMS_FILE
 from pipeline.params_edit import apply_overrides
 from tests.synthetic import run_in
@@ -127,3 +127,25 @@ def test_onednn_cost_per_step_is_the_median_call_times_calls_per_step():
     gemm_key = onednn_primitives.Primitive("gemm_api", "-", "undef", "256x400:400x120")
     assert cost == {conv_key: 2.0, gemm_key: 1.0}
     assert list(cost) == [conv_key, gemm_key]  # largest first
+
+
+def test_op_profile_sums_each_op_on_the_executors_threads_and_leaves_other_threads_out(tmp_path):
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    plane = space.planes.add(name="/host:CPU")
+    names = {1: op_profile.EXECUTOR, 2: "seq/C1/Relu:_MklNativeFusedConv2D", 3: "adam/Mul_4:Mul",
+             4: "TFE_Py_ExecuteCancelable"}
+    for key, name in names.items():
+        plane.event_metadata[key].name = name
+    for line_name, events in [("tf_Compute/1", [(1, 10.0), (2, 6.0), (3, 1.0), (2, 2.0)]),
+                              ("tf_Compute/2", [(3, 0.5)]),
+                              ("python", [(4, 20.0), (2, 9.0)])]:  # the caller's thread: not the executor's
+        line = plane.lines.add(name=line_name)
+        for key, ms in events:
+            line.events.add(metadata_id=key, duration_ps=int(ms * 1e9))
+    (tmp_path / "host.xplane.pb").write_bytes(space.SerializeToString())
+    times, calls, executor = op_profile.op_times(tmp_path)
+    assert times == {names[2]: 8.0, names[3]: 1.5}
+    assert calls == {names[2]: 2, names[3]: 2}
+    assert executor == 10.0
