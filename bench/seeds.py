@@ -31,8 +31,8 @@ from pathlib import Path
 import yaml
 
 from bench import readme_table
-from bench.readme_table import LATEST_RESULTS, SEEDS_RESULTS, params_sha256
-from bench.run import ROOT, SEED_MEAN_TARGETS, accuracy, median_epoch, summary_rows
+from bench.readme_table import LATEST_RESULTS, SEEDS_RESULTS, metrics_accuracy, params_sha256
+from bench.run import ROOT, SEED_MEAN_TARGETS, median_epoch, summary_rows
 from pipeline import workspace
 from pipeline.config import load_params
 from pipeline.params_edit import apply_overrides
@@ -55,7 +55,7 @@ def trained_with_seed(commit: str, seed: int, datasets: list[str], overrides: di
         started = time.perf_counter()
         workspace.run("dvc", "repro", *[f"evaluate@{ds}" for ds in datasets], cwd=checkout,
                       capture=False)
-        return {"accuracy": {ds: accuracy(ds, checkout) for ds in datasets},
+        return {"accuracy": {ds: metrics_accuracy(checkout, ds) for ds in datasets},
                 "epoch_seconds": {ds: median_epoch(ds, checkout) for ds in datasets},
                 "wall_seconds": time.perf_counter() - started}
 
@@ -101,7 +101,7 @@ def main() -> int:
 
     per_seed, epoch_seconds, walls = {}, {}, {}
     if not overrides and not args.train_all:  # the committed seed's results are the committed metrics
-        per_seed[seeds[0]] = {ds: accuracy(ds) for ds in datasets}
+        per_seed[seeds[0]] = {ds: metrics_accuracy(ROOT, ds) for ds in datasets}
         epoch_seconds[seeds[0]] = {ds: median_epoch(ds) for ds in datasets}
     for seed in seeds:
         if seed in per_seed:
