@@ -21,7 +21,7 @@ import sys
 from collections import defaultdict
 from typing import NamedTuple
 
-from bench.epoch_cost import EPOCH_IMAGES, STEP_UNIT, TRACING_STEPS, timed_steps
+from bench.epoch_cost import EPOCH_IMAGES, STEP_UNIT, WARMUP_REPEATS, timed_steps
 from bench.readme_table import markdown_table
 from pipeline import workspace
 from pipeline.config import load_params
@@ -67,7 +67,7 @@ def main() -> int:
     print(*[line for line in log.splitlines() if not line.startswith(PREFIX) or ",info,cpu,isa:" in line],
           sep="\n")
     batch = load_params().train_for("mnist").batch_size
-    cost = per_step(exec_calls(log), TRACING_STEPS + timed_steps(args.steps, batch))
+    cost = per_step(exec_calls(log), (WARMUP_REPEATS + 1) * timed_steps(args.steps, batch))
     total = sum(cost.values())
     rows = [[f"{ms:.2f}", f"{ms / total:.0%}", *primitive] for primitive, ms in list(cost.items())[:args.top]]
     print()

@@ -163,8 +163,9 @@ def test_elastic_distortion_is_a_smooth_random_displacement_independent_per_axis
     assert not elastic_field(alpha=0.0, sigma=4.0, seed=3).any()  # off: the identity
 
 
-def tiny_training(train_settings, **train_changes):
-    """LeNet-5 trained two epochs on 200 random images with pipeline.model's compile_model."""
+def tiny_training(train_settings, steps_per_execution: int | None = None, **train_changes):
+    """LeNet-5 trained two epochs on 200 random images with pipeline.model's compile_model;
+    `steps_per_execution` overrides the one compile_model sets."""
     import keras
 
     from pipeline.model import build_training_model, compile_model
@@ -175,8 +176,18 @@ def tiny_training(train_settings, **train_changes):
     settings = train_settings.model_copy(update={"epochs": 2, "batch_size": 16, **train_changes})
     model = build_training_model(x.shape[1:], 10, load_params(ROOT / "params.yaml").model, settings)
     compile_model(model, settings, steps_per_epoch=13)
+    if steps_per_execution:
+        model.steps_per_execution = steps_per_execution
     model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     return model
+
+
+def test_an_epoch_runs_as_one_execution_and_trains_the_weights_of_one_step_at_a_time(train_settings):
+    whole_epochs = tiny_training(train_settings)
+    assert whole_epochs.steps_per_execution == 13  # the steps_per_epoch given to compile_model
+    one_step_at_a_time = tiny_training(train_settings, steps_per_execution=1)
+    for ours, theirs in zip(whole_epochs.weights, one_step_at_a_time.weights, strict=True):
+        assert np.array_equal(np.asarray(ours), np.asarray(theirs)), ours.path
 
 
 def test_ema_momentum_leaves_the_averaged_weights_in_the_model(train_settings):
