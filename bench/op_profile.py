@@ -71,7 +71,7 @@ def main() -> int:
                           for t, ms in by_type.most_common(args.top)]))
     print()
     print(markdown_table(["ms per step", "share", "node"],
-                         [[f"{ms / steps:.2f}", f"{ms / total:.0%}", name.split(":")[0].removeprefix("StatefulPartitionedCall/")]
+                         [[f"{ms / steps:.2f}", f"{ms / total:.0%}", name.split(":")[0].rsplit("StatefulPartitionedCall/", 1)[-1]]
                           for name, ms in times.most_common(args.top)]))
     print(f"\nops in all: {total / steps:.1f} ms per step, {sum(calls.values()) / steps:.0f} ops; the executor "
           f"outside them: {(executor - total) / steps:.1f} ms per step")
