@@ -4,7 +4,7 @@ per primitive (kind, implementation, direction, shape).
 
     python -m bench.onednn_primitives [--steps 100]
 
-Prints milliseconds per step (median call time x calls per step, so the tracing steps' slow first
+Prints milliseconds per step (median call time x calls per step, so the warm-up repeat's slow first
 calls do not count), each primitive's share, and oneDNN's total per epoch of 54,000 images beside
 epoch_cost's own line. What the list lacks is the rest of the step: the augmentation's warp, batch
 norm, the optimizer, TensorFlow's executor and Python. Verbose logging slows the step a little.
