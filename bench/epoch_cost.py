@@ -3,7 +3,7 @@ on the real processed MNIST arrays, under the reproducibility profile, for the d
 variants that each change one `model.*` or `train.*` key, interleaved in one process so that the machine's
 drifting speed hits each alike.
 
-    python -m bench.epoch_cost      # defaults, no augmentation, nearest warp, batch norm on F5 F6 / none, avg pooling
+    python -m bench.epoch_cost      # defaults, no augmentation, nearest warp, batch norm on F5 F6 / none, max pooling
     python -m bench.epoch_cost defaults train.batch_size=512 train.batch_size=1024
     perf record -g -o epoch.perf python -m bench.epoch_cost defaults   # then: perf report --time 40%-100%
 
@@ -33,7 +33,7 @@ WARMUP_REPEATS = 1  # untimed, before the timed ones: the first call traces the 
 STEP_UNIT = 256  # --steps counts batches of this many images, whatever a variant's batch size
 VARIABLE_SECTIONS = ("model", "train")
 VARIANTS = ("defaults", "train.augment=false", "train.interpolation=nearest", "model.batch_norm=[F5,F6]",
-            "model.batch_norm=[]", "model.pooling=avg")
+            "model.batch_norm=[]", "model.pooling=max")
 
 
 def variant_params(text: str) -> Params:
