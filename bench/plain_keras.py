@@ -22,7 +22,8 @@ from keras import layers
 from pipeline.config import load_params
 
 
-def lenet5(activation, pooling, batch_norm, dropout, augment, shift, rotation_degrees):
+def lenet5(activation, pooling, pool_before_activation, batch_norm, dropout, augment, shift,
+           rotation_degrees):
     pool = layers.MaxPooling2D if pooling == "max" else layers.AveragePooling2D
 
     def drop():
@@ -31,11 +32,15 @@ def lenet5(activation, pooling, batch_norm, dropout, augment, shift, rotation_de
     def act(name):  # batch norm after the layers params.yaml names, as in the pipeline, and the activation
         return [*([layers.BatchNormalization()] if name in batch_norm else []), layers.Activation(activation)]
 
+    def conv_pool(filters, name):  # the pipeline's order of convolution, pooling and activation
+        if pool_before_activation:
+            return [layers.Conv2D(filters, 5), pool(2), layers.Activation(activation)]
+        return [layers.Conv2D(filters, 5), *act(name), pool(2)]
+
     aug = [layers.RandomTranslation(shift, shift), layers.RandomRotation(rotation_degrees / 360)]
     return keras.Sequential(
         [keras.Input((32, 32, 1)), *(aug if augment else []),
-         layers.Conv2D(6, 5), *act("C1"), pool(2),
-         layers.Conv2D(16, 5), *act("C3"), pool(2),
+         *conv_pool(6, "C1"), *conv_pool(16, "C3"),
          layers.Flatten(), *drop(), layers.Dense(120), *act("F5"), *drop(),
          layers.Dense(84), *act("F6"), layers.Dense(10, activation="softmax")]
     )
@@ -52,7 +57,8 @@ def main():
     x, y = data["x_train"], data["y_train"]
 
     keras.utils.set_random_seed(params.seed)
-    model = lenet5(model_cfg.activation, model_cfg.pooling, model_cfg.batch_norm, model_cfg.dropout,
+    model = lenet5(model_cfg.activation, model_cfg.pooling, model_cfg.pool_before_activation,
+                   model_cfg.batch_norm, model_cfg.dropout,
                    train_cfg.augment, train_cfg.shift, train_cfg.rotation_degrees)
     model.compile(optimizer=keras.optimizers.Adam(train_cfg.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])

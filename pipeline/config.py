@@ -89,9 +89,20 @@ class Preprocess(Strict):
 class Model(Strict):
     activation: Literal["relu", "tanh", "sigmoid"]
     pooling: Literal["max", "avg"]
+    # S2 and S4 pool C1's and C3's sums, and the activation follows the pooling.
+    pool_before_activation: bool
     # The layers followed by batch norm; [] for none.
     batch_norm: list[Literal["C1", "C3", "F5", "F6"]]
     dropout: float = Field(ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _pooling_first_without_convolution_batch_norm(self) -> Model:
+        normalised = sorted({"C1", "C3"} & set(self.batch_norm))
+        if self.pool_before_activation and normalised:
+            raise ValueError(f"model.pool_before_activation cannot be combined with batch norm on "
+                             f"{', '.join(normalised)}: batch norm sits between a layer and its "
+                             f"activation, where the pooling now is")
+        return self
 
 
 T = TypeVar("T")

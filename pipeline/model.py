@@ -34,15 +34,20 @@ def build_lenet5(input_shape: tuple[int, int, int], n_classes: int, cfg: Model) 
         return [layer_class(*args, use_bias=False, name=name), layers.BatchNormalization(),
                 layers.Activation(cfg.activation)]
 
+    def convolution_and_pooling(filters: int, conv: str, subsampling: str) -> list[layers.Layer]:
+        if not cfg.pool_before_activation:
+            return [*block(layers.Conv2D, filters, 5, name=conv), pool(2, name=subsampling)]
+        if cfg.pooling == "avg":
+            return [ConvAveragePool(filters, 5, name=f"{conv}{subsampling}"), layers.Activation(cfg.activation)]
+        return [layers.Conv2D(filters, 5, name=conv), pool(2, name=subsampling), layers.Activation(cfg.activation)]
+
     def dropout() -> list[layers.Layer]:
         return [layers.Dropout(cfg.dropout)] if cfg.dropout else []
 
     stack = [
         keras.Input(input_shape),
-        *block(layers.Conv2D, 6, 5, name="C1"),
-        pool(2, name="S2"),
-        *block(layers.Conv2D, 16, 5, name="C3"),
-        pool(2, name="S4"),
+        *convolution_and_pooling(6, "C1", "S2"),
+        *convolution_and_pooling(16, "C3", "S4"),
         layers.Flatten(),
         *dropout(),
         *block(layers.Dense, 120, name="F5"),
@@ -51,6 +56,38 @@ def build_lenet5(input_shape: tuple[int, int, int], n_classes: int, cfg: Model) 
         layers.Dense(n_classes, activation="softmax", name="output"),
     ]
     return keras.Sequential(stack, name=CLASSIFIER)
+
+
+@keras.saving.register_keras_serializable(package="lenet")
+class ConvAveragePool(layers.Layer):
+    """A `size`x`size` convolution (valid, with bias) followed by 2x2 average pooling, computed as
+    one stride-2 convolution whose (size+1)x(size+1) kernel is the mean of the kernel's four
+    one-pixel shifts: the same function with a quarter of the output positions, and no pooling op
+    (LeNet-5's C1+S2 and C3+S4 when the activation comes after the pooling). The weights stay the
+    `size`x`size` kernel and the bias."""
+
+    def __init__(self, filters: int, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.size = filters, size
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(self.size, self.size, input_shape[-1], self.filters),
+                                      initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        ops = keras.ops
+        shifted = [ops.pad(self.kernel, [rows, columns, [0, 0], [0, 0]])
+                   for rows in ([0, 1], [1, 0]) for columns in ([0, 1], [1, 0])]
+        pooled_kernel = (shifted[0] + shifted[1] + shifted[2] + shifted[3]) * 0.25
+        return ops.conv(inputs, pooled_kernel, strides=2, padding="valid") + self.bias
+
+    def compute_output_shape(self, input_shape):
+        n, height, width, _ = input_shape
+        return (n, (height - self.size + 1) // 2, (width - self.size + 1) // 2, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "size": self.size}
 
 
 @keras.saving.register_keras_serializable(package="lenet")

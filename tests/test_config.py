@@ -38,6 +38,12 @@ def test_bad_value_is_rejected_and_named(raw, section, key, value, message):
         parse_params(raw)
 
 
+def test_pooling_before_the_activation_refuses_batch_norm_on_the_convolutions(raw):
+    raw["model"].update(pool_before_activation=True, batch_norm=["C3", "F5"])
+    with pytest.raises(ParamsError, match=r"model: .*pool_before_activation .*batch norm on C3"):
+        parse_params(raw)
+
+
 def test_bad_checksum_is_rejected(raw):
     raw["datasets"]["mnist"]["files"]["train_images"]["md5"] = "not-a-checksum"
     with pytest.raises(ParamsError, match=r"datasets\.mnist\.files\.train_images\.md5"):
