@@ -8,14 +8,17 @@ accuracy the next `dvc repro` reports is reproducible from params.yaml alone.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import shutil
+from pathlib import Path
 
 import keras
 import keras_tuner as kt
 import matplotlib.pyplot as plt
 import numpy as np
 import yaml
+from keras_tuner.src import utils as tuner_files
 
 from pipeline import resume, runtime
 from pipeline.config import Params, SearchDimension
@@ -28,6 +31,18 @@ from pipeline.paths import DatasetPaths, ProjectPaths
 log = logging.getLogger(__name__)
 OUT_DIR = ProjectPaths().tune_reports
 TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
+
+
+def _save_json_atomically(path, obj) -> str:
+    """keras-tuner's `utils.save_json`, written beside the file and renamed onto it: its own
+    truncates oracle.json and trial.json before writing them, so a search killed while saving
+    (right after a trial) left an empty oracle.json that the resumed search could not read."""
+    text = json.dumps(obj)
+    write_text(Path(path), text)
+    return text
+
+
+tuner_files.save_json = _save_json_atomically  # looked up at each save by keras-tuner's modules
 
 
 class TuneError(PipelineError):
