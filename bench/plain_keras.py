@@ -32,15 +32,15 @@ def lenet5(activation, pooling, pool_before_activation, batch_norm, dropout, aug
     def act(name):  # batch norm after the layers params.yaml names, as in the pipeline, and the activation
         return [*([layers.BatchNormalization()] if name in batch_norm else []), layers.Activation(activation)]
 
-    def conv_pool(filters, name):  # the pipeline's order of convolution, pooling and activation
-        if pool_before_activation:
+    def conv_pool(filters, name, subsampling):  # the pipeline's order of convolution, pooling and activation
+        if subsampling in pool_before_activation:
             return [layers.Conv2D(filters, 5), pool(2), layers.Activation(activation)]
         return [layers.Conv2D(filters, 5), *act(name), pool(2)]
 
     aug = [layers.RandomTranslation(shift, shift), layers.RandomRotation(rotation_degrees / 360)]
     return keras.Sequential(
         [keras.Input((32, 32, 1)), *(aug if augment else []),
-         *conv_pool(6, "C1"), *conv_pool(16, "C3"),
+         *conv_pool(6, "C1", "S2"), *conv_pool(16, "C3", "S4"),
          layers.Flatten(), *drop(), layers.Dense(120), *act("F5"), *drop(),
          layers.Dense(84), *act("F6"), layers.Dense(10, activation="softmax")]
     )

@@ -89,19 +89,21 @@ class Preprocess(Strict):
 class Model(Strict):
     activation: Literal["relu", "tanh", "sigmoid"]
     pooling: Literal["max", "avg"]
-    # S2 and S4 pool C1's and C3's sums, and the activation follows the pooling.
-    pool_before_activation: bool
+    # The pooling layers among S2 and S4 that pool their convolution's sums (C1's, C3's), the
+    # activation following the pooling; [] for none.
+    pool_before_activation: list[Literal["S2", "S4"]]
     # The layers followed by batch norm; [] for none.
     batch_norm: list[Literal["C1", "C3", "F5", "F6"]]
     dropout: float = Field(ge=0, lt=1)
 
     @model_validator(mode="after")
     def _pooling_first_without_convolution_batch_norm(self) -> Model:
-        normalised = sorted({"C1", "C3"} & set(self.batch_norm))
-        if self.pool_before_activation and normalised:
-            raise ValueError(f"model.pool_before_activation cannot be combined with batch norm on "
-                             f"{', '.join(normalised)}: batch norm sits between a layer and its "
-                             f"activation, where the pooling now is")
+        pooled_convolutions = {"S2": "C1", "S4": "C3"}
+        normalised = sorted({pooled_convolutions[s] for s in self.pool_before_activation} & set(self.batch_norm))
+        if normalised:
+            raise ValueError(f"model.pool_before_activation {self.pool_before_activation} cannot be combined "
+                             f"with batch norm on {', '.join(normalised)}: batch norm sits between a layer "
+                             f"and its activation, where the pooling now is")
         return self
 
 

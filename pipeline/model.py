@@ -35,7 +35,7 @@ def build_lenet5(input_shape: tuple[int, int, int], n_classes: int, cfg: Model) 
                 layers.Activation(cfg.activation)]
 
     def convolution_and_pooling(filters: int, conv: str, subsampling: str) -> list[layers.Layer]:
-        if not cfg.pool_before_activation:
+        if subsampling not in cfg.pool_before_activation:
             return [*block(layers.Conv2D, filters, 5, name=conv), pool(2, name=subsampling)]
         if cfg.pooling == "avg":
             return [ConvAveragePool(filters, 5, name=f"{conv}{subsampling}"), layers.Activation(cfg.activation)]

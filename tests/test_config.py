@@ -38,10 +38,15 @@ def test_bad_value_is_rejected_and_named(raw, section, key, value, message):
         parse_params(raw)
 
 
-def test_pooling_before_the_activation_refuses_batch_norm_on_the_convolutions(raw):
-    raw["model"].update(pool_before_activation=True, batch_norm=["C3", "F5"])
-    with pytest.raises(ParamsError, match=r"model: .*pool_before_activation .*batch norm on C3"):
+def test_pooling_before_the_activation_refuses_batch_norm_on_its_convolution(raw):
+    raw["model"].update(pool_before_activation=["S4"], batch_norm=["C3", "F5"])
+    with pytest.raises(ParamsError, match=r"model: .*pool_before_activation \['S4'\] .*batch norm on C3"):
         parse_params(raw)
+
+
+def test_pooling_before_the_activation_allows_batch_norm_on_the_other_convolution(raw):
+    raw["model"].update(pool_before_activation=["S4"], batch_norm=["C1", "F5"])
+    assert parse_params(raw).model.pool_before_activation == ["S4"]
 
 
 def test_bad_checksum_is_rejected(raw):

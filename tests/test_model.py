@@ -12,7 +12,7 @@ LENET5_LAYERS = ["C1", "S2", "C3", "S4", "F5", "F6", "output"]
 def model_settings(**changes):
     """params.yaml's model section with `changes`, the activation after the convolutions."""
     params = load_params(ROOT / "params.yaml")
-    return params.model.model_copy(update={"pool_before_activation": False, **changes})
+    return params.model.model_copy(update={"pool_before_activation": [], **changes})
 
 
 @pytest.mark.parametrize("batch_norm", [["C1", "C3", "F5", "F6"], []])
@@ -49,12 +49,15 @@ def test_a_pooled_convolution_is_the_convolution_then_the_average_pooling():
     np.testing.assert_allclose(pooled(inputs).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(("pooling", "layer_types"), [
-    ("avg", ["ConvAveragePool", "Activation", "ConvAveragePool", "Activation"]),
-    ("max", ["Conv2D", "MaxPooling2D", "Activation", "Conv2D", "MaxPooling2D", "Activation"]),
+@pytest.mark.parametrize(("pooling", "pooled_first", "layer_types"), [
+    ("avg", ["S2", "S4"], ["ConvAveragePool", "Activation", "ConvAveragePool", "Activation"]),
+    ("avg", ["S4"], ["Conv2D", "Activation", "AveragePooling2D", "ConvAveragePool", "Activation"]),
+    ("max", ["S2", "S4"], ["Conv2D", "MaxPooling2D", "Activation", "Conv2D", "MaxPooling2D", "Activation"]),
+    ("max", ["S2"], ["Conv2D", "MaxPooling2D", "Activation", "Conv2D", "Activation", "MaxPooling2D"]),
 ])
-def test_pooling_before_the_activation_keeps_the_weights_and_moves_the_activation(pooling, layer_types):
-    model = build_lenet5((32, 32, 1), 10, model_settings(pooling=pooling, pool_before_activation=True,
+def test_pooling_before_the_activation_keeps_the_weights_and_moves_the_activation(pooling, pooled_first,
+                                                                                  layer_types):
+    model = build_lenet5((32, 32, 1), 10, model_settings(pooling=pooling, pool_before_activation=pooled_first,
                                                          batch_norm=["F5", "F6"]))
     reference = build_lenet5((32, 32, 1), 10, model_settings(pooling=pooling, batch_norm=["F5", "F6"]))
     flatten = [type(layer).__name__ for layer in model.layers].index("Flatten")
