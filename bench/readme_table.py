@@ -48,7 +48,8 @@ def seed_runs(root: Path) -> list[dict]:
 
 def trained_settings(root: Path, commit: str, overrides: dict[str, object]) -> dict | None:
     """What a seeds run trained: params.yaml of `commit` with the run's overrides, as validated
-    today; None where that file no longer validates (a key since renamed or retyped)."""
+    today (a key added since takes its default, which must be what the older code did); None
+    where that file no longer validates (a key since renamed or retyped)."""
     with tempfile.TemporaryDirectory() as scratch:
         params_file = Path(scratch) / "params.yaml"
         params_file.write_text(workspace.run("git", "show", f"{commit}:params.yaml", cwd=root).stdout)

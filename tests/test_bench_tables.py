@@ -98,6 +98,24 @@ def test_an_adopted_levers_seeds_are_the_defaults_seeds_while_its_first_seed_is_
     assert readme_table.current_seed_run(tmp_path) is None
 
 
+def test_an_adopted_levers_seeds_still_describe_the_defaults_after_a_key_with_the_old_behaviour_is_added(tmp_path):
+    """The lever ran on a params.yaml without model.pool_before_activation (the key came later,
+    its default [] what that code trained): the README must keep its 5-seed mean."""
+    without_key = "".join(line for line in PARAMS_FILE.read_text().splitlines(keepends=True)
+                          if "pool_before_activation:" not in line)
+    commit, folder = committed_params(tmp_path, without_key)
+    lever = {"overrides": {"train.shift": 0.07}, "seeds": {"42": {"mnist": 0.995}, "43": {"mnist": 0.997}},
+             "summary": {"mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2}},
+             "params_sha256": "other", "commit": commit}
+    (folder / "lever.json").write_text(json.dumps(lever))
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "mnist.json").write_text(json.dumps({"test": {"accuracy": 0.995}}))
+    (tmp_path / "params.yaml").write_text(PARAMS_FILE.read_text())  # today's, with the key
+    apply_overrides(tmp_path / "params.yaml", {"train.shift": 0.07})
+
+    assert readme_table.current_seed_run(tmp_path)["commit"] == commit
+
+
 def test_the_epoch_target_is_the_median_pairs_ratio_so_one_slow_baseline_run_cannot_pass_it():
     # The medians' ratio would read 9 / 5 = 1.8x, a pass carried by the slow first baseline run.
     seconds = {"baseline": 9.0, "current": 5.0, "pair_ratios": [10 / 4, 7 / 5, 9 / 6]}
