@@ -51,7 +51,7 @@ def test_a_pooled_convolution_is_the_convolution_then_the_average_pooling():
 
 @pytest.mark.parametrize(("pooling", "pooled_first", "layer_types"), [
     ("avg", ["S2", "S4"], ["ConvAveragePool", "Activation", "ConvAveragePool", "Activation"]),
-    ("avg", ["S4"], ["Conv2D", "Activation", "AveragePooling2D", "ConvAveragePool", "Activation"]),
+    ("avg", ["S4"], ["Conv2D", "Activation", "AveragePooling2x2", "ConvAveragePool", "Activation"]),
     ("max", ["S2", "S4"], ["Conv2D", "MaxPooling2D", "Activation", "Conv2D", "MaxPooling2D", "Activation"]),
     ("max", ["S2"], ["Conv2D", "MaxPooling2D", "Activation", "Conv2D", "Activation", "MaxPooling2D"]),
 ])
