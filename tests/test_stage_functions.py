@@ -194,7 +194,6 @@ def test_an_epoch_runs_as_one_execution_and_trains_the_weights_of_one_step_at_a_
         assert np.array_equal(np.asarray(ours), np.asarray(theirs)), ours.path
 
 
-
 def test_the_cheaper_average_pooling_gradient_trains_the_weights_of_keras_own_pooling(train_settings):
     """AveragePooling2x2 (S2 and S4 of the defaults) replaces only how the gradient is computed."""
     import keras
@@ -207,6 +206,7 @@ def test_the_cheaper_average_pooling_gradient_trains_the_weights_of_keras_own_po
     assert type(keras_own.get_layer("lenet5").get_layer("S2")) is keras.layers.AveragePooling2D
     for weight, reference in zip(ours.weights, keras_own.weights, strict=True):
         assert np.array_equal(np.asarray(weight), np.asarray(reference)), weight.path
+
 
 def test_ema_momentum_leaves_the_averaged_weights_in_the_model(train_settings):
     last_step = tiny_training(train_settings, ema_momentum=0.0)
