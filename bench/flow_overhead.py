@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import orchestrate
-from tests.helpers import free_port
-from tests.synthetic import make_tiny_project, run_in, tiny_params, write_mirror
+from harness.helpers import free_port
+from harness.synthetic import make_tiny_project, run_in, tiny_params, write_mirror
+from pipeline.orchestration import server as orchestrate
 
 
 def timed(project: Path, *command: str) -> float:

@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pipeline import workspace
-from pipeline.paths import DatasetPaths, ProjectPaths
-from tests.helpers import chromium_offline
+from harness.helpers import chromium_offline
+from pipeline.core import workspace
+from pipeline.core.paths import DatasetPaths, ProjectPaths
 
 OUT = Path("reports/screenshots")
 

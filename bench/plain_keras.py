@@ -2,7 +2,7 @@
 
 Same network, batch size and augmentation ranges as params.yaml, written the way a Keras tutorial
 would (stock RandomTranslation + RandomRotation layers, model.fit on numpy arrays), without any of
-the pipeline's code (pipeline.config only reads params.yaml's settings for the dataset). Prints
+the pipeline's code (pipeline.core.config only reads params.yaml's settings for the dataset). Prints
 one JSON line: images per second over the epochs after the first.
 
     python -m bench.plain_keras --dataset fashion_mnist --epochs 3
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from pipeline.config import load_params
+from pipeline.core.config import load_params
 
 
 def lenet5(activation, pooling, pool_before_activation, batch_norm, dropout, augment, shift,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline import idx, workspace
-from pipeline.config import load_params
-from pipeline.paths import DatasetPaths, ProjectPaths
+from pipeline.core import idx, workspace
+from pipeline.core.config import load_params
+from pipeline.core.paths import DatasetPaths, ProjectPaths
 
 
 def timed(*command: str) -> tuple[float, str]:

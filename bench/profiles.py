@@ -21,9 +21,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import workspace
-from pipeline.paths import DatasetPaths, ProjectPaths
-from pipeline.runtime import PINNED
+from pipeline.core import workspace
+from pipeline.core.paths import DatasetPaths, ProjectPaths
+from pipeline.runtime.profile import PINNED
 
 VARIANTS = {
     "portable (params.yaml): AVX2, 2 intra + 1 inter threads": {},
@@ -35,7 +35,8 @@ VARIANTS = {
     "AVX2, oneDNN off": {"onednn": False},
 }
 BASELINE = "no profile in the environment (oneDNN at TensorFlow's default for this CPU)"
-NO_PROFILE = ("from pipeline import config, paths, train; p = config.load_params(); "
+NO_PROFILE = ("from pipeline.core import config, paths; from pipeline.stages import train; "
+              "p = config.load_params(); "
               "train.run({ds!r}, p.dataset({ds!r}), p, paths.DatasetPaths({ds!r}))")
 
 

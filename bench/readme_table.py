@@ -9,10 +9,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from pipeline import workspace
-from pipeline.config import ParamsError, load_params
-from pipeline.params_edit import apply_overrides
-from pipeline.paths import DatasetPaths, ProjectPaths
+from pipeline.core import workspace
+from pipeline.core.config import ParamsError, load_params
+from pipeline.core.paths import DatasetPaths, ProjectPaths
+from pipeline.tools.params_edit import apply_overrides
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 LEVERS_BEGIN, LEVERS_END = "<!-- levers:begin -->", "<!-- levers:end -->"

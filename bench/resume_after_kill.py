@@ -20,11 +20,11 @@ import time
 
 import yaml
 
-from pipeline import workspace
-from pipeline.config import load_params
-from pipeline.paths import DatasetPaths, ProjectPaths
-from tests.helpers import read_until, start_group
-from tests.synthetic import ROOT
+from harness.helpers import read_until, start_group
+from harness.synthetic import ROOT
+from pipeline.core import workspace
+from pipeline.core.config import load_params
+from pipeline.core.paths import DatasetPaths, ProjectPaths
 
 
 def main() -> None:

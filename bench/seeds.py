@@ -33,10 +33,10 @@ import yaml
 from bench import readme_table
 from bench.readme_table import LATEST_RESULTS, SEEDS_RESULTS, metrics_accuracy, params_sha256
 from bench.run import ROOT, SEED_MEAN_TARGETS, median_epoch, summary_rows
-from pipeline import workspace
-from pipeline.config import load_params
-from pipeline.params_edit import apply_overrides
-from pipeline.paths import ProjectPaths
+from pipeline.core import workspace
+from pipeline.core.config import load_params
+from pipeline.core.paths import ProjectPaths
+from pipeline.tools.params_edit import apply_overrides
 
 
 def setting(text: str) -> tuple[str, object]:

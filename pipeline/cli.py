@@ -1,83 +1,197 @@
-"""`lenet` (also `python -m pipeline`): the command line, generated from pipeline/commands.py.
+"""`lenet` (also `python -m pipeline`): the project's command line.
 
-    lenet <stage> --dataset NAME     what dvc.yaml runs: download, validate, preprocess, train,
-                                     evaluate, export (and profile, validation's reference)
-    lenet tune | verify | report | apply ...
+    lenet <stage> --dataset NAME     what dvc.yaml runs (pipeline/stages/commands.py): download,
+                                     validate, preprocess, train, evaluate, export, overview, and
+                                     reference (validation's reference, rebuilt on purpose)
+    lenet tune | predict | verify | report | apply | assets          tools
     lenet server start|stop|status, lenet flow, lenet audit, lenet serve, lenet worker   (Prefect)
 
-`lenet <command> --help` gives each command's options.
+`lenet <command> --help` gives each command's options. The tools' and Prefect's commands live
+here and no stage imports this module: editing them reruns no stage (dvc.yaml runs
+`python -m pipeline.stages`).
+
+Imports: pipeline.core, pipeline.stages.commands (the stage registry) at load; every tool, the
+report and orchestration inside the command that runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import sys
-import time
 from pathlib import Path
 
-from pipeline import runlock, runtime
-from pipeline.commands import REGISTRY, Command, Context
-from pipeline.config import PARAMS_FILE
-from pipeline.errors import PipelineError
-from pipeline.files import no_room
-from pipeline.paths import ProjectPaths
+from pipeline.command import Command, Context, option, registrar
+from pipeline.command import main as run_main
+from pipeline.core.paths import ProjectPaths
+from pipeline.stages.commands import REGISTRY as STAGE_COMMANDS
 
-GROUPS = {"stage": "pipeline stages (one dataset each)", "tool": "tools",
-          "prefect": "Prefect orchestration"}
 DESCRIPTION = ("LeNet-5 on MNIST and Fashion-MNIST: a DVC pipeline whose every reported accuracy "
                "reproduces from params.yaml. `lenet COMMAND --help` gives a command's options.")
 log = logging.getLogger("pipeline")
+REGISTRY: dict[str, Command] = dict(STAGE_COMMANDS)
+command = registrar(REGISTRY)
 
 
-def parser() -> argparse.ArgumentParser:
-    listing = "\n".join(
-        f"{title}:\n" + "\n".join(f"  {c.name:<11} {c.help}" for c in REGISTRY.values() if c.group == group)
-        for group, title in GROUPS.items())
-    root = argparse.ArgumentParser(prog="lenet", description=DESCRIPTION, epilog=listing, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for spec in REGISTRY.values():
-        sub = commands.add_parser(spec.name, description=spec.help)
-        if spec.per_dataset:
-            sub.add_argument("--dataset", required=True, help="a key of params.yaml's `datasets`")
-        if spec.reads_params:
-            sub.add_argument("--params", type=Path, default=PARAMS_FILE)
-        for flags, settings in spec.options:
-            sub.add_argument(*flags, **settings)
-    return root
+# Tools around the pipeline.
+
+@command("predict", "classify image files (PNG, JPEG, IDX, .npy) with the exported ONNX model; "
+         "no TensorFlow", "tool",
+         option("files", nargs="+", type=Path, metavar="FILE"),
+         option("--model", type=Path, help="an ONNX model (default: models/<dataset>/model.onnx)"),
+         option("--top", type=int, default=3, help="how many classes to show per image"),
+         option("--format", choices=["table", "json", "csv"], default="table", dest="form"),
+         option("--invert", choices=["auto", "yes", "no"], default="auto",
+                help="dark ink on light paper? auto: decided from each image's border"),
+         option("--check-provenance", action="store_true",
+                help="refuse a model without provenance, or trained on other data than "
+                     "params.yaml's"),
+         per_dataset=True)
+def run_predict(ctx: Context) -> int:
+    from pipeline.tools import predict
+
+    expected = {f.name: f.md5 for f in ctx.dataset.data_files()} if ctx.options.check_provenance else None
+    return predict.run(ctx.options.model or ctx.paths.onnx_model, ctx.options.files, expected,
+                       ctx.options.top, ctx.options.form, ctx.options.invert)
 
 
-def execute(spec: Command, ctx: Context) -> int:
-    if spec.per_dataset:
-        ctx.dataset  # noqa: B018  params.yaml and the dataset's name are validated before any work
-    if spec.exclusive:
-        runlock.claim(ProjectPaths().run_lock)
-    if spec.under_profile:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ INFO lines
-        runtime.drop_native_noise()
-        runtime.apply_profile(ctx.params.reproducibility)
-    runtime.skip_imports(spec.skips)
-    started = time.perf_counter()
-    code = spec.run(ctx) or 0
-    if spec.group == "stage":
-        where = f"{spec.name}@{ctx.name}" if spec.per_dataset else spec.name
-        log.info("%s done in %.1fs", where, time.perf_counter() - started)
-    return code
+@command("verify", "retrain the committed params.yaml in a scratch checkout; compare the bytes "
+         "with dvc.lock and metrics/", "tool",
+         option("--dataset", action="append", help="one dataset (repeatable); default: all"),
+         option("--rev", default="HEAD", help="the commit to verify (default: HEAD)"))
+def run_verify(ctx: Context) -> int:
+    from pipeline.tools import verify
+
+    verdicts = verify.run(ctx.options.dataset, ctx.options.rev)
+    for verdict in verdicts:
+        print(verdict.line())
+    return 0 if all(v.passed for v in verdicts) else 1
+
+
+@command("report", "params and metrics compared with a base revision (the pull-request comment)",
+         "tool",
+         option("--base", required=True, help="git revision to compare with, e.g. origin/main"),
+         option("--out", type=Path, default=Path("reports/pr")),
+         option("--post-comment", action="store_true",
+                help="create or update the pull request's report comment (GitHub Actions)"),
+         option("--pull", action="store_true",
+                help="first `dvc pull` the workspace's outputs from the DVC remote"),
+         option("--reduced", type=Path, metavar="PRESET",
+                help="first rerun base and workspace with these settings (CI without a remote)"),
+         option("--fail-on-regression", action="store_true",
+                help="exit 2 when a dataset regressed (also: report.fail_on_regression)"),
+         reads_params=True)
+def run_report(ctx: Context) -> int:
+    from pipeline import report
+    from pipeline.report import rerun
+
+    args = ctx.options
+    if args.pull:
+        rerun.pull()
+    report.refuse_stale(args.base, args.out, args.post_comment)
+    base, change = rerun.rerun_reduced(args.base, args.reduced) if args.reduced else (args.base, None)
+    verdicts = report.run(ctx.params, base, change, args.out, args.post_comment)
+    print(f"{args.out / 'report.md'}: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
+    strict = args.fail_on_regression or ctx.params.report.fail_on_regression
+    return 2 if strict and "regressed" in verdicts.values() else 0
+
+
+@command("apply", "write a YAML file of settings (a preset, tuned values) into params.yaml", "tool",
+         option("overrides", type=Path, help="e.g. presets/classic.yaml"),
+         option("--as-set-args", action="store_true",
+                help="print `dvc exp run` -S arguments instead of editing params.yaml"),
+         reads_params=True)
+def run_apply(ctx: Context) -> None:
+    from pipeline.tools.params_edit import apply_overrides, load_overrides, set_args
+
+    overrides = load_overrides(ctx.options.overrides)
+    if ctx.options.as_set_args:
+        print(" ".join(set_args(overrides)))
+        return
+    changed = apply_overrides(ctx.params_file, overrides)
+    for key, (old, new) in changed.items():
+        print(f"{ctx.params_file}: {key}: {old} -> {new}")
+    if not changed:
+        print(f"{ctx.params_file}: already matches {ctx.options.overrides}")
+
+
+@command("assets", "install the pinned offline copies of the pages' JavaScript and CSS from npm, "
+         "and DVC's plots template (`make install` runs it)", "tool")
+def run_assets(ctx: Context) -> None:
+    from pipeline.pages import assets
+
+    assets.install(ProjectPaths())
+
+
+# Prefect: a local server, the pipeline as a flow, the scheduled audit, a GPU worker.
+
+TRAIN_POOL = option("--train-pool", help="work pool for the train stages (default: train here)")
+
+
+@command("server", "the project's Prefect server on 127.0.0.1 (SQLite in .prefect/)", "prefect",
+         option("action", choices=("start", "stop", "status")),
+         option("--port", type=int, default=4200))
+def run_server(ctx: Context) -> None:
+    from pipeline.orchestration import server
+
+    action = ctx.options.action
+    if action == "start":
+        print(f"Prefect server up: PREFECT_API_URL={server.start_server(ctx.options.port)}")
+    elif action == "stop":
+        print("stopped" if server.stop_server() else "no server started by this project")
+    else:
+        url = server.server_url()
+        print(f"{url}: {'healthy' if server.healthy(url) else 'not answering'}")
+
+
+@command("flow", "run the whole pipeline once as a Prefect flow", "prefect", TRAIN_POOL)
+def run_flow(ctx: Context) -> None:
+    from pipeline.orchestration import server
+
+    server.connect()
+    from pipeline.orchestration.flows import lenet_pipeline
+
+    lenet_pipeline(train_pool=ctx.options.train_pool)
+
+
+@command("audit", "run the audit once: the pipeline as a flow, then verify every dataset",
+         "prefect", TRAIN_POOL)
+def run_audit(ctx: Context) -> None:
+    from pipeline.orchestration import server
+
+    server.connect()
+    from pipeline.orchestration.flows import lenet_audit
+
+    lenet_audit(train_pool=ctx.options.train_pool)
+
+
+@command("serve", "serve the audit on a schedule (blocks; Ctrl-C stops serving)", "prefect",
+         option("--cron", default="0 3 * * *", help="default: nightly at 03:00"),
+         option("--interval", type=float, help="seconds between runs, instead of --cron"),
+         option("--name", default="nightly", help="the deployment's name"),
+         option("--notify", metavar="URL", help="webhook that gets every failed run (JSON)"),
+         TRAIN_POOL)
+def run_serve(ctx: Context) -> None:
+    from pipeline.orchestration import server
+
+    server.connect()
+    args = ctx.options
+    server.serve_audit(args.name, args.cron, args.interval, args.train_pool, args.notify)
+
+
+@command("worker", "on the GPU machine: deploy the train flow from this checkout and run a "
+         "process worker on the pool (blocks)", "prefect",
+         option("--pool", default="gpu"))
+def run_worker(ctx: Context) -> None:
+    from pipeline.orchestration import server
+
+    server.connect()
+    server.work(ctx.options.pool)
+
+
+def parser():
+    from pipeline.command import parser as build
+
+    return build(REGISTRY, "lenet", DESCRIPTION)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)  # our progress; libraries stay at WARNING
-    spec = REGISTRY[args.command]
-    ctx = Context(args, getattr(args, "params", PARAMS_FILE))
-    try:
-        return execute(spec, ctx)
-    except (PipelineError, OSError) as error:
-        failure = error if isinstance(error, PipelineError) else no_room(error)
-        if failure is None:  # an OSError with a traceback worth reading
-            raise
-        where = f"{spec.name}@{args.dataset}" if spec.per_dataset else spec.name
-        print(f"error: {where}: {failure}", file=sys.stderr)
-        return 1
+    return run_main(REGISTRY, "lenet", DESCRIPTION, argv)

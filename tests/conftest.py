@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import LoopbackServer, built_once, run_in_mirror
-from tests.synthetic import (
+from harness.helpers import LoopbackServer, built_once, run_in_mirror
+from harness.synthetic import (
     TUNED_TRIALS,
     commit_all,
     copy_project,

@@ -4,10 +4,11 @@ the README tables, oneDNN's cost per primitive from its verbose log, and each op
 import json
 from pathlib import Path
 
-from bench import onednn_primitives, op_profile, readme_table, run
-from pipeline.config import PARAMS_FILE
-from pipeline.params_edit import apply_overrides
-from tests.synthetic import run_in
+from bench import readme_table, run
+from bench.lab import onednn_primitives, op_profile
+from harness.synthetic import run_in
+from pipeline.core.config import PARAMS_FILE
+from pipeline.tools.params_edit import apply_overrides
 
 
 def test_current_seed_run_is_the_latest_commits_not_the_last_file_name(tmp_path):

@@ -4,8 +4,8 @@ import re
 import pytest
 import yaml
 
-from pipeline.config import ParamsError, load_params, parse_params
-from tests.synthetic import ROOT
+from harness.synthetic import ROOT
+from pipeline.core.config import ParamsError, load_params, parse_params
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@ import time
 
 import pytest
 
-from pipeline import download
-from pipeline.config import Dataset, Download
-from tests.helpers import LoopbackServer, QuietHandler
+from harness.helpers import LoopbackServer, QuietHandler
+from pipeline.core.config import Dataset, Download
+from pipeline.stages import download
 
 SETTINGS = Download(attempts=2, backoff_seconds=0.01, timeout_seconds=5)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.synthetic import ROOT
+from harness.synthetic import ROOT
 
 PACKAGE = ROOT / "pipeline"
-# `python -m pipeline <command>` runs these before the command's own module is imported.
-ENTRY = ("__init__", "__main__", "cli", "commands")
+# `python -m pipeline.stages <stage>` runs these before the stage's own module is imported.
+ENTRY = ("__init__", "stages", "stages.__main__")
 
 
 def module_file(name: str) -> Path | None:
@@ -24,7 +24,7 @@ def module_file(name: str) -> Path | None:
 
 def imported_modules(name: str) -> set[str]:
     """pipeline modules that module `name` imports when it loads (module-level imports), with the
-    packages each import runs first (pipeline.report.figures runs pipeline/report/__init__.py)."""
+    packages each import runs first (pipeline.pages.figures runs pipeline/pages/__init__.py)."""
     tree = ast.parse(module_file(name).read_text())
     found = set()
     for node in tree.body:
@@ -68,24 +68,32 @@ STAGES = (*MODEL_STAGES, "overview")
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_stage_depends_on_its_whole_import_closure(stage):
-    """The stage `x` runs pipeline/x.py. Export also depends on the code of every stage that makes
+    """The stage `x` runs pipeline/stages/x.py. Export also depends on the code of every stage that makes
     the model: its provenance names the last commit of that code (export.code_commit), so a
     change to any of it must re-export."""
-    needed = closure(*ENTRY, stage)
+    needed = closure(*ENTRY, f"stages.{stage}")
     if stage == "export":
-        needed |= set().union(*(closure(*ENTRY, other) for other in MODEL_STAGES))
+        needed |= set().union(*(closure(*ENTRY, f"stages.{other}") for other in MODEL_STAGES))
     assert declared(ROOT / "dvc.yaml", stage) == needed, f"dvc.yaml's {stage} deps"
 
 
 def test_tune_depends_on_its_whole_import_closure():
-    assert declared(ROOT / "tune/dvc.yaml", "tune") == closure(*ENTRY, "tune")
+    assert declared(ROOT / "tune/dvc.yaml", "tune") == closure(*ENTRY, "stages.tune")
 
 
 def test_closure_follows_indirect_imports():
-    """train imports model, which imports files: both are in train's closure."""
-    assert {"model", "files", "config", "errors"} <= closure("train")
+    """train imports model.lenet, which imports core.files: both are in train's closure."""
+    assert {"model.lenet", "core.files", "core.config", "core.errors"} <= closure("stages.train")
 
 
 def test_closure_follows_imports_into_subpackages():
-    """overview imports pipeline.report.figures, which runs pipeline/report/__init__.py first."""
-    assert {"report", "report.figures", "report.diff"} <= closure("overview")
+    """overview imports pipeline.pages.figures, which runs pipeline/pages/__init__.py first."""
+    assert {"pages", "pages.figures", "pages.html"} <= closure("stages.overview")
+
+
+@pytest.mark.parametrize("stage", [*STAGES, "tune"])
+def test_no_stage_depends_on_tool_report_prefect_or_cli_code(stage):
+    """Editing `lenet serve`, the pull-request report, Prefect's flows or predict reruns nothing."""
+    dvcfile = ROOT / ("tune/dvc.yaml" if stage == "tune" else "dvc.yaml")
+    parts = {name.split(".")[0] for name in declared(dvcfile, stage)}
+    assert not parts & {"cli", "tools", "report", "orchestration", "__main__"}

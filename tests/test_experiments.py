@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests.helpers import wait_for
-from tests.synthetic import run_in
+from harness.helpers import wait_for
+from harness.synthetic import run_in
 
 pytestmark = pytest.mark.integration
 
@@ -31,3 +31,18 @@ def test_queued_grid_runs_and_both_experiments_are_listed(reproduced_project):
     committed = json.loads((reproduced_project / "metrics/digits.json").read_text())["test"]["loss"]
     # Each experiment trained with its own rate: three different models, three different losses.
     assert len({*results.values(), committed}) == 3, results
+
+
+def test_editing_code_no_stage_runs_reruns_no_stage_and_shared_code_reruns_all(reproduced_project):
+    """The layout's promise, on real DVC: the CLI's tool commands (`lenet serve` lives in cli.py),
+    the pull-request report, Prefect and predict are in no stage's deps."""
+    for module in ("cli.py", "report/github.py", "orchestration/flows.py", "tools/predict.py"):
+        with (reproduced_project / "pipeline" / module).open("a") as source:
+            source.write("# an edit that no stage runs\n")
+    status = json.loads(run_in(reproduced_project, "dvc", "status", "--json").stdout)
+    assert status == {}, status
+    with (reproduced_project / "pipeline/core/config.py").open("a") as source:
+        source.write("# an edit every stage runs\n")
+    status = json.loads(run_in(reproduced_project, "dvc", "status", "--json").stdout)
+    assert {stage.partition("@")[0] for stage in status} == {
+        "download", "validate", "preprocess", "train", "evaluate", "export", "overview"}

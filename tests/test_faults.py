@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import read_until, start_group
-from tests.synthetic import TUNED_TRIALS, copy_project, run_in, set_params
+from harness.helpers import read_until, start_group
+from harness.synthetic import TUNED_TRIALS, copy_project, run_in, set_params
 
 pytestmark = pytest.mark.integration
 STAGE = "train@digits"

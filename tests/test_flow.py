@@ -13,8 +13,7 @@ import sys
 import pytest
 import yaml
 
-from pipeline import orchestrate, workspace
-from tests.helpers import (
+from harness.helpers import (
     Receiver,
     Sentinel,
     api,
@@ -26,7 +25,9 @@ from tests.helpers import (
     task_runs,
     wait_for,
 )
-from tests.synthetic import commit_all, run_in, set_params, write_mirror
+from harness.synthetic import commit_all, run_in, set_params, write_mirror
+from pipeline.core import workspace
+from pipeline.orchestration import server as orchestrate
 
 pytestmark = pytest.mark.integration
 STAGES = {f"{stage}@digits" for stage in
@@ -259,7 +260,7 @@ def test_audit_fails_naming_the_dataset_and_the_number_that_differs(reproduced_p
 
 def break_validation(project, tmp_path) -> None:
     """Same checksums, different content: labels without class 9, which validation rejects."""
-    from tests.synthetic import make_split, write_idx_gz
+    from harness.synthetic import make_split, write_idx_gz
 
     bad = write_mirror(tmp_path / "bad", "digits")
     labels = tmp_path / "bad" / "digits" / bad["files"]["train_labels"]["name"]

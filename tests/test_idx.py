@@ -4,8 +4,8 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline import idx
-from tests.synthetic import make_split, write_idx_gz
+from harness.synthetic import make_split, write_idx_gz
+from pipeline.core import idx
 
 
 def test_round_trip(tmp_path):

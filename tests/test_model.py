@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.config import load_params
-from pipeline.model import ConvAveragePool, build_lenet5, count_trainable
-from tests.synthetic import ROOT
+from harness.synthetic import ROOT
+from pipeline.core.config import load_params
+from pipeline.model.lenet import ConvAveragePool, build_lenet5, count_trainable
 
 LENET5_LAYERS = ["C1", "S2", "C3", "S4", "F5", "F6", "output"]
 

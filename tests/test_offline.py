@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from pipeline import workspace
-from tests.helpers import Sentinel
-from tests.synthetic import ROOT
+from harness.helpers import Sentinel
+from harness.synthetic import ROOT
+from pipeline.core import workspace
 
 # A process that imports the project, opens an ONNX Runtime session like the export stage, and
 # lives long enough for ONNX Runtime's uploader (measured: its first request within 12 s).

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from pipeline.paths import DatasetPaths, ProjectPaths
-from tests.helpers import chromium_offline
-from tests.synthetic import run_in
+from harness.helpers import chromium_offline
+from harness.synthetic import run_in
+from pipeline.core.paths import DatasetPaths, ProjectPaths
 
 pytestmark = pytest.mark.integration
 

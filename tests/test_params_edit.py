@@ -3,10 +3,10 @@ import shutil
 import pytest
 import yaml
 
+from harness.synthetic import ROOT
 from pipeline.cli import main
-from pipeline.config import ParamsError, load_params
-from pipeline.params_edit import apply_overrides, set_args
-from tests.synthetic import ROOT
+from pipeline.core.config import ParamsError, load_params
+from pipeline.tools.params_edit import apply_overrides, set_args
 
 
 @pytest.fixture

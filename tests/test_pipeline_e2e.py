@@ -7,9 +7,9 @@ import onnxruntime as ort
 import pytest
 import yaml
 
-from pipeline.config import load_params
-from pipeline.data import load_raw_split
-from tests.synthetic import N_CLASSES, run_in
+from harness.synthetic import N_CLASSES, run_in
+from pipeline.core.config import load_params
+from pipeline.core.data import load_raw_split
 
 pytestmark = pytest.mark.integration
 STAGES = ("download", "validate", "preprocess", "train", "evaluate", "export")

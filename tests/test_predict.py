@@ -14,8 +14,9 @@ import pytest
 import yaml
 from PIL import Image, ImageDraw
 
-from pipeline import idx, predict
-from tests.synthetic import make_split, run_in
+from harness.synthetic import make_split, run_in
+from pipeline.core import idx
+from pipeline.tools import predict
 
 integration = pytest.mark.integration
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import workspace
+from harness.helpers import LoopbackServer, built_once, chromium_dom, run_in_mirror
+from harness.synthetic import commit_all, copy_project, run_in
+from pipeline.core import workspace
 from pipeline.report.diff import Change
 from pipeline.report.github import MARKER, post_comment
 from pipeline.report.significance import mcnemar, verdict
-from tests.helpers import LoopbackServer, built_once, chromium_dom, run_in_mirror
-from tests.synthetic import commit_all, copy_project, run_in
 
 RUN_URL = "https://github.example/o/r/actions/runs/42"
 GITHUB_ENV = {"GITHUB_SERVER_URL": "https://github.example", "GITHUB_REPOSITORY": "o/r",

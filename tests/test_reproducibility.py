@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import runtime, workspace
-from pipeline.config import load_params
-from tests.synthetic import ROOT, copy_project, run_in
+from harness.synthetic import ROOT, copy_project, run_in
+from pipeline.core import workspace
+from pipeline.core.config import load_params
+from pipeline.runtime import profile as runtime
 
 # Settings that change oneDNN's arithmetic when nothing pins them (each measured to change the
 # weights): a lower instruction set than this CPU's, one intra-op thread, oneDNN off.
 HOSTILE_ENV = {"ONEDNN_MAX_CPU_ISA": "SSE41", "TF_NUM_INTRAOP_THREADS": "1", "TF_ENABLE_ONEDNN_OPTS": "0"}
-# The train stage without cli.py, i.e. without the profile: what a plain Keras script does.
+# The train stage without pipeline.command, i.e. without the profile: what a plain Keras script does.
 TRAIN_WITHOUT_PROFILE = (
-    "from pipeline import config, paths, train; p = config.load_params(); "
+    "from pipeline.core import config, paths; from pipeline.stages import train; p = config.load_params(); "
     "train.run('digits', p.dataset('digits'), p, paths.DatasetPaths('digits'))"
 )
 
@@ -171,7 +172,7 @@ def python_in_root(code: str, **env: str) -> subprocess.CompletedProcess:
 ])
 def test_verify_judges_bytes_first_then_the_band_only_where_the_profile_cannot_hold(
         differ, honoured, change, status, says):
-    from pipeline.verify import judge
+    from pipeline.tools.verify import judge
 
     got, note = judge(differ, honoured, change, band=0.003)
     assert got == status
@@ -182,8 +183,8 @@ def test_verify_judges_bytes_first_then_the_band_only_where_the_profile_cannot_h
 
 def test_profile_overrides_a_contrary_environment_variable_and_says_so():
     result = python_in_root(
-        "import logging, os; logging.basicConfig(); from pipeline import config, runtime; "
-        "runtime.apply_profile(config.load_params().reproducibility); "
+        "import logging, os; logging.basicConfig(); from pipeline.core import config; from pipeline.runtime import profile; "
+        "profile.apply_profile(config.load_params().reproducibility); "
         "print(os.environ['ONEDNN_MAX_CPU_ISA'], os.environ['TF_NUM_INTRAOP_THREADS'])",
         ONEDNN_MAX_CPU_ISA="SSE41", TF_NUM_INTRAOP_THREADS="7")
     assert result.returncode == 0, result.stderr

@@ -9,10 +9,10 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from pipeline.config import load_params
-from pipeline.evaluate import confusion_matrix, per_class_scores
-from pipeline.preprocess import normalisation, stratified_split, transform
-from tests.synthetic import ROOT
+from harness.synthetic import ROOT
+from pipeline.core.config import load_params
+from pipeline.stages.evaluate import confusion_matrix, per_class_scores
+from pipeline.stages.preprocess import normalisation, stratified_split, transform
 
 
 def test_confusion_matrix_counts_actual_rows_and_predicted_columns():
@@ -54,7 +54,7 @@ def train_settings():
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "lecun1998"])
 def test_learning_rate_schedules_have_their_documented_shape(train_settings, schedule):
-    from pipeline.model import LECUN1998_SCHEDULE, learning_rate
+    from pipeline.model.lenet import LECUN1998_SCHEDULE, learning_rate
 
     steps, epochs, base = 10, 12, 0.01
     settings = train_settings.model_copy(update={"schedule": schedule, "epochs": epochs,
@@ -80,7 +80,7 @@ def dot_image(row: int, col: int, size: int = 32) -> np.ndarray:
 
 
 def test_augmentation_shifts_by_whole_pixels_within_the_limit_and_is_identity_at_inference():
-    from pipeline.model import RandomShiftRotate
+    from pipeline.model.lenet import RandomShiftRotate
 
     layer = RandomShiftRotate(shift=0.1, degrees=0.0, seed=0)
     image = dot_image(16, 16)
@@ -96,7 +96,7 @@ def test_augmentation_shifts_by_whole_pixels_within_the_limit_and_is_identity_at
 
 
 def test_augmentation_rotates_about_the_centre_within_the_angle():
-    from pipeline.model import RandomShiftRotate
+    from pipeline.model.lenet import RandomShiftRotate
 
     layer = RandomShiftRotate(shift=0.0, degrees=30.0, seed=1)
     image = np.zeros((1, 33, 33, 1), np.float32)
@@ -110,7 +110,7 @@ def test_augmentation_rotates_about_the_centre_within_the_angle():
 
 
 def test_augmentation_flip_mirrors_left_and_right_only_when_asked():
-    from pipeline.model import RandomShiftRotate
+    from pipeline.model.lenet import RandomShiftRotate
 
     image = dot_image(10, 5)
     seen = set()
@@ -125,7 +125,7 @@ def test_augmentation_flip_mirrors_left_and_right_only_when_asked():
 
 @pytest.mark.parametrize("elastic_alpha", [0.0, 4.0])
 def test_nearest_interpolation_copies_input_pixels_where_bilinear_blends_them(elastic_alpha):
-    from pipeline.model import RandomShiftRotate
+    from pipeline.model.lenet import RandomShiftRotate
 
     image = np.random.default_rng(4).integers(0, 4, (8, 32, 32, 1)).astype(np.float32)
     for interpolation, only_input_values in (("nearest", True), ("bilinear", False)):
@@ -141,7 +141,7 @@ def elastic_field(alpha: float, sigma: float, seed: int, n: int = 4, size: int =
     """Where each output pixel sampled the input, minus where it is: the displacement field
     (n, size, size, 2), read off by warping coordinate ramps (bilinear sampling reproduces a linear
     image exactly) with two layers of one seed, which therefore draw the same field."""
-    from pipeline.model import RandomShiftRotate
+    from pipeline.model.lenet import RandomShiftRotate
 
     cols, rows = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
     fields = []
@@ -168,11 +168,11 @@ def test_elastic_distortion_is_a_smooth_random_displacement_independent_per_axis
 
 
 def tiny_training(train_settings, steps_per_execution: int | None = None, **train_changes):
-    """LeNet-5 trained two epochs on 200 random images with pipeline.model's compile_model;
+    """LeNet-5 trained two epochs on 200 random images with pipeline.model.lenet's compile_model;
     `steps_per_execution` overrides the one compile_model sets."""
     import keras
 
-    from pipeline.model import build_training_model, compile_model
+    from pipeline.model.lenet import build_training_model, compile_model
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -201,7 +201,7 @@ def test_the_cheaper_average_pooling_gradient_trains_the_weights_of_keras_own_po
     ours = tiny_training(train_settings)
     assert [type(ours.get_layer("lenet5").get_layer(name)).__name__ for name in ("S2", "S4")] == \
         ["AveragePooling2x2"] * 2
-    with mock.patch("pipeline.model.AveragePooling2x2", keras.layers.AveragePooling2D):
+    with mock.patch("pipeline.model.lenet.AveragePooling2x2", keras.layers.AveragePooling2D):
         keras_own = tiny_training(train_settings)
     assert type(keras_own.get_layer("lenet5").get_layer("S2")) is keras.layers.AveragePooling2D
     for weight, reference in zip(ours.weights, keras_own.weights, strict=True):
@@ -222,10 +222,10 @@ def test_ema_momentum_leaves_the_averaged_weights_in_the_model(train_settings):
 def test_a_search_saving_its_state_leaves_the_old_state_whole_until_the_new_one_replaces_it(
         tmp_path, monkeypatch):
     """keras-tuner's own save truncated oracle.json before writing it: a search killed then could
-    not resume (JSONDecodeError). Through pipeline.tune its saves are written aside and renamed."""
+    not resume (JSONDecodeError). Through pipeline.stages.tune its saves are written aside and renamed."""
     from keras_tuner.src.engine.stateful import Stateful
 
-    import pipeline.tune  # noqa: F401  (installs the atomic writer)
+    import pipeline.stages.tune  # noqa: F401  (installs the atomic writer)
 
     class SearchState(Stateful):
         def __init__(self, trials):

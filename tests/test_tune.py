@@ -6,8 +6,8 @@ import zipfile
 import pytest
 import yaml
 
-from pipeline.params_edit import apply_overrides, flatten, load_overrides
-from tests.synthetic import ROOT, TUNED_TRIALS, copy_project, run_in
+from harness.synthetic import ROOT, TUNED_TRIALS, copy_project, run_in
+from pipeline.tools.params_edit import apply_overrides, flatten, load_overrides
 
 pytestmark = pytest.mark.integration
 

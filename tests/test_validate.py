@@ -14,10 +14,10 @@ import json
 import numpy as np
 import pytest
 
-from pipeline import validate
-from pipeline.config import VALIDATION_CHECKS, Dataset, Validate
-from pipeline.paths import DatasetPaths
-from tests.synthetic import FILES, link_web_assets, make_split, write_idx_gz
+from harness.synthetic import FILES, link_web_assets, make_split, write_idx_gz
+from pipeline.core.config import VALIDATION_CHECKS, Dataset, Validation
+from pipeline.core.paths import DatasetPaths
+from pipeline.stages import validate
 
 N_CLASSES = 10
 CLEAN = {"train": make_split(50, seed=0), "test": make_split(10, seed=1)}
@@ -41,8 +41,8 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     link_web_assets(tmp_path)
     profile = {split: validate.split_stats(x, y, N_CLASSES) for split, (x, y) in CLEAN.items()}
-    DatasetPaths("digits").reference_profile.parent.mkdir()
-    DatasetPaths("digits").reference_profile.write_text(json.dumps(profile))
+    DatasetPaths("digits").reference.parent.mkdir()
+    DatasetPaths("digits").reference.write_text(json.dumps(profile))
 
     def run(splits=CLEAN, warn=(), raw_overrides=None, **changes):
         paths = DatasetPaths("digits")
@@ -51,7 +51,7 @@ def workspace(tmp_path, monkeypatch):
             write_idx_gz(paths.raw / FILES[f"{split}_labels"], labels)
         for name, data in (raw_overrides or {}).items():
             (paths.raw / name).write_bytes(gzip.compress(data))
-        cfg = Validate(**{**SETTINGS, **changes, "warn": list(warn)})
+        cfg = Validation(**{**SETTINGS, **changes, "warn": list(warn)})
         try:
             report = validate.run("digits", dataset(), cfg, paths)
         except validate.ValidationFailed as failure:
@@ -83,7 +83,7 @@ def test_clean_data_passes_every_check(workspace):
 
 
 def test_wrong_magic_number(workspace):
-    from pipeline import idx
+    from pipeline.core import idx
 
     raw = bytearray(idx.encode(CLEAN["train"][0]))
     raw[2:4] = b"\x08\x02"  # not the images magic 0x0803
@@ -91,7 +91,7 @@ def test_wrong_magic_number(workspace):
 
 
 def test_declared_count_disagrees_with_the_file(workspace):
-    from pipeline import idx
+    from pipeline.core import idx
 
     raw = idx.encode(CLEAN["test"][1])[:-1]  # 100 labels declared, 99 present
     assert_fails_only(workspace(raw_overrides={FILES["test_labels"]: raw}), "header")
@@ -189,7 +189,7 @@ def test_warning_does_not_stop_the_stage(workspace):
     assert report["success"] and report["warned_checks"] == ["blank_images"]
 
 
-def test_missing_reference_profile_is_a_clear_error(workspace):
-    DatasetPaths("digits").reference_profile.unlink()
-    with pytest.raises(validate.ValidationFailed, match=r"lenet profile --dataset digits"):
+def test_missing_reference_is_a_clear_error(workspace):
+    DatasetPaths("digits").reference.unlink()
+    with pytest.raises(validate.ValidationFailed, match=r"lenet reference --dataset digits"):
         workspace()

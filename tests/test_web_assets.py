@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import web_assets
-from pipeline.paths import ProjectPaths
+from pipeline.core.paths import ProjectPaths
+from pipeline.pages import assets as web_assets
 
 # Found without importing Great Expectations (7 CPU-seconds for each test process that collects this).
 GX_TEMPLATES = Path(importlib.util.find_spec("great_expectations").origin).parent / "render/view/templates"

@@ -4,7 +4,7 @@ import subprocess
 
 import yaml
 
-from tests.synthetic import ROOT
+from harness.synthetic import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "pr-report.yml"
 

@@ -15,8 +15,9 @@ paired test on the same test images (exact McNemar) says it is not noise; stale 
 the workspace's dvc.lock does not match its code or params) are reported instead of compared.
 
 One job per submodule: diff (DVC's view of two revisions), significance (the paired test),
-figures, page (the HTML), github (the comment), rerun (the reduced reruns). This one writes the
-tables.
+page (the HTML), github (the comment), rerun (the reduced reruns). This one writes the tables.
+
+Imports pipeline.core and pipeline.pages. Imported by pipeline.cli only; no stage imports it.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import Params
-from pipeline.errors import PipelineError
-from pipeline.files import write_text
+from pipeline.core.config import Params
+from pipeline.core.errors import PipelineError
+from pipeline.core.files import write_text
+from pipeline.pages.figures import confusion_figure, curves_figure, png
 from pipeline.report import diff, github
-from pipeline.report.figures import confusion_figure, curves_figure, png
 from pipeline.report.page import to_html
 from pipeline.report.significance import Paired, mcnemar, verdict
 
@@ -173,9 +174,12 @@ def figures(params: Params, base: str, change: str | None) -> dict[str, bytes]:
     images: dict[str, bytes] = {}
     for ds, dataset in params.datasets.items():
         for name, fig in (
-            (f"{ds}-confusion-base.png", confusion_figure(ds, dataset.classes, base, f"{ds}: base")),
-            (f"{ds}-confusion-new.png", confusion_figure(ds, dataset.classes, change, f"{ds}: this change")),
-            (f"{ds}-curves.png", curves_figure(ds, ((base, "base", "--"), (change, "this change", "-")))),
+            (f"{ds}-confusion-base.png", confusion_figure(
+                diff.confusion_at(ds, dataset.classes, base), dataset.classes, f"{ds}: base")),
+            (f"{ds}-confusion-new.png", confusion_figure(
+                diff.confusion_at(ds, dataset.classes, change), dataset.classes, f"{ds}: this change")),
+            (f"{ds}-curves.png", curves_figure(ds, [
+                ("base", "--", diff.curves_at(ds, base)), ("this change", "-", diff.curves_at(ds, change))])),
         ):
             if fig is not None:
                 images[name] = png(fig)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import workspace
-from pipeline.paths import DatasetPaths, ProjectPaths
+from pipeline.core import dag, metrics
+from pipeline.core.paths import DatasetPaths, ProjectPaths
 
 HEADLINE = ("test.accuracy", "test.loss")
 
@@ -30,10 +30,6 @@ class Change:
         return None if not self.old or self.delta is None else self.delta / abs(self.old)
 
 
-def _dvc_json(*args: str) -> dict:
-    return json.loads(workspace.run("dvc", *args, "--json").stdout or "{}")
-
-
 def revisions(base: str, change: str | None) -> tuple[str, ...]:
     """DVC's diff arguments: base against `change`, or against the workspace when None."""
     return (base,) if change is None else (base, change)
@@ -41,7 +37,7 @@ def revisions(base: str, change: str | None) -> tuple[str, ...]:
 
 def metric_changes(base: str, change: str | None, datasets: list[str]) -> dict[str, dict[str, Change]]:
     """{dataset: {"test.accuracy": Change, ...}} for metrics/<dataset>.json."""
-    diff = _dvc_json("metrics", "diff", *revisions(base, change), "--all")
+    diff = dag.dvc_json("metrics", "diff", *revisions(base, change), "--all")
     changes = {}
     for ds in datasets:
         entries = diff.get(f"metrics/{ds}.json", {})
@@ -51,7 +47,7 @@ def metric_changes(base: str, change: str | None, datasets: list[str]) -> dict[s
 
 
 def param_changes(base: str, change: str | None) -> list[tuple[str, object, object]]:
-    diff = _dvc_json("params", "diff", *revisions(base, change))
+    diff = dag.dvc_json("params", "diff", *revisions(base, change))
     return [(key, value.get("old"), value.get("new"))
             for file_changes in diff.values() for key, value in sorted(file_changes.items())]
 
@@ -76,32 +72,26 @@ def per_class_at(ds: str, rev: str | None) -> dict[str, dict[str, float]] | None
 
 
 def predictions_at(ds: str, rev: str | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(actual, predicted) class names per test image, in test-set order: the evaluate stage's
-    confusion.json has one row per image."""
+    """(actual, predicted) class names per test image at `rev` (metrics.predictions)."""
     text = read_at(DatasetPaths(ds).confusion, rev)
-    if text is None:
-        return None
-    rows = json.loads(text)
-    return np.array([r["actual"] for r in rows]), np.array([r["predicted"] for r in rows])
+    return None if text is None else metrics.predictions(text)
 
 
 def confusion_at(ds: str, classes: list[str], rev: str | None) -> np.ndarray | None:
     """The confusion matrix (rows: actual, columns: predicted, in `classes` order) at `rev`."""
-    sides = predictions_at(ds, rev)
-    if sides is None:
-        return None
-    index = {name: i for i, name in enumerate(classes)}
-    matrix = np.zeros((len(classes), len(classes)), dtype=int)
-    np.add.at(matrix, ([index[a] for a in sides[0]], [index[p] for p in sides[1]]), 1)
-    return matrix
+    text = read_at(DatasetPaths(ds).confusion, rev)
+    return None if text is None else metrics.confusion_of(text, classes)
 
 
 def curve_at(ds: str, rev: str | None, split: str, metric: str) -> list[float] | None:
     """One value per epoch from dvclive's TSV (split "train" or "eval", i.e. validation)."""
     text = read_at(DatasetPaths(ds).training_curve(split, metric), rev)
-    if text is None:
-        return None
-    return [float(line.split("\t")[1]) for line in text.strip().splitlines()[1:]]
+    return None if text is None else metrics.curve(text)
+
+
+def curves_at(ds: str, rev: str | None) -> dict[str, list[float] | None]:
+    """Accuracy per epoch at `rev`: {"train": ..., "eval": ...} (eval: the validation split)."""
+    return {split: curve_at(ds, rev, split, "accuracy") for split in ("train", "eval")}
 
 
 # `dvc status` reasons that mean "the committed results are not what this code and these params
@@ -117,7 +107,7 @@ def stale_stages() -> list[str]:
     """'stage: reason' for each stage of the pipeline (dvc.yaml; not the tuning search, not the
     presentation) whose dvc.lock entry no longer matches the code, params or command in the
     workspace."""
-    status = _dvc_json("status", str(ProjectPaths().dvc_yaml))
+    status = dag.dvc_json("status", str(ProjectPaths().dvc_yaml))
     stale = []
     for stage, reasons in status.items():
         if stage in PRESENTATION_STAGES:

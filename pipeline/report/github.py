@@ -7,7 +7,7 @@ import os
 import urllib.request
 from pathlib import Path
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 MARKER = "<!-- lenet-pipeline-report -->"
 PAGE = 100

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pipeline import workspace
-from pipeline.config import load_params
-from pipeline.errors import PipelineError
-from pipeline.paths import ProjectPaths
+from pipeline.core import workspace
+from pipeline.core.config import load_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import ProjectPaths
 
 REDUCED_REFS = {"base": "refs/lenet/reduced-base", "change": "refs/lenet/reduced-change"}
 

@@ -1,0 +1,210 @@
+"""Helpers for tests: templates built once per run, real servers (Prefect's REST API, a
+no-internet sentinel, a webhook receiver) and pages in headless Chromium."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from filelock import FileLock
+
+from pipeline.core import workspace
+
+
+def built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
+    """The folder `name`, made by build(folder) once per test run: with pytest-xdist, the first
+    worker to ask builds it and the others wait for it (a file lock in the run's shared folder)."""
+    if worker_id == "master":  # no xdist
+        return build(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above every worker's
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed build left behind
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
+def run_in_mirror(project: Path, mirror: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """`command` in `project`, downloading from `mirror`."""
+    return workspace.run(*command, cwd=project, env={**os.environ, "LENET_DATA_MIRROR": mirror.as_uri()})
+
+
+def start_group(cwd: Path, *command: str) -> subprocess.Popen:
+    """`command` in its own process group (a kill or a stop takes its children too), with this
+    environment's bin/ first on PATH, stdout and stderr merged into one text pipe."""
+    return subprocess.Popen(command, cwd=cwd, env=workspace.environment(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def read_until(process: subprocess.Popen, marker: str, times: int = 1) -> str:
+    """What `process` prints up to the line where `marker` has appeared `times` times (an epoch
+    or stage marker: no sleeping on timing); fails with the output if the process ends first."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        times -= marker in line
+        if not times:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} never printed:\n" + "".join(seen)[-3000:])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def api(url: str, path: str, body: dict | None = None):
+    """POST (with a body) or GET one Prefect REST endpoint; returns the decoded JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}{path}", data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def flow_runs(url: str, flow_name: str) -> list[dict]:
+    return api(url, "/flow_runs/filter", {"flows": {"name": {"any_": [flow_name]}},
+                                          "sort": "EXPECTED_START_TIME_DESC"})
+
+
+def task_runs(url: str, flow_run_id: str) -> list[dict]:
+    return api(url, "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}})
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
+    """predicate()'s first truthy value, asked every `every` seconds (a predicate that starts a
+    process, like `dvc queue status`, costs CPU the thing waited for needs: ask it less often)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def stop_session(process: subprocess.Popen, grace: float = 60) -> None:
+    """SIGTERM the process group we started (start_new_session=True), SIGKILL it if it has not
+    exited after `grace` seconds: a Prefect worker or server shuts down slowly on a busy machine."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+class LoopbackServer:
+    """An HTTP server on a free 127.0.0.1 port, served from a thread; close() (or leaving a `with`
+    block) stops it."""
+
+    def __init__(self, handler, path: str = ""):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class Sentinel(LoopbackServer):
+    """An HTTP(S) proxy on 127.0.0.1 that refuses everything and remembers who asked.
+
+    With HTTP(S)_PROXY pointing here and NO_PROXY covering loopback, any attempt by the code
+    under test to reach the internet lands in `requests` instead of leaving the machine.
+    """
+
+    def __init__(self):
+        self.requests: list[str] = []
+        sentinel = self
+
+        class Handler(QuietHandler):
+            def _refuse(self):
+                sentinel.requests.append(f"{self.command} {self.path}")
+                self.send_error(403, "no internet in tests")
+
+            do_GET = do_POST = do_PUT = do_HEAD = do_CONNECT = _refuse
+
+        super().__init__(Handler)
+
+
+class Receiver(LoopbackServer):
+    """A webhook receiver on 127.0.0.1 that keeps every JSON body posted to it."""
+
+    def __init__(self):
+        self.bodies: list[dict] = []
+        receiver = self
+
+        class Handler(QuietHandler):
+            def do_POST(self):
+                receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+        super().__init__(Handler, "/hook")
+
+
+def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
+    """The DOM of a local page after Debian's headless Chromium rendered it (`make test` installs
+    chromium); flags as this machine needs them: no sandbox as root, no background networking."""
+    assert shutil.which("chromium"), "needs Debian's chromium package (`make test` installs it)"
+    return subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *extra,
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+
+
+# Chromium's own services (component updates, sign-in, network time): the browser contacts them
+# whatever page it opens, despite --disable-background-networking. Refused like everything else,
+# but not the page's requests.
+BROWSER_SERVICES = {"update.googleapis.com", "accounts.google.com", "clients2.google.com",
+                    "redirector.gvt1.com"}
+
+
+def requested_host(request: str) -> str:
+    """'CONNECT host:443' or 'GET http://host/path' -> host."""
+    target = request.split(" ", 1)[1]
+    return target.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+
+
+def chromium_offline(page: Path, screenshot: Path, window: str = "1280,1600") -> tuple[str, list[str]]:
+    """(DOM after rendering, every request of the page that tried to leave the machine) for a local
+    page opened with the network refused: all HTTP(S) goes to a Sentinel proxy (which records and
+    refuses it), no other host name resolves. Saves a screenshot of the first `window` pixels."""
+    sentinel = Sentinel()
+    try:
+        dom = chromium_dom(page, screenshot.parent / "chromium-profile",
+                           f"--proxy-server={sentinel.url}",
+                           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                           "--virtual-time-budget=10000", f"--window-size={window}",
+                           f"--screenshot={screenshot}")
+    finally:
+        sentinel.close()
+    return dom, [r for r in sentinel.requests if requested_host(r) not in BROWSER_SERVICES]
