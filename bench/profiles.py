@@ -66,7 +66,7 @@ def main() -> int:
     with workspace.scratch_checkout("HEAD") as scratch:
         workspace.run("dvc", "repro", f"preprocess@{args.dataset}", cwd=scratch)
         base = yaml.safe_load(ProjectPaths(scratch).params.read_text())
-        base["train"]["epochs"] = args.epochs
+        base["datasets"][args.dataset]["train"]["epochs"] = args.epochs
         for name, overrides in [(BASELINE, None), *VARIANTS.items()]:
             print(f"training: {name} ...", flush=True)
             results[name] = train_once(scratch, args.dataset, base, overrides)

@@ -9,8 +9,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from pipeline.core import workspace
-from pipeline.core.config import ParamsError, load_params
+from pipeline.core.config import ParamsError, load_params, parse_params
 from pipeline.core.paths import DatasetPaths, ProjectPaths
 from pipeline.tools.params_edit import apply_overrides
 
@@ -54,10 +56,27 @@ def trained_settings(root: Path, commit: str, overrides: dict[str, object]) -> d
         params_file = Path(scratch) / "params.yaml"
         params_file.write_text(workspace.run("git", "show", f"{commit}:params.yaml", cwd=root).stdout)
         try:
-            apply_overrides(params_file, overrides)
-            return load_params(params_file).model_dump()
+            apply_overrides(params_file, overrides, check=False)
+            return parse_params(upgrade(yaml.safe_load(params_file.read_text())), params_file).resolved()
         except ParamsError:
             return None
+
+
+def upgrade(raw: dict) -> dict:
+    """An older params.yaml in today's shape, the same settings: `validate` is `validation`, and a
+    train setting given as {dataset: value} is each dataset's own `datasets.<name>.train`."""
+    raw = dict(raw)
+    if "validate" in raw:
+        raw["validation"] = raw.pop("validate")
+    shared = {}
+    for key, value in raw.get("train", {}).items():
+        if isinstance(value, dict):
+            for name, own in value.items():
+                raw["datasets"][name].setdefault("train", {})[key] = own
+        else:
+            shared[key] = value
+    raw["train"] = shared
+    return raw
 
 
 def metrics_accuracy(root: Path, ds: str) -> float:
@@ -82,7 +101,7 @@ def current_seed_run(root: Path) -> dict | None:
     """The last `python -m bench.seeds` run that measured this params.yaml (`describes_params`)."""
     runs = seed_runs(root)
     # Validated once, and only where a lever needs comparing (a run without one compares bytes).
-    settings = load_params(ProjectPaths(root).params).model_dump() if any(r["overrides"] for r in runs) else None
+    settings = load_params(ProjectPaths(root).params).resolved() if any(r["overrides"] for r in runs) else None
     current = [run for run in runs if describes_params(root, run, settings)]
     return current[-1] if current else None
 

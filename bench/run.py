@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from bench import readme_table
 from pipeline.core import workspace
 from pipeline.core.paths import DatasetPaths, ProjectPaths
@@ -104,7 +106,9 @@ def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float | 
     from pipeline.tools.verify import restore_upstream
 
     with workspace.scratch_checkout(revision, ROOT) as checkout:
-        apply_overrides(ProjectPaths(checkout).params, {"train.epochs": epochs}, check=False)
+        shape = yaml.safe_load(ProjectPaths(checkout).params.read_text())  # older revisions: train.epochs
+        key = f"datasets.{ds}.train.epochs" if "train" in shape["datasets"][ds] else "train.epochs"
+        apply_overrides(ProjectPaths(checkout).params, {key: epochs}, check=False)
         restore_upstream(checkout, f"preprocess@{ds}")
         # Forced: an earlier run of the same revision and epochs would be restored from DVC's run
         # cache, untimed.

@@ -94,6 +94,14 @@ def run_report(ctx: Context) -> int:
     return 2 if strict and "regressed" in verdicts.values() else 0
 
 
+@command("summary", "per dataset: test accuracy, errors, the change against the committed "
+         "numbers, and where to look next (the end of `make repro`)", "tool", reads_params=True)
+def run_summary(ctx: Context) -> None:
+    from pipeline.tools import summary
+
+    summary.run(ctx.params, ProjectPaths())
+
+
 @command("apply", "write a YAML file of settings (a preset, tuned values) into params.yaml", "tool",
          option("overrides", type=Path, help="e.g. presets/classic.yaml"),
          option("--as-set-args", action="store_true",

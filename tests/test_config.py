@@ -76,32 +76,36 @@ def test_missing_and_malformed_files(tmp_path):
         load_params(bad)
 
 
-def test_every_train_setting_takes_one_value_or_one_per_dataset(raw):
-    raw["train"].update(epochs={"mnist": 3, "fashion_mnist": 7},
-                        label_smoothing={"mnist": 0.1, "fashion_mnist": 0.0}, optimizer="sgd")
+def test_a_datasets_own_train_setting_wins_over_the_shared_one(raw):
+    raw["train"]["optimizer"] = "sgd"
+    raw["datasets"]["mnist"]["train"].update(epochs=3, optimizer="adam")
     params = parse_params(raw)
-    assert (params.train_for("mnist").epochs, params.train_for("mnist").label_smoothing) == (3, 0.1)
+    assert (params.train_for("mnist").epochs, params.train_for("mnist").optimizer) == (3, "adam")
     assert (params.train_for("fashion_mnist").epochs,
-            params.train_for("fashion_mnist").label_smoothing) == (7, 0.0)
-    assert params.train_for("fashion_mnist").optimizer == params.train_for("mnist").optimizer == "sgd"
+            params.train_for("fashion_mnist").optimizer) == (40, "sgd")
 
 
-@pytest.mark.parametrize("value", [{"mnist": 0.1}, {"mnist": 0.1, "fashion_mnist": 0.0, "cifar": 0.2}])
-def test_a_per_dataset_setting_must_name_each_dataset(raw, value):
-    raw["train"]["label_smoothing"] = value
-    with pytest.raises(ParamsError, match=r"train\.label_smoothing names datasets .* one value per "
-                                          r"dataset, or one for all$"):
+def test_a_setting_found_at_neither_level_is_named_with_both_places(raw):
+    del raw["datasets"]["fashion_mnist"]["train"]["epochs"]
+    with pytest.raises(ParamsError, match=r"dataset 'fashion_mnist' has no value for train\.epochs: "
+                                          r"give it in `train` \(every dataset\) or in "
+                                          r"`datasets\.fashion_mnist\.train` \(this one\)"):
         parse_params(raw)
 
 
-@pytest.mark.parametrize(("value", "problem"), [
-    (0, r"train\.epochs: Input should be greater than or equal to 1 \(got 0\)"),
-    ({"mnist": 0, "fashion_mnist": 5},
-     r"train\.epochs\.mnist: Input should be greater than or equal to 1 \(got 0\)"),
+def test_a_datasets_train_setting_is_validated_as_the_shared_one(raw):
+    raw["datasets"]["mnist"]["train"]["batch_sise"] = 64
+    with pytest.raises(ParamsError, match=r"datasets\.mnist\.train\.batch_sise: unknown key"):
+        parse_params(raw)
+
+
+@pytest.mark.parametrize(("where", "problem"), [
+    ("shared", r"train\.epochs: Input should be greater than or equal to 1 \(got 0\)"),
+    ("mnist", r"datasets\.mnist\.train\.epochs: Input should be greater than or equal to 1 \(got 0\)"),
 ])
-def test_a_bad_setting_is_reported_once_in_the_shape_it_was_given(raw, value, problem):
-    """One line about the value as written, not one per shape a setting may take."""
-    raw["train"]["epochs"] = value
+def test_a_bad_setting_is_reported_once_where_it_was_given(raw, where, problem):
+    """One line about the value as written, naming the level that gave it."""
+    (raw["train"] if where == "shared" else raw["datasets"]["mnist"]["train"])["epochs"] = 0
     with pytest.raises(ParamsError) as error:
         parse_params(raw)
     assert str(error.value).splitlines()[0].endswith("1 invalid parameter(s)")

@@ -33,7 +33,7 @@ def test_classic_preset_changes_exactly_its_keys_and_keeps_comments(params_copy,
 
 def test_unknown_key_is_refused_and_file_untouched(params_copy):
     original = params_copy.read_text()
-    with pytest.raises(ParamsError, match="no key 'train.warmup'"):
+    with pytest.raises(ParamsError, match=r"train\.warmup: unknown key"):
         apply_overrides(params_copy, {"train.warmup": 3})
     assert params_copy.read_text() == original
 
@@ -46,15 +46,24 @@ def test_invalid_value_is_refused_and_file_untouched(params_copy):
 
 
 def test_another_revisions_params_are_edited_unchecked_only_when_asked(params_copy):
-    """An older params.yaml lacks keys this code requires; benchmarks still set its epochs."""
+    """An older params.yaml lacks keys this code requires; benchmarks still set its settings, but
+    never add a key to it unchecked."""
     older = yaml.safe_load(params_copy.read_text())
     del older["train"]["ema_momentum"]
     params_copy.write_text(yaml.safe_dump(older))
     with pytest.raises(ParamsError, match=r"train\.ema_momentum"):
-        apply_overrides(params_copy, {"train.epochs": 4})
-    assert apply_overrides(params_copy, {"train.epochs": 4}, check=False) == {
-        "train.epochs": (older["train"]["epochs"], 4)}
-    assert yaml.safe_load(params_copy.read_text())["train"]["epochs"] == 4
+        apply_overrides(params_copy, {"train.learning_rate": 0.01})
+    assert apply_overrides(params_copy, {"train.learning_rate": 0.01}, check=False) == {
+        "train.learning_rate": (older["train"]["learning_rate"], 0.01)}
+    assert yaml.safe_load(params_copy.read_text())["train"]["learning_rate"] == 0.01
+    with pytest.raises(ParamsError, match="no key 'train.warmup'"):
+        apply_overrides(params_copy, {"train.warmup": 3}, check=False)
+
+
+def test_a_datasets_own_setting_is_added_where_the_file_had_none(params_copy):
+    assert apply_overrides(params_copy, {"datasets.mnist.train.batch_size": 128}) == {
+        "datasets.mnist.train.batch_size": (None, 128)}
+    assert yaml.safe_load(params_copy.read_text())["datasets"]["mnist"]["train"]["batch_size"] == 128
 
 
 def test_set_args_for_dvc_exp_run():

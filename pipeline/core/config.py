@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from typing_extensions import TypeAliasType, TypeVar
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from pipeline.core.errors import PipelineError
 
@@ -43,18 +42,6 @@ class DataFiles(Strict):
 class SplitRows(Strict):
     train: int = Field(gt=0)
     test: int = Field(gt=0)
-
-
-class Dataset(Strict):
-    mirror_dir: str = Field(min_length=1)
-    urls: list[str] = Field(default_factory=list)
-    files: DataFiles
-    rows: SplitRows
-    classes: list[str] = Field(min_length=2)
-    horizontal_flip: bool  # mirrored images keep their class: augmentation may flip them
-
-    def data_files(self) -> list[DataFile]:
-        return [getattr(self.files, key) for key in DataFiles.model_fields]
 
 
 class Download(Strict):
@@ -109,33 +96,53 @@ class Model(Strict):
         return self
 
 
-T = TypeVar("T")
-# A train setting: one value for every dataset, or {dataset: value} (params.yaml's defaults give
-# MNIST fewer epochs than Fashion-MNIST, and label smoothing, which helps MNIST only).
-PerDataset = TypeAliasType("PerDataset", Union[T, dict[str, T]], type_params=(T,))  # noqa: UP007
-
-
 class Train(Strict):
-    optimizer: PerDataset[Literal["adam", "sgd"]]
-    momentum: PerDataset[Annotated[float, Field(ge=0, lt=1)]]
-    learning_rate: PerDataset[Annotated[float, Field(gt=0, le=10)]]
-    schedule: PerDataset[Literal["constant", "cosine", "lecun1998"]]
-    loss: PerDataset[Literal["crossentropy", "mse"]]
-    label_smoothing: PerDataset[Annotated[float, Field(ge=0, lt=1)]]
-    batch_size: PerDataset[Annotated[int, Field(ge=1, le=65536)]]
-    epochs: PerDataset[Annotated[int, Field(ge=1, le=1000)]]
-    augment: PerDataset[bool]
-    shift: PerDataset[Annotated[float, Field(ge=0, lt=0.5)]]
-    rotation_degrees: PerDataset[Annotated[float, Field(ge=0, le=180)]]
+    """params.yaml's `train`: the settings every dataset trains with, unless its own
+    `datasets.<name>.train` gives a key another value (Params.train_for)."""
+
+    optimizer: Literal["adam", "sgd"]
+    momentum: Annotated[float, Field(ge=0, lt=1)]
+    learning_rate: Annotated[float, Field(gt=0, le=10)]
+    schedule: Literal["constant", "cosine", "lecun1998"]
+    loss: Literal["crossentropy", "mse"]
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)]
+    batch_size: Annotated[int, Field(ge=1, le=65536)]
+    epochs: Annotated[int, Field(ge=1, le=1000)]
+    augment: bool
+    shift: Annotated[float, Field(ge=0, lt=0.5)]
+    rotation_degrees: Annotated[float, Field(ge=0, le=180)]
     # How the augmentation's warp samples the image between pixels.
-    interpolation: PerDataset[Literal["bilinear", "nearest"]]
+    interpolation: Literal["bilinear", "nearest"]
     # Simard et al. 2003's elastic distortion (0: off), and the smoothness of its displacement
     # field in pixels.
-    elastic_alpha: PerDataset[Annotated[float, Field(ge=0, le=100)]]
-    elastic_sigma: PerDataset[Annotated[float, Field(gt=0, le=16)]]
+    elastic_alpha: Annotated[float, Field(ge=0, le=100)]
+    elastic_sigma: Annotated[float, Field(gt=0, le=16)]
     # Momentum of an exponential moving average of the weights, which the model keeps at the end
     # (Keras's use_ema); 0 keeps the last step's weights.
-    ema_momentum: PerDataset[Annotated[float, Field(ge=0, lt=1)]]
+    ema_momentum: Annotated[float, Field(ge=0, lt=1)]
+
+
+# params.yaml's `train` and each `datasets.<name>.train`: any keys of Train, validated as there.
+# Resolved per dataset by Params.train_for, which must find every key at one level or the other.
+TrainOverrides = create_model(
+    "TrainOverrides", __config__=ConfigDict(extra="forbid", frozen=True),
+    **{name: ((Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+              | None, None)
+       for name, field in Train.model_fields.items()})
+
+
+class Dataset(Strict):
+    mirror_dir: str = Field(min_length=1)
+    urls: list[str] = Field(default_factory=list)
+    files: DataFiles
+    rows: SplitRows
+    classes: list[str] = Field(min_length=2)
+    horizontal_flip: bool  # mirrored images keep their class: augmentation may flip them
+    # Overrides of `train` for this dataset only: a change here reruns this dataset's stages alone.
+    train: TrainOverrides = Field(default_factory=TrainOverrides)
+
+    def data_files(self) -> list[DataFile]:
+        return [getattr(self.files, key) for key in DataFiles.model_fields]
 
 
 class Evaluate(Strict):
@@ -201,7 +208,7 @@ class Params(Strict):
     validation: Validation
     preprocess: Preprocess
     model: Model
-    train: Train
+    train: TrainOverrides
     evaluate: Evaluate
     tune: Tune
     report: Report
@@ -220,12 +227,14 @@ class Params(Strict):
         return self
 
     @model_validator(mode="after")
-    def _per_dataset_train_settings_cover_the_datasets(self) -> Params:
-        for key, value in self.train:
-            if isinstance(value, dict) and set(value) != set(self.datasets):
+    def _every_dataset_resolves_every_train_setting(self) -> Params:
+        for name in self.datasets:
+            missing = [key for key in Train.model_fields
+                       if getattr(self.dataset(name).train, key) is None and getattr(self.train, key) is None]
+            if missing:
                 raise ValueError(
-                    f"train.{key} names datasets {sorted(value)}, but params.yaml's datasets are "
-                    f"{sorted(self.datasets)}: give one value per dataset, or one for all")
+                    f"dataset {name!r} has no value for {', '.join(f'train.{k}' for k in missing)}: "
+                    f"give it in `train` (every dataset) or in `datasets.{name}.train` (this one)")
         return self
 
     @model_validator(mode="after")
@@ -241,10 +250,17 @@ class Params(Strict):
         return self
 
     def train_for(self, name: str) -> Train:
-        """The train section as it applies to dataset `name`: its own value of every setting
-        given per dataset."""
-        return self.train.model_copy(update={
-            key: value[name] for key, value in self.train if isinstance(value, dict)})
+        """The one resolution rule: `datasets.<name>.train.<key>` where given, else `train.<key>`."""
+        return Train(**{**self.train.model_dump(exclude_none=True),
+                        **self.dataset(name).train.model_dump(exclude_none=True)})
+
+    def resolved(self) -> dict:
+        """What each dataset trains with, whichever level of params.yaml gives a setting: the
+        settings with `train` replaced by {dataset: its resolved train settings}."""
+        settings = self.model_dump(exclude={"train"})
+        for entry in settings["datasets"].values():
+            entry.pop("train")
+        return {**settings, "train": {name: self.train_for(name).model_dump() for name in self.datasets}}
 
     def dataset(self, name: str) -> Dataset:
         """The catalog entry for `name`, or an error listing the datasets params.yaml defines."""

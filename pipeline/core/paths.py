@@ -144,6 +144,11 @@ class DatasetPaths:
         return self.eval_dir / "misclassified.png"
 
     @property
+    def per_class(self) -> Path:
+        """Precision, recall and F1 per class: read by the overview and the report, not a metric."""
+        return self.eval_dir / "per_class.json"
+
+    @property
     def confusion(self) -> Path:
         return self.eval_dir / "confusion.json"
 

@@ -66,7 +66,11 @@ def read_at(path: Path, rev: str | None) -> str | None:
 
 
 def per_class_at(ds: str, rev: str | None) -> dict[str, dict[str, float]] | None:
-    """{class: {"precision", "recall", "f1"}} from metrics/<ds>.json at `rev`."""
+    """{class: {"precision", "recall", "f1"}} from reports/eval/<ds>/per_class.json at `rev` (or,
+    before that file existed, from metrics/<ds>.json's "per_class")."""
+    text = read_at(DatasetPaths(ds).per_class, rev)
+    if text is not None:
+        return json.loads(text)
     text = read_at(DatasetPaths(ds).metrics, rev)
     return None if text is None else json.loads(text).get("per_class")
 

@@ -1,7 +1,8 @@
 """Evaluate stage: the test-set numbers the project reports, plus the plots that explain them.
 
-metrics/<dataset>.json holds numbers only, because that file is what `dvc metrics diff` compares;
-timings and versions go to reports/runtime/.
+metrics/<dataset>.json holds the headline numbers only (test accuracy, loss, errors, macro F1):
+that file is what `dvc metrics diff` and `dvc exp show` compare. Per-class scores go to
+reports/eval/<dataset>/per_class.json; timings and versions to reports/runtime/.
 """
 
 from __future__ import annotations
@@ -67,15 +68,18 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     y_pred = np.argmax(model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0), axis=1)
     matrix = confusion_matrix(y_test, y_pred, len(dataset.classes))
 
+    per_class = per_class_scores(matrix, dataset.classes)
+    # The headline numbers only: every key here is a column of `dvc exp show` and `dvc metrics diff`.
     metrics = {
         "test": {
             "accuracy": round(float(accuracy), 6),
             "loss": round(float(loss), 6),
             "errors": int((y_pred != y_test).sum()),
+            "macro_f1": round(sum(c["f1"] for c in per_class.values()) / len(per_class), 6),
         },
-        "per_class": per_class_scores(matrix, dataset.classes),
     }
     write_json(paths.metrics, metrics)
+    write_json(paths.per_class, per_class)
     write_json(
         paths.confusion,
         [{"actual": dataset.classes[a], "predicted": dataset.classes[p]} for a, p in zip(y_test, y_pred)],

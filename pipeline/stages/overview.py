@@ -71,9 +71,9 @@ def _link(target: Path, page: Path) -> str:
     return html.escape(Path(os.path.relpath(target, page.parent)).as_posix())
 
 
-def _headline(metrics: dict, test_images: int) -> str:
+def _headline(metrics: dict, per_class: dict, test_images: int) -> str:
     test = metrics["test"]
-    f1 = sum(c["f1"] for c in metrics["per_class"].values()) / len(metrics["per_class"])
+    f1 = sum(c["f1"] for c in per_class.values()) / len(per_class)
     boxes = (("test accuracy", f"{test['accuracy']:.2%}"),
              ("errors", f"{test['errors']} of {test_images}"),
              ("test loss", f"{test['loss']:.4f}"), ("macro F1", f"{f1:.4f}"))
@@ -111,7 +111,7 @@ def dataset_section(name: str, dataset: Dataset, paths: DatasetPaths, page: Path
     return f"""
 <section id="{label}">
 <h2>{label}</h2>
-{_headline(metrics, dataset.rows.test)}
+{_headline(metrics, json.loads(paths.per_class.read_text()), dataset.rows.test)}
 {_validation(validation, _link(paths.data_docs / "index.html", page))}
 <div class="figures">{"".join(figures)}</div>
 <h3>Model</h3>

@@ -28,7 +28,9 @@ def load_overrides(path: Path) -> dict[str, object]:
 
 
 def apply_overrides(params_file: Path, overrides: dict[str, object], check: bool = True) -> dict[str, tuple]:
-    """Set each dotted key (which must already exist) and return {key: (old, new)} that changed.
+    """Set each dotted key (its parent mapping must exist; the key itself may be new where the
+    validated result allows it, e.g. datasets.mnist.train.batch_size) and return {key: (old, new)}
+    that changed.
 
     The edited file is validated as a whole before it replaces params.yaml; `check=False` leaves
     that to the stages, for the params.yaml of another revision, whose keys this code may not know.
@@ -44,10 +46,11 @@ def apply_overrides(params_file: Path, overrides: dict[str, object], check: bool
                 raise ParamsError(f"{params_file}: no key {dotted!r} to set (only known keys may be set)")
             node = node[part]
         leaf = dotted.split(".")[-1]
-        if not isinstance(node, dict) or leaf not in node:
+        if not isinstance(node, dict) or (leaf not in node and not check):
             raise ParamsError(f"{params_file}: no key {dotted!r} to set (only known keys may be set)")
-        if node[leaf] != value:
-            changed[dotted] = (node[leaf], value)
+        # A key new to its mapping (a dataset's own train setting) is checked with the whole file.
+        if node.get(leaf) != value or leaf not in node:
+            changed[dotted] = (node.get(leaf), value)
             node[leaf] = value
     buffer = io.StringIO()
     round_trip.dump(document, buffer)
