@@ -61,7 +61,7 @@ def test_every_make_target_calls_a_command_that_exists():
                "serve", "worker", "test-fast", "bench"]
     dry = workspace.run("make", "-n", *targets, "STAMP=/dev/null", cwd=ROOT).stdout
     called = re.findall(r"^lenet (\S+)", dry, re.MULTILINE)
-    assert set(called) == {"verify", "report", "server", "flow", "audit", "serve", "worker"}
+    assert set(called) == {"verify", "report", "server", "flow", "audit", "serve", "worker", "summary"}
     assert set(called) <= set(REGISTRY)
     assert "python -m pipeline.orchestration.server" not in dry
 

@@ -46,3 +46,38 @@ def test_editing_code_no_stage_runs_reruns_no_stage_and_shared_code_reruns_all(r
     status = json.loads(run_in(reproduced_project, "dvc", "status", "--json").stdout)
     assert {stage.partition("@")[0] for stage in status} == {
         "download", "validate", "preprocess", "train", "evaluate", "export", "overview"}
+
+
+def params_changed(project, **settings) -> set[str]:
+    """The stages whose params `dvc status` says changed after `lenet apply` of `settings`
+    (datasets__mnist__train__epochs=14 is datasets.mnist.train.epochs: 14)."""
+    for key, value in settings.items():
+        overrides = project / "change.yaml"
+        tree: dict = {}
+        node = tree
+        *parents, leaf = key.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+        overrides.write_text(json.dumps(tree))
+        run_in(project, "lenet", "apply", str(overrides))
+    status = json.loads(run_in(project, "dvc", "status", "--json").stdout)
+    return {stage for stage, reasons in status.items() for reason in reasons
+            if isinstance(reason, dict) and "params.yaml" in reason.get("changed deps", {})}
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A clone of this repository's committed state: its real dvc.yaml, params.yaml and dvc.lock."""
+    from harness.synthetic import ROOT
+
+    run_in(tmp_path, "git", "clone", "-q", str(ROOT), "repo")
+    return tmp_path / "repo"
+
+
+def test_one_datasets_change_reruns_that_dataset_and_a_shared_change_both(checkout):
+    assert params_changed(checkout, datasets__mnist__train__epochs=14) == {"train@mnist", "overview"}
+
+
+def test_a_shared_train_setting_reruns_both_datasets(checkout):
+    assert params_changed(checkout, train__learning_rate=0.003) == {"train@mnist", "train@fashion_mnist"}

@@ -123,13 +123,13 @@ def test_predict_on_pngs_agrees_with_the_evaluate_stage_and_reports_bad_files(re
 def test_verify_refuses_a_model_trained_on_other_data_or_without_provenance(reproduced_project, tmp_path):
     image = tmp_path / "one.png"
     Image.fromarray(tiny_test_images(reproduced_project)[0][0]).save(image)
-    assert predict_json(reproduced_project, "--verify", str(image))[0].returncode == 0
+    assert predict_json(reproduced_project, "--check-provenance", str(image))[0].returncode == 0
 
     params_file = reproduced_project / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
     params["datasets"]["digits"]["files"]["test_images"]["md5"] = "0" * 32  # the data changed
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    result, _ = predict_json(reproduced_project, "--verify", str(image), check=False)
+    result, _ = predict_json(reproduced_project, "--check-provenance", str(image), check=False)
     assert result.returncode == 1 and "trained on other data than params.yaml's digits" in result.stderr
 
     result, _ = predict_json(reproduced_project, "--top", "0", str(image), check=False)
@@ -139,7 +139,7 @@ def test_verify_refuses_a_model_trained_on_other_data_or_without_provenance(repr
     proto = onnx.load(str(reproduced_project / "models" / "digits" / "model.onnx"))
     del proto.metadata_props[:]
     onnx.save(proto, str(bare))
-    result, _ = predict_json(reproduced_project, "--verify", "--model", str(bare), str(image), check=False)
+    result, _ = predict_json(reproduced_project, "--check-provenance", "--model", str(bare), str(image), check=False)
     assert result.returncode == 1 and "no provenance metadata" in result.stderr
 
 

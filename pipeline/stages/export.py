@@ -4,7 +4,7 @@ The ONNX graph starts at raw pixels (N x 28 x 28, float32 values 0..255) and doe
 normalisation itself, so a consumer cannot get preprocessing wrong. The file carries its own
 provenance as ONNX metadata (`provenance`: dataset, classes, input contract, code, params and
 data hashes, test accuracy, profile), which ONNX Runtime reads back as `custom_metadata_map`
-and `lenet predict --verify` checks; the model card says the same in markdown and JSON.
+and `lenet predict --check-provenance` checks; the model card says the same in markdown and JSON.
 """
 
 from __future__ import annotations

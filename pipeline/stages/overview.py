@@ -97,9 +97,9 @@ def dataset_section(name: str, dataset: Dataset, paths: DatasetPaths, page: Path
     card = json.loads(paths.model_card_json.read_text())
     validation = json.loads(paths.validation_report.read_text())
     curves = curves_figure(name, [("", "-", {
-        split: metrics.curve(path.read_text()) if (path := paths.training_curve(split, "accuracy")).exists()
+        split: counts.curve(path.read_text()) if (path := paths.training_curve(split, "accuracy")).exists()
         else None for split in ("train", "eval")})])
-    matrix = (metrics.confusion_of(paths.confusion.read_text(), dataset.classes)
+    matrix = (counts.confusion_of(paths.confusion.read_text(), dataset.classes)
               if paths.confusion.exists() else None)
     confusion = confusion_figure(matrix, dataset.classes, f"{name}: confusion matrix")
     label = html.escape(name)

@@ -41,7 +41,7 @@ class Unusable(Exception):
 
 
 class ModelRefused(PipelineError):
-    """The model lacks the metadata --verify needs, or it was trained on other data."""
+    """The model lacks the metadata --check-provenance needs, or it was trained on other data."""
 
 
 @dataclass
@@ -157,7 +157,7 @@ def metadata(session) -> dict:
     return decoded
 
 
-def verify(model: Path, facts: dict, expected_md5: dict[str, str]) -> None:
+def check_provenance(model: Path, facts: dict, expected_md5: dict[str, str]) -> None:
     """Refuse a model without provenance, or one trained on other data than params.yaml names."""
     if "data_md5" not in facts or "dataset" not in facts:
         raise ModelRefused(f"{model}: no provenance metadata (exported by an older pipeline, or "
@@ -232,7 +232,7 @@ def run(model: Path, files: list[Path], expected_md5: dict[str, str] | None, top
     session = open_model(model)
     facts = metadata(session)
     if expected_md5 is not None:
-        verify(model, facts, expected_md5)
+        check_provenance(model, facts, expected_md5)
     rows = classify(session, facts.get("classes"), load(files, invert), top)
     print(render(rows, form))
     failed = [row for row in rows if "error" in row]
