@@ -16,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+from pipeline.core import metrics as counts
 from pipeline.core.config import Dataset, Params
 from pipeline.core.files import write_text
 from pipeline.core.paths import DatasetPaths, ProjectPaths
