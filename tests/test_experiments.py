@@ -39,11 +39,11 @@ def test_editing_code_no_stage_runs_reruns_no_stage_and_shared_code_reruns_all(r
     for module in ("cli.py", "report/github.py", "orchestration/flows.py", "tools/predict.py"):
         with (reproduced_project / "pipeline" / module).open("a") as source:
             source.write("# an edit that no stage runs\n")
-    status = json.loads(run_in(reproduced_project, "dvc", "status", "--json").stdout)
+    status = json.loads(run_in(reproduced_project, "dvc", "status", "dvc.yaml", "--json").stdout)
     assert status == {}, status
     with (reproduced_project / "pipeline/core/config.py").open("a") as source:
         source.write("# an edit every stage runs\n")
-    status = json.loads(run_in(reproduced_project, "dvc", "status", "--json").stdout)
+    status = json.loads(run_in(reproduced_project, "dvc", "status", "dvc.yaml", "--json").stdout)
     assert {stage.partition("@")[0] for stage in status} == {
         "download", "validate", "preprocess", "train", "evaluate", "export", "overview"}
 
@@ -61,7 +61,7 @@ def params_changed(project, **settings) -> set[str]:
         node[leaf] = value
         overrides.write_text(json.dumps(tree))
         run_in(project, "lenet", "apply", str(overrides))
-    status = json.loads(run_in(project, "dvc", "status", "--json").stdout)
+    status = json.loads(run_in(project, "dvc", "status", "dvc.yaml", "--json").stdout)
     return {stage for stage, reasons in status.items() for reason in reasons
             if isinstance(reason, dict) and "params.yaml" in reason.get("changed deps", {})}
 
