@@ -184,8 +184,9 @@ def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
 # Chromium's own services (component updates, sign-in, network time): the browser contacts them
 # whatever page it opens, despite --disable-background-networking. Refused like everything else,
 # but not the page's requests.
+# Chromium 150 (Debian 12) also opens www.google.com at start: seen with an empty local page.
 BROWSER_SERVICES = {"update.googleapis.com", "accounts.google.com", "clients2.google.com",
-                    "redirector.gvt1.com"}
+                    "redirector.gvt1.com", "www.google.com"}
 
 
 def requested_host(request: str) -> str:

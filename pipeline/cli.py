@@ -182,7 +182,9 @@ def run_serve(ctx: Context) -> None:
 
     server.connect()
     args = ctx.options
-    server.serve_audit(args.name, args.cron, args.interval, args.train_pool, args.notify)
+    from pipeline.orchestration import deploy
+
+    deploy.serve_audit(args.name, args.cron, args.interval, args.train_pool, args.notify)
 
 
 @command("worker", "on the GPU machine: deploy the train flow from this checkout and run a "
@@ -192,7 +194,9 @@ def run_worker(ctx: Context) -> None:
     from pipeline.orchestration import server
 
     server.connect()
-    server.work(ctx.options.pool)
+    from pipeline.orchestration import deploy
+
+    deploy.work(ctx.options.pool)
 
 
 def parser():

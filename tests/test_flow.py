@@ -267,7 +267,7 @@ def break_validation(project, tmp_path) -> None:
     _, y = make_split(20, seed=0)
     bad["files"]["train_labels"]["md5"] = write_idx_gz(labels, y % 9)
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["datasets"]["digits"] = bad
+    params["datasets"]["digits"] = {**bad, "train": params["datasets"]["digits"]["train"]}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     os.environ["LENET_DATA_MIRROR"] = f"file://{tmp_path / 'bad'}"
 

@@ -60,7 +60,7 @@ def test_nothing_to_do_after_a_repro_and_metrics_show(reproduced_project):
 def test_changing_one_param_reruns_only_its_dependents(reproduced_project):
     params = yaml.safe_load((reproduced_project / "params.yaml").read_text())
     assert params["train"]["epochs"] == 2
-    params["train"]["epochs"] = {"digits": 3}  # one value per dataset
+    params["datasets"]["digits"]["train"]["epochs"] = 3  # the dataset's own value wins
     (reproduced_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     rerun = run_in(reproduced_project, "dvc", "repro").stdout
@@ -70,7 +70,7 @@ def test_changing_one_param_reruns_only_its_dependents(reproduced_project):
     facts = json.loads((reproduced_project / "reports/runtime/digits/train.json").read_text())
     assert facts["epochs"] == 3 and len(facts["epoch_seconds"]) == 3
     diff = run_in(reproduced_project, "dvc", "params", "diff").stdout
-    assert "train.epochs" in diff and "2" in diff and "3" in diff
+    assert "datasets.digits.train.epochs" in diff and "3" in diff
     assert "test.accuracy" in run_in(reproduced_project, "dvc", "metrics", "diff", "--all").stdout
 
 

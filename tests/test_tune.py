@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from harness.synthetic import ROOT, TUNED_TRIALS, copy_project, run_in
-from pipeline.tools.params_edit import apply_overrides, flatten, load_overrides
+from pipeline.core.config import flatten
+from pipeline.tools.params_edit import apply_overrides, load_overrides
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,10 @@ def test_search_writes_outputs_is_reproducible_and_its_winner_applies(tuned_temp
     assert (out / "search.png").read_bytes().startswith(b"\x89PNG")
     best = yaml.safe_load((out / "best_params.yaml").read_text())
     params = yaml.safe_load((project / "params.yaml").read_text())
-    assert set(flatten(best)) == set(params["tune"]["space"])
+    searched = params["tune"]["dataset"]
+    # Train settings are the searched dataset's own (datasets.<name>.train), model settings shared.
+    assert set(flatten(best)) == {key.replace("train.", f"datasets.{searched}.train.", 1)
+                                  for key in params["tune"]["space"]}
     trials = (out / "trials.csv").read_text()
 
     again = run_in(project, "dvc", "repro", "--force", "--single-item", "tune/dvc.yaml")
@@ -29,14 +33,17 @@ def test_search_writes_outputs_is_reproducible_and_its_winner_applies(tuned_temp
     assert yaml.safe_load((out / "summary.json").read_text()) == summary
 
     # Adopting the winner changes exactly its keys in a real params.yaml and keeps the comments.
-    best_file = out / "best_params.yaml"
+    # The tiny project searched "digits"; the real params.yaml's search is of its tune.dataset.
+    real = yaml.safe_load((ROOT / "params.yaml").read_text())["tune"]["dataset"]
+    best_file = tmp_path / "best_params.yaml"
+    best_file.write_text((out / "best_params.yaml").read_text().replace(f"{searched}:", f"{real}:"))
     target = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", target)
     before = flatten(yaml.safe_load(target.read_text()))
     changed = apply_overrides(target, load_overrides(best_file))
     after = flatten(yaml.safe_load(target.read_text()))
     best = load_overrides(best_file)
-    assert {k for k in after if after[k] != before[k]} == set(changed) <= set(best)
+    assert {k for k in after if after[k] != before.get(k)} == set(changed) <= set(best)
     assert all(after[k] == v for k, v in best.items())
     assert "# Every knob of the pipeline." in target.read_text()
 

@@ -136,7 +136,8 @@ def onnx_probabilities(session: ort.InferenceSession, images: np.ndarray) -> np.
 
 def model_card(name: str, dataset: Dataset, params: Params, metrics: dict, check: dict,
                facts: dict) -> str:
-    settings = {"seed": params.seed, **params.model_dump(include={"preprocess", "model", "train"})}
+    settings = {"seed": params.seed, **params.model_dump(include={"preprocess", "model"}),
+                "train": params.train_for(name).model_dump()}  # what this dataset trained with
     honoured, why = machine.honoured(params.reproducibility)
     checksums = "\n".join(f"| `{f.name}` | `{f.md5}` |" for f in dataset.data_files())
     return f"""# LeNet-5 on {name}
