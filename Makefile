@@ -23,11 +23,8 @@ repro: $(STAMP)  ## the main job: every stage for both datasets, on params.yaml
 	dvc repro
 	lenet summary
 
-# The experiments table at 120 columns: the changed params and the test accuracy and errors of
-# each dataset (metrics/<dataset>.json), nothing that every experiment shares.
-EXP_SHOW := dvc exp show --only-changed --precision 4 --drop 'Created|test\.loss|test\.macro_f1'
-exp: $(STAMP)  ## compare experiments: dvc exp show with the columns a person reads
-	COLUMNS=$${COLUMNS:-120} $(EXP_SHOW) $(ARGS)
+exp: $(STAMP)  ## compare experiments: the params that differ, test accuracy and errors per dataset
+	lenet exp
 
 verify: $(STAMP)  ## retrain the committed params.yaml in a scratch checkout; compare the bytes
 	lenet verify

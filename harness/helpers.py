@@ -36,11 +36,6 @@ def built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
     return folder
 
 
-def run_in_mirror(project: Path, mirror: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    """`command` in `project`, downloading from `mirror`."""
-    return workspace.run(*command, cwd=project, env={**os.environ, "LENET_DATA_MIRROR": mirror.as_uri()})
-
-
 def start_group(cwd: Path, *command: str) -> subprocess.Popen:
     """`command` in its own process group (a kill or a stop takes its children too), with this
     environment's bin/ first on PATH, stdout and stderr merged into one text pipe."""

@@ -98,9 +98,12 @@ def set_params(project: Path, section: str, **values) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run_in(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`command` in `project`, through the project's own runner (this interpreter first on PATH)."""
-    return workspace.run(*command, cwd=project, check=check)
+def run_in(project: Path, *command: str, check: bool = True,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`command` in `project`, through the project's own runner (this interpreter first on PATH);
+    `env` adds to this process's environment. The tests' one way to run a command."""
+    return workspace.run(*command, cwd=project, check=check,
+                         env=None if env is None else {**os.environ, **env})
 
 
 def make_tiny_project(project: Path, params: dict, mirror: Path) -> Path:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pipeline.command import Command, Context, option, registrar
 from pipeline.command import main as run_main
+from pipeline.core.errors import PipelineError
 from pipeline.core.paths import ProjectPaths
 from pipeline.stages.commands import REGISTRY as STAGE_COMMANDS
 
@@ -33,24 +34,36 @@ command = registrar(REGISTRY)
 
 # Tools around the pipeline.
 
-@command("predict", "classify image files (PNG, JPEG, IDX, .npy) with the exported ONNX model; "
-         "no TensorFlow", "tool",
+@command("predict", "classify image files (PNG, JPEG, IDX, .npy) with an exported ONNX model, "
+         "anywhere; no TensorFlow", "tool",
          option("files", nargs="+", type=Path, metavar="FILE"),
-         option("--model", type=Path, help="an ONNX model (default: models/<dataset>/model.onnx)"),
+         option("--model", type=Path, help="an ONNX model exported by this pipeline: its metadata "
+                "gives the classes and input; no params.yaml needed"),
+         option("--dataset", help="inside the project: the model of this key of params.yaml's "
+                "`datasets` (models/<dataset>/model.onnx), when --model is not given"),
          option("--top", type=int, default=3, help="how many classes to show per image"),
          option("--format", choices=["table", "json", "csv"], default="table", dest="form"),
          option("--invert", choices=["auto", "yes", "no"], default="auto",
                 help="dark ink on light paper? auto: decided from each image's border"),
          option("--check-provenance", action="store_true",
-                help="refuse a model without provenance, or trained on other data than "
-                     "params.yaml's"),
-         per_dataset=True)
+                help="refuse a model without provenance; where a params.yaml is present, also one "
+                     "trained on other data than it names"),
+         reads_params=True)
 def run_predict(ctx: Context) -> int:
+    from pipeline.core.paths import DatasetPaths
     from pipeline.tools import predict
 
-    expected = {f.name: f.md5 for f in ctx.dataset.data_files()} if ctx.options.check_provenance else None
-    return predict.run(ctx.options.model or ctx.paths.onnx_model, ctx.options.files, expected,
-                       ctx.options.top, ctx.options.form, ctx.options.invert)
+    args = ctx.options
+    if args.model is None and args.dataset is None:
+        raise PipelineError("say which model: --model FILE (anywhere), or --dataset NAME inside "
+                            "the project (models/<dataset>/model.onnx)")
+    if args.model is None:
+        ctx.params.dataset(args.dataset)  # a dataset params.yaml defines, or the list of them
+    model = args.model or DatasetPaths(args.dataset).onnx_model
+    # params.yaml is read only to name the default model, or to compare the training data.
+    params = ctx.params if args.check_provenance and ctx.params_file.exists() else None
+    return predict.run(model, args.files, args.top, args.form, args.invert,
+                       provenance=args.check_provenance, params=params, dataset=args.dataset)
 
 
 @command("verify", "retrain the committed params.yaml in a scratch checkout; compare the bytes "
@@ -100,6 +113,16 @@ def run_summary(ctx: Context) -> None:
     from pipeline.tools import summary
 
     summary.run(ctx.params, ProjectPaths())
+
+
+@command("exp", "the experiments table: per experiment, the params that differ and each "
+         "dataset's test accuracy and errors (dvc exp show's data, 120 columns)", "tool",
+         option("dvc_args", nargs="*", metavar="DVC_EXP_SHOW_ARG",
+                help="passed to `dvc exp show --json` after `--`, e.g. -- --all-commits"))
+def run_exp(ctx: Context) -> None:
+    from pipeline.tools import experiments
+
+    experiments.run(ctx.options.dvc_args)
 
 
 @command("apply", "write a YAML file of settings (a preset, tuned values) into params.yaml", "tool",

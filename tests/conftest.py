@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.helpers import LoopbackServer, built_once, run_in_mirror
+from harness.helpers import LoopbackServer, built_once
 from harness.synthetic import (
     TUNED_TRIALS,
     commit_all,
     copy_project,
     make_tiny_project,
+    run_in,
     set_params,
     tiny_params,
     write_mirror,
@@ -91,7 +92,7 @@ def reproduced_template(tiny_template, tmp_path_factory, worker_id) -> tuple[Pat
 
     def build(base: Path) -> Path:
         reproduced = copy_project(project, base / "project")
-        result = run_in_mirror(reproduced, mirror, "dvc", "repro")
+        result = run_in(reproduced, "dvc", "repro", env={"LENET_DATA_MIRROR": mirror.as_uri()})
         (base / "repro-output.txt").write_text(result.stdout + result.stderr)
         commit_all(reproduced, "results")
         return base
@@ -107,7 +108,7 @@ def tuned_template(reproduced_template, tiny_template, tmp_path_factory, worker_
     def build(base: Path) -> Path:
         tuned = copy_project(reproduced_template[0], base / "project")
         set_params(tuned, "tune", max_trials=TUNED_TRIALS)
-        run_in_mirror(tuned, tiny_template[1], "dvc", "repro", "tune/dvc.yaml")
+        run_in(tuned, "dvc", "repro", "tune/dvc.yaml", env={"LENET_DATA_MIRROR": tiny_template[1].as_uri()})
         commit_all(tuned, "search")
         return base
 

@@ -32,6 +32,18 @@ def test_queued_grid_runs_and_both_experiments_are_listed(reproduced_project):
     # Each experiment trained with its own rate: three different models, three different losses.
     assert len({*results.values(), committed}) == 3, results
 
+    # The documented table (make exp): both experiments, the param they changed, their metrics.
+    table = run_in(reproduced_project, "lenet", "exp").stdout
+    assert max(len(line) for line in table.splitlines()) <= 120, table
+    header, *lines = table.splitlines()
+    assert header.split()[:2] == ["experiment", "train.learning_rate"], table
+    names = {run["name"] for run in experiments}
+    accuracies = {run["data"]["metrics"]["metrics/digits.json"]["data"]["test"]["accuracy"]
+                  for run in experiments}
+    assert all(any(name in line for line in lines) for name in names), table
+    assert {"0.001", "0.004"} <= set(table.split()), table
+    assert all(f"{accuracy:.4f}" in table for accuracy in accuracies), table
+
 
 def test_editing_code_no_stage_runs_reruns_no_stage_and_shared_code_reruns_all(reproduced_project):
     """The layout's promise, on real DVC: the CLI's tool commands (`lenet serve` lives in cli.py),

@@ -183,3 +183,36 @@ def test_dvc_artifacts_get_fetches_the_model_by_name(reproduced_project, tmp_pat
     run_in(tmp_path, "dvc", "artifacts", "get", str(reproduced_project), "lenet5-digits", "-o", "got.onnx")
     model = reproduced_project / "models" / "digits" / "model.onnx"
     assert (tmp_path / "got.onnx").read_bytes() == model.read_bytes()
+
+
+@integration
+def test_predict_with_only_a_model_file_works_outside_the_project(reproduced_project, tmp_path):
+    """What a user with a downloaded model.onnx does: no checkout, no params.yaml, no --dataset."""
+    import shutil
+    import sys
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(reproduced_project / "models" / "digits" / "model.onnx", elsewhere / "model.onnx")
+    images, evaluated = tiny_test_images(reproduced_project)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(elsewhere / f"{i:03d}.png")
+    lenet = str(Path(sys.executable).parent / "lenet")
+    files = sorted(str(p.name) for p in elsewhere.glob("*.png"))
+    result = run_in(elsewhere, lenet, "predict", "--model", "model.onnx", "--format", "json", *files)
+    assert [row["top"][0]["class"] for row in json.loads(result.stdout)] == evaluated
+    assert not (elsewhere / "params.yaml").exists()
+
+    checked = run_in(elsewhere, lenet, "predict", "--model", "model.onnx", "--check-provenance", files[0])
+    assert "provenance present (trained on digits" in checked.stderr
+    assert "no params.yaml here to compare the data with" in checked.stderr
+
+    nothing = run_in(elsewhere, lenet, "predict", files[0], check=False)
+    assert nothing.returncode == 1 and "say which model: --model FILE" in nothing.stderr
+    assert "Traceback" not in nothing.stderr
+
+    proto = onnx.load(str(elsewhere / "model.onnx"))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(elsewhere / "bare.onnx"))
+    bare = run_in(elsewhere, lenet, "predict", "--model", "bare.onnx", files[0], check=False)
+    assert bare.returncode == 1 and "missing dataset, classes, input" in bare.stderr

@@ -2,7 +2,6 @@
 
 import http.server
 import json
-import os
 import urllib.parse
 from typing import ClassVar
 
@@ -10,9 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from harness.helpers import LoopbackServer, built_once, chromium_dom, run_in_mirror
+from harness.helpers import LoopbackServer, built_once, chromium_dom
 from harness.synthetic import commit_all, copy_project, run_in
-from pipeline.core import workspace
 from pipeline.report.diff import Change
 from pipeline.report.github import MARKER, post_comment
 from pipeline.report.significance import mcnemar, verdict
@@ -54,7 +52,7 @@ def two_commits_template(reproduced_template, tiny_template, tmp_path_factory, w
         params = yaml.safe_load((project / "params.yaml").read_text())
         params["train"].update(epochs=1, learning_rate=0.01)
         (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        run_in_mirror(project, tiny_template[1], "dvc", "repro")
+        run_in(project, "dvc", "repro", env={"LENET_DATA_MIRROR": tiny_template[1].as_uri()})
         commit_all(project, "change")
         return base
 
@@ -78,12 +76,8 @@ def correctness(project, rev) -> np.ndarray:
 
 
 def report(project, *args, check=True, **env):
-    result = run_in_env(project, env, "python", "-m", "pipeline", "report", *args, check=check)
+    result = run_in(project, "python", "-m", "pipeline", "report", *args, check=check, env=env)
     return result, (project / "reports/pr/report.md").read_text()
-
-
-def run_in_env(project, env, *command, check=True):
-    return workspace.run(*command, cwd=project, env={**os.environ, **env}, check=check)
 
 
 @pytest.mark.integration

@@ -1,5 +1,7 @@
-"""Where each stage reads and writes. dvc.yaml declares the same paths. Every path the code
-uses is built here, relative to a project root (the current directory, as DVC runs stages)."""
+"""Where each stage reads and writes, relative to a project root (the current directory, as DVC
+runs stages); dvc.yaml declares the same paths. The project's results and state are named here;
+scratch checkouts (core/workspace.py) and the Prefect server's state (orchestration/server.py)
+are built where they are made."""
 
 from __future__ import annotations
 

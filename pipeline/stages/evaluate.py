@@ -19,8 +19,8 @@ from pipeline.core.files import atomic_path, write_json
 from pipeline.core.metrics import confusion_matrix
 from pipeline.core.paths import DatasetPaths
 
-# Registers the project's own loss (squared error, or cross-entropy with label smoothing) and
-# augmentation layer with Keras, which needs them to load a saved model.
+# Registers the project's own Keras objects (the loss, the augmentation layer, the pooling layers
+# AveragePooling2x2 and ConvAveragePool), which Keras needs to load a saved model.
 from pipeline.model import lenet as _registers_custom_objects  # noqa: F401
 from pipeline.runtime import machine, profile
 

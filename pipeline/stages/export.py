@@ -189,35 +189,51 @@ reports/runtime/{name}/.
 """
 
 
-def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dict:
-    started = time.perf_counter()
-    profile.seed_everything(params.seed, params.reproducibility)
-    arrays = load_processed(paths.processed)
-    classifier = lenet.classifier_of(keras.saving.load_model(paths.keras_model))
+def convert(classifier: keras.Model, arrays: dict, target) -> None:
+    """Write the classifier as ONNX at `target`, taking raw 28x28 pixels (padding and
+    normalisation inside the graph), with stable node names."""
     exported = raw_input_model(
         classifier, int(arrays["pad"]), float(arrays["mean"]), float(arrays["std"])
     )
     exported(np.zeros((1, 28, 28), np.float32))  # Keras exports only models that have been called
+    exported.export(str(target), format="onnx", verbose=False, opset_version=OPSET)
+    normalise_onnx(target)
+
+
+def check_against_keras(onnx_file, classifier: keras.Model, arrays: dict, raw_test: np.ndarray,
+                        shown_as) -> dict:
+    """ONNX Runtime on the raw test images against Keras on the preprocessed ones; raises
+    ExportMismatch (naming `shown_as`) unless every image gets the same class."""
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    onnx_probs = onnx_probabilities(session, raw_test)
+    keras_probs = classifier.predict(arrays["x_test"], batch_size=CHECK_BATCH, verbose=0)
+    agreement = float(np.mean(onnx_probs.argmax(1) == keras_probs.argmax(1)))
+    check = {
+        "input_name": session.get_inputs()[0].name,
+        "images": len(raw_test),
+        "argmax_agreement": agreement,
+        "max_abs_diff": float(np.abs(onnx_probs - keras_probs).max()),
+    }
+    if agreement < 1.0:
+        raise ExportMismatch(
+            f"{shown_as}: ONNX Runtime and Keras disagree on "
+            f"{round((1 - agreement) * len(raw_test))} of {len(raw_test)} test images "
+            f"(max |difference of probabilities| {check['max_abs_diff']:.3g}); not exported"
+        )
+    return check
+
+
+def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dict:
+    """Convert, check against Keras, stamp the provenance into the file, then write the cards:
+    model.onnx appears only once it passed the check and carries its metadata."""
+    started = time.perf_counter()
+    profile.seed_everything(params.seed, params.reproducibility)
+    arrays = load_processed(paths.processed)
+    classifier = lenet.classifier_of(keras.saving.load_model(paths.keras_model))
     with atomic_path(paths.onnx_model) as tmp:
-        exported.export(str(tmp), format="onnx", verbose=False, opset_version=OPSET)
-        normalise_onnx(tmp)
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        raw_test = load_raw_split(paths.raw, dataset, "test").images
-        onnx_probs = onnx_probabilities(session, raw_test)
-        keras_probs = classifier.predict(arrays["x_test"], batch_size=CHECK_BATCH, verbose=0)
-        agreement = float(np.mean(onnx_probs.argmax(1) == keras_probs.argmax(1)))
-        check = {
-            "input_name": session.get_inputs()[0].name,
-            "images": len(raw_test),
-            "argmax_agreement": agreement,
-            "max_abs_diff": float(np.abs(onnx_probs - keras_probs).max()),
-        }
-        if agreement < 1.0:
-            raise ExportMismatch(
-                f"{paths.onnx_model}: ONNX Runtime and Keras disagree on "
-                f"{round((1 - agreement) * len(raw_test))} of {len(raw_test)} test images "
-                f"(max |difference of probabilities| {check['max_abs_diff']:.3g}); not exported"
-            )
+        convert(classifier, arrays, tmp)
+        check = check_against_keras(tmp, classifier, arrays,
+                                    load_raw_split(paths.raw, dataset, "test").images, paths.onnx_model)
         metrics = json.loads(paths.metrics.read_text())
         facts = provenance(name, dataset, params, metrics, code_commit(ProjectPaths(paths.root)))
         add_metadata(tmp, facts)

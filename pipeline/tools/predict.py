@@ -157,15 +157,40 @@ def metadata(session) -> dict:
     return decoded
 
 
-def check_provenance(model: Path, facts: dict, expected_md5: dict[str, str]) -> None:
-    """Refuse a model without provenance, or one trained on other data than params.yaml names."""
-    if "data_md5" not in facts or "dataset" not in facts:
-        raise ModelRefused(f"{model}: no provenance metadata (exported by an older pipeline, or "
-                           "not by this one); re-export it with `dvc repro`")
-    differ = {name: md5 for name, md5 in facts["data_md5"].items() if expected_md5.get(name) != md5}
-    if differ or set(facts["data_md5"]) != set(expected_md5):
+# What `lenet predict --model` needs from the file itself: the export stage writes all of it.
+REQUIRED_METADATA = ("dataset", "classes", "input")
+
+
+def require_contract(model: Path, facts: dict) -> None:
+    """Refuse a model that does not say what it classifies and what it takes, naming what is missing."""
+    missing = [key for key in REQUIRED_METADATA if key not in facts]
+    if missing:
+        raise ModelRefused(f"{model}: no provenance metadata: missing {', '.join(missing)} "
+                           "(exported by an older pipeline, or not by this one); re-export it "
+                           "with `dvc repro`")
+    contract = facts["input"]
+    if list(contract.get("shape", []))[1:] != [SIDE, SIDE] or list(contract.get("range", [])) != [0, 255]:
+        raise ModelRefused(f"{model}: its input is {contract}, not the 28x28 images of 0..255 this "
+                           "command makes")
+
+
+def check_provenance(model: Path, facts: dict, params, dataset: str | None) -> str:
+    """Refuse a model without provenance, or (where a params.yaml is given) one trained on other
+    data than params.yaml names for its dataset. Returns what was checked, for stderr."""
+    if "data_md5" not in facts:
+        raise ModelRefused(f"{model}: no provenance metadata: missing data_md5; re-export it "
+                           "with `dvc repro`")
+    if params is None:
+        return (f"{model}: provenance present (trained on {facts['dataset']}, code "
+                f"{str(facts.get('git_commit', '?'))[:12]}); no params.yaml here to compare the data with")
+    name = dataset or facts["dataset"]
+    if name not in params.datasets:
+        raise ModelRefused(f"{model}: trained on {name!r}, which params.yaml does not define")
+    expected = {f.name: f.md5 for f in params.datasets[name].data_files()}
+    if facts["data_md5"] != expected:
         raise ModelRefused(f"{model}: trained on other data than params.yaml's "
-                           f"{facts['dataset']}: {facts['data_md5']} vs {expected_md5}")
+                           f"{name}: {facts['data_md5']} vs {expected}")
+    return f"{model}: trained on params.yaml's {name} data (checksums match)"
 
 
 def open_model(model: Path):
@@ -221,19 +246,22 @@ def render(rows: list[dict], form: str) -> str:
     return "\n".join(lines)
 
 
-def run(model: Path, files: list[Path], expected_md5: dict[str, str] | None, top: int, form: str,
-        invert: str) -> int:
+def run(model: Path, files: list[Path], top: int, form: str, invert: str,
+        provenance: bool = False, params=None, dataset: str | None = None) -> int:
     """Print the predictions; exit code 1 if any file could not be classified.
 
-    `expected_md5`: params.yaml's data checksums, to refuse a model trained on other data.
+    Everything about the model comes from its own metadata (classes, input, dataset). With
+    `provenance` (--check-provenance), a model without provenance is refused, and with `params` (a params.yaml
+    was found) one trained on other data than it names for the model's dataset.
     """
     if top < 1:
         raise PipelineError(f"--top must be at least 1, not {top}")
     session = open_model(model)
     facts = metadata(session)
-    if expected_md5 is not None:
-        check_provenance(model, facts, expected_md5)
-    rows = classify(session, facts.get("classes"), load(files, invert), top)
+    require_contract(model, facts)
+    if provenance:
+        print(check_provenance(model, facts, params, dataset), file=sys.stderr)
+    rows = classify(session, facts["classes"], load(files, invert), top)
     print(render(rows, form))
     failed = [row for row in rows if "error" in row]
     for row in failed:

@@ -10,7 +10,7 @@ from pipeline.core.config import Params
 from pipeline.core.paths import DatasetPaths, ProjectPaths
 
 NEXT = ("reports/index.html          the run: curves, confusion matrices, model cards",
-        "make exp                    the experiments table (dvc exp show, 120 columns)",
+        "make exp                    the experiments table: changed params, test accuracy",
         "dvc plots show              training curves and confusion matrices as one page")
 
 
