@@ -107,7 +107,8 @@ def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float | 
 
     with workspace.scratch_checkout(revision, ROOT) as checkout:
         shape = yaml.safe_load(ProjectPaths(checkout).params.read_text())  # older revisions: train.epochs
-        key = f"datasets.{ds}.train.epochs" if "train" in shape["datasets"][ds] else "train.epochs"
+        own = shape["datasets"][ds].get("train") or {}
+        key = f"datasets.{ds}.train.epochs" if "epochs" in own else "train.epochs"
         apply_overrides(ProjectPaths(checkout).params, {key: epochs}, check=False)
         restore_upstream(checkout, f"preprocess@{ds}")
         # Forced: an earlier run of the same revision and epochs would be restored from DVC's run

@@ -63,6 +63,7 @@ def write_mirror(mirror: Path, mirror_dir: str, train_per_class=20, test_per_cla
         "rows": {"train": len(train_y), "test": len(test_y)},
         "classes": [f"c{i}" for i in range(N_CLASSES)],
         "horizontal_flip": False,
+        "train": {},  # its own train settings: none beyond the project's (tiny_params adds MNIST's)
     }
 
 
@@ -79,7 +80,7 @@ def tiny_params(datasets: dict) -> dict:
     # `train` (tests change it there; a one-dataset project has no other to keep).
     params["train"]["epochs"] = own.pop("epochs")
     for entry in datasets.values():
-        entry.setdefault("train", own)
+        entry["train"] = {**own, **entry.get("train", {})}
     params["download"].update(attempts=2, backoff_seconds=0.01, timeout_seconds=5)
     params["preprocess"]["validation_fraction"] = 0.1
     # Pinned, not the default's: tests compare against other rates (0.001, 0.004, 0.01) and need

@@ -1,13 +1,14 @@
 """LeNet-5 on MNIST and Fashion-MNIST: a DVC pipeline whose every reported accuracy reproduces
-from params.yaml. The packages, lowest first; each may import only those above it in this list:
+from params.yaml. The packages, lowest first; each imports only packages above it in this list
+(which ones exactly: tests/test_layout.py's ALLOWED):
 
     core/           typed params, paths, errors, atomic files, IDX and arrays, metrics, subprocesses
     runtime/        the reproducibility profile (applied before TensorFlow loads), machine facts
     model/          LeNet-5 and its layers, resume state (imports Keras: after the profile)
     pages/          figures, markdown to HTML, pinned offline web assets
     command.py      the command framework: parser, profile, one-line errors
-    stages/         one module per dvc.yaml stage; entry point `python -m pipeline.stages`
-    tools/          predict (never TensorFlow), tune, verify, params editing
+    stages/         one module per DVC stage (tune too); entry point `python -m pipeline.stages`
+    tools/          predict (never TensorFlow), verify, params editing, summary, experiments table
     report/         the pull-request report
     orchestration/  Prefect: server, flows built from dvc.yaml, deployments and workers
     cli.py          `lenet`: the stages' commands plus the tools' and Prefect's

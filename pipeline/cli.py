@@ -3,15 +3,16 @@
     lenet <stage> --dataset NAME     what dvc.yaml runs (pipeline/stages/commands.py): download,
                                      validate, preprocess, train, evaluate, export, overview, and
                                      reference (validation's reference, rebuilt on purpose)
-    lenet tune | predict | verify | report | apply | assets          tools
+    lenet predict | verify | report | apply | summary | exp | assets   tools
+    lenet tune                       tune/dvc.yaml's search (a stage command)
     lenet server start|stop|status, lenet flow, lenet audit, lenet serve, lenet worker   (Prefect)
 
 `lenet <command> --help` gives each command's options. The tools' and Prefect's commands live
 here and no stage imports this module: editing them reruns no stage (dvc.yaml runs
 `python -m pipeline.stages`).
 
-Imports: pipeline.core, pipeline.stages.commands (the stage registry) at load; every tool, the
-report and orchestration inside the command that runs it.
+Imports: pipeline.core, pipeline.command and pipeline.stages.commands (the stage registry) at
+load; every tool, the report and orchestration inside the command that runs it.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def run_summary(ctx: Context) -> None:
 
 
 @command("exp", "the experiments table: per experiment, the params that differ and each "
-         "dataset's test accuracy and errors (dvc exp show's data, 120 columns)", "tool",
+         "dataset's test accuracy and errors (dvc exp show's data, one line per experiment)", "tool",
          option("dvc_args", nargs="*", metavar="DVC_EXP_SHOW_ARG",
                 help="passed to `dvc exp show --json` after `--`, e.g. -- --all-commits"))
 def run_exp(ctx: Context) -> None:

@@ -110,3 +110,12 @@ def test_a_bad_setting_is_reported_once_where_it_was_given(raw, where, problem):
         parse_params(raw)
     assert str(error.value).splitlines()[0].endswith("1 invalid parameter(s)")
     assert re.fullmatch(problem, str(error.value).splitlines()[1].strip())
+
+
+def test_a_shared_train_setting_every_dataset_overrides_is_refused(raw):
+    """`-S train.epochs=1` would rerun both datasets and change nothing: both give their own."""
+    raw["train"]["epochs"] = 1
+    with pytest.raises(ParamsError, match=r"train\.epochs would never be used: every dataset gives "
+                                          r"its own \(datasets\.mnist\.train\.epochs, "
+                                          r"datasets\.fashion_mnist\.train\.epochs\); set it there"):
+        parse_params(raw)

@@ -1,5 +1,5 @@
 """Every page the project writes renders offline: opened in headless Chromium with the network
-refused (tests/helpers.chromium_offline), no request leaves the machine and the content is drawn.
+refused (harness/helpers.chromium_offline), no request leaves the machine and the content is drawn.
 Each test leaves a screenshot of each page in its temporary folder."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import yaml
 
 from harness.synthetic import ROOT
 from pipeline.cli import main
-from pipeline.core.config import ParamsError, load_params
+from pipeline.core.config import ParamsError, flatten, load_params
 from pipeline.tools.params_edit import apply_overrides, set_args
 
 
@@ -20,15 +20,17 @@ def test_classic_preset_changes_exactly_its_keys_and_keeps_comments(params_copy,
     before = yaml.safe_load(params_copy.read_text())
     assert main(["apply", str(ROOT / "presets" / "classic.yaml"), "--params", str(params_copy)]) == 0
     after = yaml.safe_load(params_copy.read_text())
-    preset = yaml.safe_load((ROOT / "presets" / "classic.yaml").read_text())
-    for section, values in preset.items():
-        for key, value in values.items():
-            assert after[section][key] == value
-    untouched = {k: v for k, v in before.items() if k not in preset}
-    assert {k: after[k] for k in untouched} == untouched
+    preset = flatten(yaml.safe_load((ROOT / "presets" / "classic.yaml").read_text()))
+    flat_before, flat_after = flatten(before), flatten(after)
+    assert all(flat_after[key] == value for key, value in preset.items())
+    assert {k: v for k, v in flat_after.items() if k not in preset} == \
+        {k: v for k, v in flat_before.items() if k not in preset}
     assert "# Every knob of the pipeline." in params_copy.read_text()
     assert "model.activation: relu -> tanh" in capsys.readouterr().out
-    load_params(params_copy)
+    # What each dataset trains with is the preset's: its epochs too, not only the shared keys.
+    params = load_params(params_copy)
+    assert {params.train_for(name).epochs for name in params.datasets} == {20}
+    assert {params.train_for(name).label_smoothing for name in params.datasets} == {0.0}
 
 
 def test_unknown_key_is_refused_and_file_untouched(params_copy):

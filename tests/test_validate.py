@@ -30,13 +30,13 @@ def dataset(rows=None) -> Dataset:
         "mirror_dir": "digits", "urls": [],
         "files": {k: {"name": name, "md5": "0" * 32} for k, name in FILES.items()},
         "rows": rows or {"train": 500, "test": 100},
-        "classes": [f"c{i}" for i in range(N_CLASSES)], "horizontal_flip": False,
+        "classes": [f"c{i}" for i in range(N_CLASSES)], "horizontal_flip": False, "train": {},
     })
 
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    """A project folder with the clean reference profile; returns a function that validates
+    """A project folder with the clean validation reference; returns a function that validates
     given (possibly corrupted) splits there."""
     monkeypatch.chdir(tmp_path)
     link_web_assets(tmp_path)

@@ -6,7 +6,6 @@ offending key named instead of half an hour into training.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -138,8 +137,9 @@ class Dataset(Strict):
     rows: SplitRows
     classes: list[str] = Field(min_length=2)
     horizontal_flip: bool  # mirrored images keep their class: augmentation may flip them
-    # Overrides of `train` for this dataset only: a change here reruns this dataset's stages alone.
-    train: TrainOverrides = Field(default_factory=TrainOverrides)
+    # This dataset's own train settings, over `train`'s: a change here reruns this dataset alone.
+    # Required (it may be `{}`): dvc.yaml's train stage tracks datasets.<name>.train.
+    train: TrainOverrides
 
     def data_files(self) -> list[DataFile]:
         return [getattr(self.files, key) for key in DataFiles.model_fields]
@@ -190,7 +190,8 @@ class Report(Strict):
 
 
 class Reproducibility(Strict):
-    """What the numbers depend on beyond the settings: pinned before TensorFlow loads (runtime.py)."""
+    """What the numbers depend on beyond the settings: pinned before TensorFlow loads
+    (runtime/profile.py)."""
 
     cpu_isa: Literal["native", "SSE41", "AVX", "AVX2", "AVX512_CORE"]  # oneDNN's ISA ceiling
     intra_op_threads: int = Field(ge=0, le=1024)  # 0: one per core (then the core count matters)
@@ -238,6 +239,16 @@ class Params(Strict):
         return self
 
     @model_validator(mode="after")
+    def _no_shared_train_setting_that_every_dataset_overrides(self) -> Params:
+        given = self.train.model_dump(exclude_none=True)
+        for key in given:
+            if all(getattr(self.dataset(name).train, key) is not None for name in self.datasets):
+                places = ", ".join(f"datasets.{name}.train.{key}" for name in self.datasets)
+                raise ValueError(f"train.{key} would never be used: every dataset gives its own "
+                                 f"({places}); set it there")
+        return self
+
+    @model_validator(mode="after")
     def _validation_split_needs_data(self) -> Params:
         for name, ds in self.datasets.items():
             n_val = round(ds.rows.train * self.preprocess.validation_fraction)
@@ -271,19 +282,10 @@ class Params(Strict):
             raise ParamsError(f"unknown dataset {name!r}; params.yaml defines: {known}") from None
 
 
-# Pydantic names the member of a union in an error's location ("dict[str,constrained-int]"):
-# for a PerDataset setting, only the member matching the value's shape is worth reporting.
-UNION_MEMBER = re.compile(r"^(dict\[|constrained-|literal\[|bool$|int$|float$|str$)")
-
-
 def _describe(error: ValidationError, path: Path) -> str:
     problems = []
     for item in error.errors():
-        member = next((part for part in item["loc"] if UNION_MEMBER.match(str(part))), None)
-        if member is not None and (item["type"] == "dict_type" if str(member).startswith("dict[")
-                                   else isinstance(item.get("input"), dict)):
-            continue  # the other shape's complaint: "not a dictionary" about a number, or vice versa
-        key = ".".join(str(part) for part in item["loc"] if part != member) or "<top level>"
+        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
         if item["type"] == "extra_forbidden":
             problems.append(f"  {key}: unknown key (typo? see params.yaml's documented keys)")
         elif item["type"] == "missing":

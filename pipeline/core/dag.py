@@ -1,5 +1,5 @@
-"""The pipeline's stages as DVC sees them (its Python API, never its console text): their names in
-dependency order, and which ones are out of date."""
+"""The pipeline's stages as DVC sees them, through its Python API (the graph) or its --json
+answers (status), never its console text: their names in dependency order, which are out of date."""
 
 from __future__ import annotations
 

@@ -1,5 +1,13 @@
 """Prefect deployments of the flows: a worker's pool and train deployment, and the scheduled audit.
 
+    lenet serve [--cron "0 3 * * *" | --interval S] [--notify URL] [--train-pool gpu]
+    lenet worker [--pool gpu]
+
+`serve` schedules the audit (the pipeline, then `verify`); with --notify, every failed or crashed
+audit run is posted to that webhook (saved as a Prefect block, used by the flow's failure hook).
+Stopping and restarting it keeps one deployment with its schedule active; runs that fell due
+while nothing served run late, one after another, when it is back.
+
 Imports pipeline.orchestration.flows and .server; imported by pipeline.cli only.
 """
 
@@ -64,7 +72,7 @@ def serve_audit(name: str, cron: str | None, interval: float | None, train_pool:
 
 
 def save_webhook(url: str) -> None:
-    """The webhook block that the audit flow's failure hook posts to (flow.notify_failure)."""
+    """The webhook block that the audit flow's failure hook posts to (flows.notify_failure)."""
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     CustomWebhookNotificationBlock(

@@ -1,19 +1,13 @@
-"""Prefect around the pipeline: a local server, one-off flow runs, schedules and a GPU worker.
+"""The project's Prefect server, and this process's connection to it.
 
     lenet server start|stop|status [--port 4200]
-    lenet flow [--train-pool gpu]
-    lenet audit [--train-pool gpu]
-    lenet serve [--cron "0 3 * * *" | --interval S] [--notify URL] [--train-pool gpu]
-    lenet worker [--pool gpu]
 
 The server listens on 127.0.0.1 only, keeps its SQLite database in .prefect/ and has analytics
 off (prefect.toml). Its PID and port are kept in .prefect/server.json, so `stop` stops exactly
 the process `start` started.
 
-`serve` schedules the audit (the pipeline, then `verify`); with --notify, every failed or crashed
-audit run is posted to that webhook (saved as a Prefect block, used by the flow's failure hook).
-Stopping and restarting it keeps one deployment with its schedule active; runs that fell due
-while nothing served run late, one after another, when it is back.
+A flow run whose process ended while the server was away is marked Crashed when the server
+comes back (crash_orphaned_runs). Schedules and workers: orchestration/deploy.py.
 """
 
 from __future__ import annotations

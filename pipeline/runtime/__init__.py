@@ -4,5 +4,5 @@
     machine   the machine's facts (CPU, device, versions), written to reports/runtime/
     noise     a stderr filter for TensorFlow's C++ notices
 
-Imported by the stages, the model tools (tune, verify) and core.command; imports only core.
+Imported by the stages, pipeline.command and orchestration.flows; imports only core.
 """

@@ -1,6 +1,6 @@
 """The stage commands: what dvc.yaml runs (`python -m pipeline.stages <stage> --dataset NAME`),
 also reachable as `lenet <stage>`. Each imports its stage module inside the function, after
-core.command has applied the reproducibility profile."""
+pipeline.command has applied the reproducibility profile."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Docs), the model card and what the run ran on.
 Static and offline: figures are inline PNGs or files beside the page, no script comes from
 elsewhere. The page is a DVC output whose bytes depend on the run's results only; the machine's
 facts (device, threads, wall times) differ between machines, so the page loads them from
-reports/runtime/facts.js, which the stages rewrite as they run (pipeline/runtime/profile.py).
+reports/runtime/facts.js, which the stages rewrite as they run (pipeline/runtime/machine.py).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def output_differences(committed_lock: dict, fresh_lock: dict, stage: str) -> li
 def restore_upstream(checkout: Path, stage: str) -> list[str]:
     """Bring `stage` and the stages before it up to date in a scratch checkout: their committed
     outputs checked out from the (shared) DVC cache, a stage run only where the cache lacks them.
-    Returns the stages that ran.
+    Returns the stages that were out of date (`dvc status`): run, or restored from the run cache.
 
     A plain `dvc repro` would find the outputs missing and run validate again: its report is not
     cached (git holds it), so DVC's run cache cannot restore that stage.
