@@ -10,7 +10,7 @@ export ORT_DISABLE_TELEMETRY := 1
 
 .PHONY: install repro exp verify test test-fast smoke lint bench bench-seeds pr-report chromium server-start server-stop flow audit serve worker
 
-$(STAMP): pyproject.toml tools/web-assets/package-lock.json
+$(STAMP): pyproject.toml tools/web-assets/package-lock.json tools/demo-assets/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'

@@ -204,3 +204,37 @@ def chromium_offline(page: Path, screenshot: Path, window: str = "1280,1600") ->
     finally:
         sentinel.close()
     return dom, [r for r in sentinel.requests if requested_host(r) not in BROWSER_SERVICES]
+
+
+DEMO_ASSETS = Path(__file__).resolve().parents[1] / "tools" / "demo-assets"
+
+
+def page_input_payload(pictures: list[Path]) -> list[dict]:
+    """Each picture's RGBA pixels as the page gets them from a canvas (base64), for lenetInput."""
+    import base64
+
+    import numpy as np
+    from PIL import Image
+
+    payload = []
+    for picture in pictures:
+        rgba = np.asarray(Image.open(picture).convert("RGBA"))
+        payload.append({"rgba": base64.b64encode(rgba.tobytes()).decode(),
+                        "width": rgba.shape[1], "height": rgba.shape[0]})
+    return payload
+
+
+def drive_demo(project: Path, pictures: list[Path], out: Path, screenshot: Path | None = None) -> dict:
+    """Serve `lenet demo` from `project` on a free 127.0.0.1 port and drive the page in headless
+    Chromium (tools/demo-assets/drive-page.mjs): the strip, a drawn "1", the page's 28x28 input
+    for each of `pictures`, the requests it tried to send elsewhere. Stops the server after."""
+    served = start_group(project, "lenet", "demo", "--port", "0")
+    try:
+        url = read_until(served, "demo: http://").rsplit("demo: ", 1)[1].split()[0]
+        subprocess.run(["node", str(DEMO_ASSETS / "drive-page.mjs"), url, str(out),
+                        *([str(screenshot)] if screenshot else [])],
+                       input=json.dumps(page_input_payload(pictures)), text=True, check=True,
+                       timeout=300)
+        return json.loads(out.read_text())
+    finally:
+        stop_session(served, grace=10)

@@ -3,7 +3,7 @@
     lenet <stage> --dataset NAME     what dvc.yaml runs (pipeline/stages/commands.py): download,
                                      validate, preprocess, train, evaluate, export, overview, and
                                      reference (validation's reference, rebuilt on purpose)
-    lenet predict | verify | report | apply | summary | exp | assets   tools
+    lenet predict | demo | verify | report | apply | summary | exp | assets   tools
     lenet tune                       tune/dvc.yaml's search (a stage command)
     lenet server start|stop|status, lenet flow, lenet audit, lenet serve, lenet worker   (Prefect)
 
@@ -126,6 +126,16 @@ def run_exp(ctx: Context) -> None:
     experiments.run(ctx.options.dvc_args)
 
 
+@command("demo", "a page on 127.0.0.1 that classifies what you draw, with the exported models "
+         "in the browser (ONNX Runtime Web, nothing fetched from the network)", "tool",
+         option("--port", type=int, default=8000, help="default 8000; 0 picks a free one"),
+         reads_params=True)
+def run_demo(ctx: Context) -> None:
+    from pipeline.tools import demo
+
+    demo.serve(ctx.params, ProjectPaths(), ctx.options.port)
+
+
 @command("apply", "write a YAML file of settings (a preset, tuned values) into params.yaml", "tool",
          option("overrides", type=Path, help="e.g. presets/classic.yaml"),
          option("--as-set-args", action="store_true",
@@ -145,12 +155,15 @@ def run_apply(ctx: Context) -> None:
         print(f"{ctx.params_file}: already matches {ctx.options.overrides}")
 
 
-@command("assets", "install the pinned offline copies of the pages' JavaScript and CSS from npm, "
-         "and DVC's plots template (`make install` runs it)", "tool")
+@command("assets", "install the pinned offline copies of the pages' JavaScript and CSS and the "
+         "drawing page's ONNX Runtime Web from npm, and DVC's plots template (`make install` runs it)",
+         "tool")
 def run_assets(ctx: Context) -> None:
     from pipeline.pages import assets
+    from pipeline.tools import demo
 
     assets.install(ProjectPaths())
+    demo.install_assets(ProjectPaths())
 
 
 # Prefect: a local server, the pipeline as a flow, the scheduled audit, a GPU worker.

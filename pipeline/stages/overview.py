@@ -143,7 +143,9 @@ def render(params: Params, project: ProjectPaths) -> str:
 <p>{nav} · reproducibility profile: CPU ISA {html.escape(profile.cpu_isa)},
 {profile.intra_op_threads} intra-op / {profile.inter_op_threads} inter-op threads, oneDNN
 {"on" if profile.onednn else "off"} · written by <code>dvc repro</code> (stage
-<code>overview</code>) from the workspace's results</p></header>
+<code>overview</code>) from the workspace's results</p>
+<p>Try the models: run <code>lenet demo</code>, then open <a href="http://127.0.0.1:8000/">the
+drawing page</a> (http://127.0.0.1:8000/): draw a digit, see the classes update as you draw.</p></header>
 <main>{sections}</main>
 <script src="{_link(project.runtime_facts_script, page)}"></script>
 <script>{RUNTIME_SCRIPT}</script>

@@ -58,15 +58,25 @@ def sample(hp: kt.HyperParameters, name: str, dim: SearchDimension):
     return hp.Float(name, dim.min, dim.max, step=dim.step, sampling=dim.sampling)
 
 
+def train_key(params: Params, key: str) -> str:
+    """Where params.yaml gives the searched dataset's `train.<x>`: its own datasets.<name>.train
+    when that has the key, else the shared `train` (params.yaml's one resolution rule)."""
+    section, field = key.split(".", 1)
+    if section == "train" and getattr(params.dataset(params.tune.dataset).train, field) is not None:
+        return f"datasets.{params.tune.dataset}.train.{field}"
+    return key
+
+
 def with_overrides(params: Params, values: dict[str, object]) -> Params:
-    """params with {"train.learning_rate": ...}-style values applied, validated as a whole. A train
-    key is set for the searched dataset itself (datasets.<name>.train), so that it wins over
-    params.yaml's resolution rule: the trial trains exactly what it names."""
+    """params with {"train.learning_rate": ...}-style values applied where the searched dataset's
+    value comes from (train_key), validated as a whole: the trial trains exactly what it names."""
     tree = params.model_dump()
     for key, value in values.items():
-        section, field = key.split(".", 1)
-        target = tree["datasets"][params.tune.dataset]["train"] if section == "train" else tree[section]
-        target[field] = value
+        *parents, field = train_key(params, key).split(".")
+        node = tree
+        for part in parents:
+            node = node[part]
+        node[field] = value
     return Params.model_validate(tree)
 
 
@@ -133,7 +143,7 @@ def run(params: Params) -> dict:
         raise TuneError(f"no trial completed ({len(failed)} failed): {reason}")
     best = tuner.oracle.get_best_trials(1)[0]
     best_values = {k: best.hyperparameters.get(k) for k in cfg.space}
-    summary = _write_outputs(cfg.objective, trials, best, best_values, direction, cfg.dataset)
+    summary = _write_outputs(cfg.objective, trials, best, best_values, direction, params)
     shutil.rmtree(workdir)
     return summary
 
@@ -143,25 +153,24 @@ class _TrialLogger(keras.callbacks.Callback):
         log.info("trial done: %s", {k: round(float(v), 4) for k, v in (logs or {}).items()})
 
 
-def _nested(values: dict[str, object], dataset: str) -> dict:
-    """The winners as params.yaml keys: train settings for the searched dataset (it was tuned on
-    that dataset's data; its own datasets.<name>.train wins over `train`), model settings shared."""
+def _nested(values: dict[str, object], params: Params) -> dict:
+    """The winners as a params.yaml tree, each at the key the searched dataset's value comes from
+    (train_key): `lenet apply` then makes that dataset train exactly the winner."""
     tree: dict = {}
     for key, value in values.items():
-        section, field = key.split(".", 1)
-        value = value.item() if isinstance(value, np.generic) else value
-        if section == "train":
-            tree.setdefault("datasets", {}).setdefault(dataset, {}).setdefault("train", {})[field] = value
-        else:
-            tree.setdefault(section, {})[field] = value
+        *parents, field = train_key(params, key).split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[field] = value.item() if isinstance(value, np.generic) else value
     return tree
 
 
-def _write_outputs(objective, trials, best, best_values, direction, dataset: str) -> dict:
+def _write_outputs(objective, trials, best, best_values, direction, params: Params) -> dict:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     header = "# Best hyperparameters of the last `dvc repro tune/dvc.yaml`.\n"
     header += "# Adopt with: lenet apply reports/tune/best_params.yaml\n"
-    write_text(OUT_DIR / "best_params.yaml", header + yaml.safe_dump(_nested(best_values, dataset), sort_keys=False))
+    write_text(OUT_DIR / "best_params.yaml", header + yaml.safe_dump(_nested(best_values, params), sort_keys=False))
     keys = list(best_values)
     ordered = sorted(trials, key=lambda t: int(t.trial_id))
     with atomic_open(OUT_DIR / "trials.csv") as handle:
