@@ -74,7 +74,9 @@ def test_overview_page_shows_every_part_of_the_run_offline(reproduced_project, t
     images, runtime_rows, links = re.search(r"<title>(\d+)\|(\d+)\|([^<]*)</title>", dom).groups()
     assert images == "3"  # training curves, confusion matrix, misclassified grid
     assert runtime_rows == "3"  # train, evaluate, export: from reports/runtime/facts.js
-    local = [link for link in links.split() if not link.startswith("#")]
+    demo = "http://127.0.0.1:8000/"  # the drawing page, served by `lenet demo` (tests/test_demo.py)
+    assert demo in links.split()
+    local = [link for link in links.split() if not link.startswith("#") and link != demo]
     assert {"validation/docs/digits/index.html", "../models/digits/model.onnx"} <= set(local)
     assert all((project.overview.parent / link).is_file() for link in local)
     assert f"{metrics['test']['accuracy']:.2%}" in dom
