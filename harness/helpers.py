@@ -179,9 +179,14 @@ def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
 # Chromium's own services (component updates, sign-in, network time): the browser contacts them
 # whatever page it opens, despite --disable-background-networking. Refused like everything else,
 # but not the page's requests.
-# Chromium 150 (Debian 12) also opens www.google.com at start: seen with an empty local page.
-BROWSER_SERVICES = {"update.googleapis.com", "accounts.google.com", "clients2.google.com",
-                    "redirector.gvt1.com", "www.google.com"}
+# Chromium 150 (Debian 12) also opens www.google.com at start (seen with an empty local page) and,
+# now and then, android.clients.google.com: Google's own domains are the browser's, never a page's
+# (the pages' CDNs are jsdelivr, unpkg, cdnjs, bootstrapcdn and jquery).
+BROWSER_SERVICE_DOMAINS = ("google.com", "googleapis.com", "gvt1.com")
+
+
+def browser_service(host: str) -> bool:
+    return any(host == domain or host.endswith("." + domain) for domain in BROWSER_SERVICE_DOMAINS)
 
 
 def requested_host(request: str) -> str:
@@ -203,7 +208,7 @@ def chromium_offline(page: Path, screenshot: Path, window: str = "1280,1600") ->
                            f"--screenshot={screenshot}")
     finally:
         sentinel.close()
-    return dom, [r for r in sentinel.requests if requested_host(r) not in BROWSER_SERVICES]
+    return dom, [r for r in sentinel.requests if not browser_service(requested_host(r))]
 
 
 DEMO_ASSETS = Path(__file__).resolve().parents[1] / "tools" / "demo-assets"
