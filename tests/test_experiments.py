@@ -93,3 +93,15 @@ def test_one_datasets_change_reruns_that_dataset_and_a_shared_change_both(checko
 
 def test_a_shared_train_setting_reruns_both_datasets(checkout):
     assert params_changed(checkout, train__learning_rate=0.003) == {"train@mnist", "train@fashion_mnist"}
+
+
+def test_the_last_screen_of_make_repro_on_an_up_to_date_project_fits_100_columns(reproduced_project):
+    """`make repro` is `dvc repro` then `lenet summary`: per dataset, accuracy, errors of N and the
+    change against the committed numbers, then where to look next."""
+    repro = run_in(reproduced_project, "dvc", "repro").stdout
+    summary = run_in(reproduced_project, "lenet", "summary").stdout
+    screen = (repro + summary).strip().splitlines()
+    assert len(screen) <= 20 and max(len(line) for line in screen) <= 100, screen
+    assert any(line.split()[:1] == ["digits"] and "errors of 50" in line
+               and "same as committed" in line for line in screen), screen
+    assert "reports/index.html" in summary and "make exp" in summary and "dvc plots show" in summary
