@@ -1,6 +1,8 @@
 """`lenet predict`: classify image files with an exported ONNX model, through ONNX Runtime alone.
 
-No TensorFlow: start-up pays for numpy, Pillow and ONNX Runtime only. Inputs are turned into what
+No TensorFlow: start-up pays for numpy, Pillow and ONNX Runtime only. Everything about the model
+(its classes, input, dataset) comes from the file's own metadata, so `lenet predict --model FILE`
+works anywhere, without params.yaml. Inputs are turned into what
 the model was trained on (grey 28x28, light ink on a dark background, 0..255):
 
 - PNG, JPEG or anything Pillow opens, any size or colour: made grey (transparency over white),
@@ -41,7 +43,8 @@ class Unusable(Exception):
 
 
 class ModelRefused(PipelineError):
-    """The model lacks the metadata --check-provenance needs, or it was trained on other data."""
+    """The model lacks the metadata predict needs (dataset, classes, input) or that
+    --check-provenance needs, or it was trained on other data than params.yaml names."""
 
 
 @dataclass
