@@ -22,8 +22,9 @@ from pathlib import Path
 
 from pipeline.command import Command, Context, option, registrar
 from pipeline.command import main as run_main
+from pipeline.command import parser as build_parser
 from pipeline.core.errors import PipelineError
-from pipeline.core.paths import ProjectPaths
+from pipeline.core.paths import DatasetPaths, ProjectPaths
 from pipeline.stages.commands import REGISTRY as STAGE_COMMANDS
 
 DESCRIPTION = ("LeNet-5 on MNIST and Fashion-MNIST: a DVC pipeline whose every reported accuracy "
@@ -51,7 +52,6 @@ command = registrar(REGISTRY)
                      "trained on other data than it names"),
          reads_params=True)
 def run_predict(ctx: Context) -> int:
-    from pipeline.core.paths import DatasetPaths
     from pipeline.tools import predict
 
     args = ctx.options
@@ -218,9 +218,9 @@ def run_serve(ctx: Context) -> None:
     from pipeline.orchestration import server
 
     server.connect()
-    args = ctx.options
     from pipeline.orchestration import deploy
 
+    args = ctx.options
     deploy.serve_audit(args.name, args.cron, args.interval, args.train_pool, args.notify)
 
 
@@ -237,9 +237,7 @@ def run_worker(ctx: Context) -> None:
 
 
 def parser():
-    from pipeline.command import parser as build
-
-    return build(REGISTRY, "lenet", DESCRIPTION)
+    return build_parser(REGISTRY, "lenet", DESCRIPTION)
 
 
 def main(argv: list[str] | None = None) -> int:

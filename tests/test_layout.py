@@ -20,7 +20,7 @@ ALLOWED = {
     "pages": {"core"},
     "command": {"core", "runtime"},
     "stages": {"core", "runtime", "model", "pages", "command"},
-    "tools": {"core", "runtime"},
+    "tools": {"core", "runtime", "pages"},
     "report": {"core", "pages"},
     "orchestration": {"core", "runtime", "tools"},
     "cli": {"core", "command", "stages", "tools", "report", "orchestration", "pages"},

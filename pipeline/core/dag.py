@@ -27,6 +27,6 @@ def dvc_json(*args: str, cwd: Path | None = None) -> dict:
     return json.loads(workspace.run("dvc", *args, "--json", cwd=cwd).stdout or "{}")
 
 
-def out_of_date(target: str, root: Path, with_deps: bool = True) -> list[str]:
-    """The stages that `dvc repro target` would run or restore: `dvc status`'s answer."""
-    return list(dvc_json("status", target, *(["--with-deps"] if with_deps else []), cwd=root))
+def out_of_date(target: str, root: Path) -> list[str]:
+    """The stages that `dvc repro target` would run or restore: `dvc status --with-deps`."""
+    return list(dvc_json("status", target, "--with-deps", cwd=root))

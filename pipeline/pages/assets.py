@@ -119,13 +119,18 @@ def asset(project: ProjectPaths, relative: str) -> Path:
     return path
 
 
-def install(project: ProjectPaths) -> Path:
-    """npm ci the pinned copies, then write DVC's plots template from them; returns the template."""
+def npm_ci(folder: Path) -> None:
+    """Install exactly what `folder`'s package-lock.json pins (the pages' offline copies)."""
     if shutil.which("npm") is None:
         raise AssetsMissing("npm not found: the offline pages' assets come from npm "
                             "(Debian: apt-get install npm)")
-    log.info("assets: npm ci in %s", project.web_assets)
-    workspace.run("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", cwd=project.web_assets)
+    log.info("assets: npm ci in %s", folder)
+    workspace.run("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", cwd=folder)
+
+
+def install(project: ProjectPaths) -> Path:
+    """npm ci the pinned copies, then write DVC's plots template from them; returns the template."""
+    npm_ci(project.web_assets)
     return write_plots_template(project)
 
 

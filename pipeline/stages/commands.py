@@ -13,19 +13,26 @@ from pipeline.stages.inputs import require_inputs
 
 log = logging.getLogger("pipeline")
 REGISTRY: dict[str, Command] = {}
-stage = registrar(REGISTRY)
+_register = registrar(REGISTRY)
 
 
-@stage("download", "fetch the dataset's IDX files from its mirrors", "stage", per_dataset=True,
-       under_profile=True, exclusive=True)
+def stage(name: str, help: str, *options, **settings):
+    """Register a stage command: it owns the workspace while it runs (exclusive), and refuses to
+    start, naming the stage to run first, while an input dvc.yaml gives it is missing."""
+    return _register(name, help, "stage", *options, exclusive=True,
+                     precheck=require_inputs(name), **settings)
+
+
+@stage("download", "fetch the dataset's IDX files from its mirrors", per_dataset=True,
+       under_profile=True)
 def run_download(ctx: Context) -> None:
     from pipeline.stages import download
 
     download.run(ctx.name, ctx.dataset, ctx.params.download, ctx.paths.raw)
 
 
-@stage("validate", "check the raw files against Great Expectations suites", "stage",
-       per_dataset=True, under_profile=True, exclusive=True, precheck=require_inputs("validate"))
+@stage("validate", "check the raw files against Great Expectations suites",
+       per_dataset=True, under_profile=True)
 def run_validate(ctx: Context) -> None:
     from pipeline.stages import validate
 
@@ -33,8 +40,8 @@ def run_validate(ctx: Context) -> None:
 
 
 @stage("reference", "rebuild suites/<dataset>.reference.json, what validate compares the data "
-       "with, from data/raw/<dataset> (trusted data only)", "stage", per_dataset=True,
-       under_profile=True, exclusive=True)
+       "with, from data/raw/<dataset> (trusted data only)", per_dataset=True,
+       under_profile=True)
 def run_reference(ctx: Context) -> None:
     from pipeline.stages import validate
 
@@ -42,8 +49,8 @@ def run_reference(ctx: Context) -> None:
              validate.build_reference(ctx.name, ctx.dataset, ctx.paths))
 
 
-@stage("preprocess", "pad to 32x32, normalise, split off validation", "stage", per_dataset=True,
-       under_profile=True, exclusive=True, precheck=require_inputs("preprocess"))
+@stage("preprocess", "pad to 32x32, normalise, split off validation", per_dataset=True,
+       under_profile=True)
 def run_preprocess(ctx: Context) -> None:
     from pipeline.stages import preprocess
 
@@ -55,34 +62,32 @@ def run_preprocess(ctx: Context) -> None:
 UNUSED_BY_TRAINING = ("sklearn", "matplotlib", "pandas")
 
 
-@stage("train", "train LeNet-5", "stage", per_dataset=True, under_profile=True, exclusive=True,
-       skips=UNUSED_BY_TRAINING, precheck=require_inputs("train"))
+@stage("train", "train LeNet-5", per_dataset=True, under_profile=True,
+       skips=UNUSED_BY_TRAINING)
 def run_train(ctx: Context) -> None:
     from pipeline.stages import train
 
     train.run(ctx.name, ctx.dataset, ctx.params, ctx.paths)
 
 
-@stage("evaluate", "test metrics, confusion matrix, misclassified grid", "stage",
-       per_dataset=True, under_profile=True, exclusive=True, skips=("sklearn", "pandas"),
-       precheck=require_inputs("evaluate"))
+@stage("evaluate", "test metrics, confusion matrix, misclassified grid",
+       per_dataset=True, under_profile=True, skips=("sklearn", "pandas"))
 def run_evaluate(ctx: Context) -> None:
     from pipeline.stages import evaluate
 
     evaluate.run(ctx.name, ctx.dataset, ctx.params, ctx.paths)
 
 
-@stage("export", "ONNX model (checked against Keras) and model card", "stage", per_dataset=True,
-       under_profile=True, exclusive=True, skips=UNUSED_BY_TRAINING,
-       precheck=require_inputs("export"))
+@stage("export", "ONNX model (checked against Keras) and model card", per_dataset=True,
+       under_profile=True, skips=UNUSED_BY_TRAINING)
 def run_export(ctx: Context) -> None:
     from pipeline.stages import export
 
     export.run(ctx.name, ctx.dataset, ctx.params, ctx.paths)
 
 
-@stage("overview", "reports/index.html: one page over the run's results, every dataset", "stage",
-       reads_params=True, exclusive=True, precheck=require_inputs("overview"))
+@stage("overview", "reports/index.html: one page over the run's results, every dataset",
+       reads_params=True)
 def run_overview(ctx: Context) -> None:
     from pipeline.stages import overview
 
@@ -92,7 +97,7 @@ def run_overview(ctx: Context) -> None:
 # The search of tune/dvc.yaml: run on purpose (`dvc repro tune/dvc.yaml`), never by `dvc repro`.
 
 @stage("tune", "keras-tuner search as set in params.yaml's `tune` (what tune/dvc.yaml runs)",
-         "stage", reads_params=True, under_profile=True, exclusive=True)
+       reads_params=True, under_profile=True)
 def run_tune(ctx: Context) -> None:
     from pipeline.stages import tune
 

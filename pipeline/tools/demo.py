@@ -16,13 +16,13 @@ from __future__ import annotations
 import http.server
 import json
 import logging
-import shutil
 from pathlib import Path
 
-from pipeline.core import idx, workspace
+from pipeline.core import idx
 from pipeline.core.config import Params
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import DatasetPaths, ProjectPaths
+from pipeline.pages import assets
 
 log = logging.getLogger("pipeline")
 STRIP = 12  # real test images shown on load, with their labels and the page's answers
@@ -43,10 +43,7 @@ def assets_dir(project: ProjectPaths) -> Path:
 
 def install_assets(project: ProjectPaths) -> None:
     """npm ci of the pinned ONNX Runtime Web (and the browser driver the page's test uses)."""
-    if shutil.which("npm") is None:
-        raise DemoError("npm not found: the page's ONNX Runtime Web comes from npm")
-    log.info("assets: npm ci in %s", assets_dir(project))
-    workspace.run("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", cwd=assets_dir(project))
+    assets.npm_ci(assets_dir(project))
 
 
 def page_data(params: Params, project: ProjectPaths) -> dict:
@@ -96,15 +93,15 @@ def serve(params: Params, project: ProjectPaths, port: int) -> None:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            target = table.get(self.path.split("?", 1)[0])
+            route = self.path.split("?", 1)[0]
+            target = table.get(route)
             if target is None:
                 self.send_error(404)
                 return
             body = target if isinstance(target, bytes) else target.read_bytes()
-            suffix = ".html" if isinstance(target, bytes) and self.path.split("?")[0] in ("/", "/index.html") \
-                else Path(self.path.split("?", 1)[0]).suffix
-            self.send_response(200)
-            self.send_header("Content-Type", TYPES.get(suffix, "application/octet-stream"))
+            self.send_response(200)  # the route's suffix says the type; "/" is the page
+            self.send_header("Content-Type", TYPES.get(Path(route).suffix or ".html",
+                                                       "application/octet-stream"))
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
