@@ -5,7 +5,8 @@
                                      reference (validation's reference, rebuilt on purpose)
     lenet predict | demo | verify | report | apply | summary | exp | assets   tools
     lenet tune                       tune/dvc.yaml's search (a stage command)
-    lenet server start|stop|status, lenet flow, lenet audit, lenet serve, lenet worker   (Prefect)
+    lenet server start|stop|status, lenet flow, lenet audit, lenet serve, lenet worker,
+    lenet grid                       (Prefect: the server, flows, schedules, workers, grids)
 
 `lenet <command> --help` gives each command's options. The tools' and Prefect's commands live
 here and no stage imports this module: editing them reruns no stage (dvc.yaml runs
@@ -171,16 +172,22 @@ def run_assets(ctx: Context) -> None:
 TRAIN_POOL = option("--train-pool", help="work pool for the train stages (default: train here)")
 
 
-@command("server", "the project's Prefect server on 127.0.0.1 (SQLite in .prefect/)", "prefect",
+@command("server", "the project's Prefect server on 127.0.0.1 (SQLite in .prefect/, or "
+         "PostgreSQL for many workers)", "prefect",
          option("action", choices=("start", "stop", "status")),
-         option("--port", type=int, default=4200))
+         option("--port", type=int, default=4200),
+         option("--host", default="127.0.0.1", help="the address to listen on; anything but "
+                "loopback needs PREFECT_SERVER_API_AUTH_STRING=user:password set"),
+         option("--database", metavar="URL", help="postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB "
+                "(PostgreSQL 14+ with pg_trgm); default: SQLite in .prefect/"))
 def run_server(ctx: Context) -> None:
     from pipeline.orchestration import server
 
-    action = ctx.options.action
-    if action == "start":
-        print(f"Prefect server up: PREFECT_API_URL={server.start_server(ctx.options.port)}")
-    elif action == "stop":
+    args = ctx.options
+    if args.action == "start":
+        url = server.start_server(args.port, host=args.host, database=args.database)
+        print(f"Prefect server up: PREFECT_API_URL={url}")
+    elif args.action == "stop":
         print("stopped" if server.stop_server() else "no server started by this project")
     else:
         url = server.server_url()
@@ -224,16 +231,39 @@ def run_serve(ctx: Context) -> None:
     deploy.serve_audit(args.name, args.cron, args.interval, args.train_pool, args.notify)
 
 
-@command("worker", "on the GPU machine: deploy the train flow from this checkout and run a "
-         "process worker on the pool (blocks)", "prefect",
-         option("--pool", default="gpu"))
+@command("worker", "serve a work pool from this machine: each run (a grid's set, a train stage) "
+         "in a fresh checkout of the commit it names (blocks)", "prefect",
+         option("--pool", default="gpu", help="the work pool (default: gpu)"),
+         option("--limit", type=int, help="runs at once on this machine (default: no limit)"),
+         option("--name", help="this worker's name (default: host-PID)"))
 def run_worker(ctx: Context) -> None:
     from pipeline.orchestration import server
 
     server.connect()
     from pipeline.orchestration import deploy
 
-    deploy.work(ctx.options.pool)
+    deploy.work(ctx.options.pool, ctx.options.limit, ctx.options.name)
+
+
+@command("grid", "parameter sets as DVC experiments: seeds and -S grids, on a pool's workers "
+         "(--pool) or here one after another", "prefect",
+         option("--seeds", type=int, metavar="N", help="params.yaml's seed, seed+1, ..., seed+N-1"),
+         option("-S", "--set", action="append", default=[], dest="settings", metavar="KEY=A,B",
+                help="a params.yaml key and its values (repeatable; the sets are the product)"),
+         option("--pool", help="the work pool whose workers compute the sets (default: here)"),
+         option("--name", help="the experiments' name prefix (default: grid-<id>)"),
+         option("--git-remote", default="origin", help="the git remote workers clone from and "
+                "push experiments to (default: origin)"),
+         option("--retries", type=int, default=2,
+                help="times a crashed set is sent again (default: 2)"),
+         option("--lost-after", type=float, metavar="SECONDS",
+                help="a worker silent this long is lost (default: 3 of its heartbeats + 10 s)"))
+def run_grid(ctx: Context) -> int:
+    from pipeline.orchestration import grid
+
+    args = ctx.options
+    return grid.run(args.seeds, args.settings, args.pool, args.name, args.git_remote,
+                    args.retries, args.lost_after)
 
 
 def parser():

@@ -1,59 +1,42 @@
-"""Prefect deployments of the flows: a worker's pool and train deployment, and the scheduled audit.
+"""Prefect deployments: a pool's worker, and the scheduled audit.
 
+    lenet worker --pool NAME [--limit K] [--name NAME]
     lenet serve [--cron "0 3 * * *" | --interval S] [--notify URL] [--train-pool gpu]
-    lenet worker [--pool gpu]
+
+`worker` makes this machine serve a pool: it registers the set flow on the pool (by module path,
+the same deployment from any machine) and becomes a Prefect process worker, running up to K
+sets at once, each in its own fresh checkout (orchestration/sets.py). It needs this package
+installed, the Prefect server's URL, and credentials for the git and DVC remotes.
 
 `serve` schedules the audit (the pipeline, then `verify`); with --notify, every failed or crashed
 audit run is posted to that webhook (saved as a Prefect block, used by the flow's failure hook).
 Stopping and restarting it keeps one deployment with its schedule active; runs that fell due
 while nothing served run late, one after another, when it is back.
 
-Imports pipeline.orchestration.flows and .server; imported by pipeline.cli only.
+Imports pipeline.orchestration.flows, .sets and .server; imported by pipeline.cli only.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
-from pipeline.orchestration.flows import NOTIFY_BLOCK, TRAIN_DEPLOYMENT, lenet_audit, train_stage
-from pipeline.orchestration.server import ROOT
+from pipeline.orchestration.flows import NOTIFY_BLOCK, lenet_audit
+from pipeline.orchestration.sets import deploy_set_flow
 
 
-def ensure_pool(pool: str) -> None:
-    """Create a process work pool from the locally installed worker's template.
-
-    (`prefect work-pool create` would ask the server, which asks GitHub, for worker metadata.)
-    """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-    from prefect.workers.process import ProcessWorker
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.create_work_pool(WorkPoolCreate(
-                name=pool, type=ProcessWorker.type,
-                base_job_template=ProcessWorker.get_default_base_job_template(),
-            ))
-        except ObjectAlreadyExists:
-            pass
-
-
-def deploy_train_flow(pool: str) -> str:
-    """Register the train-only flow from *this* checkout on `pool`; returns the deployment name."""
-    ensure_pool(pool)
-    source = train_stage.from_source(source=str(ROOT), entrypoint="pipeline/orchestration/flows.py:train_stage")
-    name = TRAIN_DEPLOYMENT.format(pool=pool)
-    source.deploy(name=name, work_pool_name=pool, print_next_steps=False, ignore_warnings=True)
-    return name
-
-
-def work(pool: str) -> None:
-    """Deploy the train flow from this checkout, then become a process worker on `pool`."""
-    deploy_train_flow(pool)
-    os.execvp(sys.executable, [sys.executable, "-m", "prefect", "worker", "start",
-                               "--pool", pool, "--type", "process"])
+def work(pool: str, limit: int | None, name: str | None) -> None:
+    """Register the set flow on `pool`, then become a process worker on it (never returns)."""
+    deploy_set_flow(pool)
+    name = name or f"{socket.gethostname()}-{os.getpid()}"
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
+               "--type", "process", "--name", name]
+    if limit:
+        command += ["--limit", str(limit)]
+    print(f"worker {name} serving pool {pool!r}" + (f", {limit} runs at a time" if limit else ""),
+          flush=True)
+    os.execvp(sys.executable, command)
 
 
 def serve_audit(name: str, cron: str | None, interval: float | None, train_pool: str | None,

@@ -10,9 +10,12 @@ unchanged pipeline is otherwise a no-op; the audit fails, naming the dataset and
 that differs, when the committed results no longer reproduce.
 
 Training can go to another machine: with a train pool, each train stage becomes a run of the
-`lenet-train` deployment on that pool. Artifacts travel through the DVC remote's run cache: the
-main flow pushes, the worker pulls, trains and pushes, and the main flow's own `dvc repro` of the
-train stage then restores the worker's outputs (and records them in dvc.lock) instead of training.
+`lenet-set/set-<pool>` deployment (orchestration/sets.py: a fresh checkout of this commit on
+whichever worker is free). Artifacts travel through the DVC remote's run cache: the main flow
+pushes, the worker pulls, trains and pushes, and the main flow's own `dvc repro` of the train
+stage then restores the worker's outputs (and records them in dvc.lock) instead of training.
+
+The project is the current directory (where `lenet flow` runs), never this file's checkout.
 """
 
 from __future__ import annotations
@@ -25,18 +28,20 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.deployments import run_deployment
 from prefect.tasks import exponential_backoff
 
-from pipeline.core import code, dag, runlock, workspace
+from pipeline.core import dag, runlock, workspace
 from pipeline.core.config import load_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import DatasetPaths, ProjectPaths
+from pipeline.orchestration import sets
 from pipeline.orchestration.server import process_tag
 
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT = ProjectPaths(ROOT)
-TRAIN_FLOW = "lenet-train"
 AUDIT_FLOW = "lenet-audit"
 NOTIFY_BLOCK = "lenet-audit-failures"
-TRAIN_DEPLOYMENT = "train-{pool}"
+
+
+def project() -> ProjectPaths:
+    """The project this flow runs in: the current directory."""
+    return ProjectPaths(Path.cwd().resolve())
 
 
 class StageFailed(PipelineError):
@@ -45,7 +50,7 @@ class StageFailed(PipelineError):
 
 def dvc(*args: str, stage: str) -> str:
     try:
-        return workspace.run("dvc", *args, cwd=ROOT).stdout
+        return workspace.run("dvc", *args, cwd=project().root).stdout
     except workspace.CommandFailed as failure:
         raise StageFailed(f"stage {stage} failed: {failure}") from None
 
@@ -61,31 +66,25 @@ def run_stage(stage: str) -> str:
 run_download = run_stage.with_options(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5))
 
 
-def code_fingerprint(project: ProjectPaths = PROJECT) -> str:
-    """The identity of dvc.yaml and the whole pipeline package: the worker must run exactly this code."""
-    return code.digest([project.dvc_yaml, *code.package_sources(project)], project.root)
-
-
 @task(task_run_name="{stage} on pool {pool}")
 def run_stage_on_pool(stage: str, pool: str) -> dict:
     """Send one train stage to the worker pool and bring its outputs back through the remote."""
     log = get_run_logger()
+    here = project()
+    try:
+        origin = sets.origin_of(here.root)
+    except sets.SetFailed as error:
+        raise StageFailed(f"stage {stage} cannot go to pool {pool}: {error}") from None
     dvc("push", "--run-cache", stage=stage)
-    flow_run = run_deployment(
-        f"{TRAIN_FLOW}/{TRAIN_DEPLOYMENT.format(pool=pool)}",
-        parameters={
-            "stage": stage,
-            "params_yaml": PROJECT.params.read_text(),
-            "code": code_fingerprint(),
-        },
-        timeout=None,
-    )
+    sets.deploy_set_flow(pool)
+    flow_run = run_deployment(sets.deployment(pool), timeout=None,
+                              parameters={**origin.parameters(), "stages": [stage]})
     if not flow_run.state.is_completed():
         raise StageFailed(f"stage {stage} failed on pool {pool}: flow run {flow_run.name} "
                           f"ended {flow_run.state.name}: {flow_run.state.message}")
     # The train stage writes reports/runtime/<dataset>/train.json itself whenever it trains (it is
     # not an output, so a restore from the run cache leaves it alone): rewritten here means trained.
-    facts = DatasetPaths(stage.partition("@")[2], PROJECT.root).runtime / "train.json"
+    facts = DatasetPaths(stage.partition("@")[2], here.root).runtime / "train.json"
     before = facts.stat().st_mtime_ns if facts.exists() else None
     dvc("repro", "--pull", "--single-item", stage, stage=stage)
     if facts.exists() and facts.stat().st_mtime_ns != before:
@@ -96,10 +95,10 @@ def run_stage_on_pool(stage: str, pool: str) -> dict:
     return {"flow_run_id": str(flow_run.id), "flow_run_name": flow_run.name}
 
 
-def metrics_table(project: ProjectPaths = PROJECT) -> str:
+def metrics_table(paths: ProjectPaths) -> str:
     rows = ["| dataset | test accuracy | test loss | errors |", "|---|---|---|---|"]
-    for name in load_params(project.params).datasets:
-        test = json.loads(DatasetPaths(name, project.root).metrics.read_text())["test"]
+    for name in load_params(paths.params).datasets:
+        test = json.loads(DatasetPaths(name, paths.root).metrics.read_text())["test"]
         rows.append(f"| {name} | {test['accuracy']:.4f} | {test['loss']:.4f} | {test['errors']} |")
     return "\n".join(rows)
 
@@ -118,9 +117,10 @@ def record_process() -> None:
 def lenet_pipeline(train_pool: str | None = None) -> list[str]:
     """Every stage of dvc.yaml in dependency order; train stages on `train_pool` when given."""
     record_process()
-    runlock.claim(PROJECT.run_lock)  # before any stage: a flow never runs beside another run
+    here = project()
+    runlock.claim(here.run_lock)  # before any stage: a flow never runs beside another run
     done = []
-    for stage in dag.stages_in_order(PROJECT):
+    for stage in dag.stages_in_order(here):
         if stage.startswith("train@") and train_pool:
             run_stage_on_pool(stage, train_pool)
         elif stage.startswith("download@"):
@@ -129,7 +129,7 @@ def lenet_pipeline(train_pool: str | None = None) -> list[str]:
             run_stage(stage)
         done.append(stage)
     create_markdown_artifact(
-        key="lenet-metrics", markdown="# LeNet-5 test metrics\n\n" + metrics_table(),
+        key="lenet-metrics", markdown="# LeNet-5 test metrics\n\n" + metrics_table(here),
         description="metrics/<dataset>.json after this run",
     )
     return done
@@ -140,7 +140,7 @@ def verify_dataset(dataset: str) -> str:
     """Retrain `dataset` from the committed params.yaml and compare with the committed bytes."""
     from pipeline.tools import verify
 
-    (verdict,) = verify.run([dataset], root=ROOT)
+    (verdict,) = verify.run([dataset], root=project().root)
     get_run_logger().info(verdict.line())
     if not verdict.passed:
         raise StageFailed(f"verify@{dataset}: {dataset} does not reproduce the committed results: "
@@ -171,24 +171,4 @@ def lenet_audit(train_pool: str | None = None) -> list[str]:
     """The pipeline, then verify for every dataset: what the schedule runs."""
     record_process()
     lenet_pipeline(train_pool=train_pool)
-    return [verify_dataset(name) for name in load_params(PROJECT.params).datasets]
-
-
-@flow(name=TRAIN_FLOW, log_prints=True)
-def train_stage(stage: str, params_yaml: str, code: str) -> dict:
-    """Runs on the worker, in the worker's own checkout: pull inputs, train, push the model.
-
-    params.yaml comes with the request; the code must already match (same fingerprint).
-    """
-    from pipeline.core.files import write_text
-    from pipeline.runtime import machine
-
-    if code_fingerprint() != code:
-        raise StageFailed(f"stage {stage}: the worker's checkout {ROOT} has different pipeline code "
-                          "than the flow that sent it; update the worker's checkout (git pull)")
-    write_text(PROJECT.params, params_yaml)
-    # --pull: upstream stages come back from the remote's run cache instead of running again.
-    output = dvc("repro", "--pull", stage, stage=stage)
-    dvc("push", "--run-cache", stage, stage=stage)
-    print(output)
-    return {"stage": stage, "device": machine.device(), "checkout": str(ROOT)}
+    return [verify_dataset(name) for name in load_params(project().params).datasets]

@@ -1,10 +1,14 @@
 """The project's Prefect server, and this process's connection to it.
 
-    lenet server start|stop|status [--port 4200]
+    lenet server start|stop|status [--port 4200] [--database URL] [--host 127.0.0.1]
 
-The server listens on 127.0.0.1 only, keeps its SQLite database in .prefect/ and has analytics
-off (prefect.toml). Its PID and port are kept in .prefect/server.json, so `stop` stops exactly
-the process `start` started.
+By default the server listens on 127.0.0.1 only and keeps its SQLite database in the project's
+.prefect/ (the project is the current directory); analytics are off (prefect.toml). For many
+workers, `--database postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB` (PostgreSQL 14+ with the
+pg_trgm extension, Prefect's production database). `--host` other than loopback is refused unless
+PREFECT_SERVER_API_AUTH_STRING (user:password) is set: a server reachable from a network must not
+take anonymous writes; its clients and workers then set PREFECT_API_AUTH_STRING. The PID and URL
+are kept in .prefect/server.json, so `stop` stops exactly the process `start` started.
 
 A flow run whose process ended while the server was away is marked Crashed when the server
 comes back (crash_orphaned_runs). Schedules and workers: orchestration/deploy.py.
@@ -12,6 +16,7 @@ comes back (crash_orphaned_runs). Schedules and workers: orchestration/deploy.py
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -26,49 +31,77 @@ import psutil
 
 from pipeline.core.errors import PipelineError
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE_DIR = ROOT / ".prefect"
-SERVER_STATE = STATE_DIR / "server.json"
+SERVER_STATE = "server.json"
 DEFAULT_PORT = 4200
 HOST = "127.0.0.1"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+AUTH = "PREFECT_SERVER_API_AUTH_STRING"
+DATABASES = ("postgresql+asyncpg://", "sqlite+aiosqlite://")
 QUIET_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-             "PREFECT_HOME": str(STATE_DIR), "DVC_NO_ANALYTICS": "1"}
+             "DVC_NO_ANALYTICS": "1"}
+
+
+def project_state() -> Path:
+    """The project's Prefect state (database, log, PID file): .prefect/ of the current directory."""
+    return Path.cwd().resolve() / ".prefect"
 
 
 class ServerError(PipelineError):
     """The Prefect server could not be started, reached or stopped."""
 
 
-def api_url(port: int) -> str:
-    return f"http://{HOST}:{port}/api"
+def api_url(port: int, host: str = HOST) -> str:
+    """The URL a client on this machine uses (a server on every interface is also on loopback)."""
+    return f"http://{HOST if host in ('0.0.0.0', '::') else host}:{port}/api"
 
 
 def healthy(url: str) -> bool:
+    auth = os.environ.get("PREFECT_API_AUTH_STRING") or os.environ.get(AUTH)
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/health", headers=headers),
+                                    timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
 
 
-def start_server(port: int = DEFAULT_PORT, state_dir: Path = STATE_DIR, timeout: float = 90.0) -> str:
-    """Start `prefect server start` on 127.0.0.1 in the background and wait until it is healthy.
+def check_bind(host: str, database: str | None) -> None:
+    """Refuse a server reachable from a network without an auth string, and a database URL
+    Prefect cannot use."""
+    if host not in LOOPBACK and not os.environ.get(AUTH):
+        raise ServerError(f"--host {host} would accept anonymous writes from the network: set "
+                          f"{AUTH}=user:password first (clients and workers then set "
+                          "PREFECT_API_AUTH_STRING to the same value), or keep 127.0.0.1")
+    if database and not database.startswith(DATABASES):
+        raise ServerError(f"--database {database.split('@')[-1]!r}: expected a URL starting with "
+                          f"{' or '.join(DATABASES)}")
 
-    The database, log and PID file go to `state_dir`. Returns the API URL.
+
+def start_server(port: int = DEFAULT_PORT, state_dir: Path | None = None, timeout: float = 90.0,
+                 host: str = HOST, database: str | None = None) -> str:
+    """Start `prefect server start` on `host` (127.0.0.1) in the background and wait until it is
+    healthy. The log and PID file go to `state_dir` (.prefect/), and so does the SQLite database
+    unless `database` names another (PostgreSQL). Returns the API URL.
     """
+    check_bind(host, database)
+    state_dir = state_dir or project_state()
     state_dir.mkdir(parents=True, exist_ok=True)
-    state_file = state_dir / SERVER_STATE.name
+    state_file = state_dir / SERVER_STATE
     if state_file.exists():
         state = json.loads(state_file.read_text())
         if healthy(state["api_url"]):
             return state["api_url"]
-    url = api_url(port)
+    url = api_url(port, host)
     if healthy(url):
         raise ServerError(f"something else already serves {url}; choose another --port")
     log = open(state_dir / "server.log", "ab")  # noqa: SIM115  the server outlives this call
+    env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(state_dir)}
+    if database:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database
     process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)],
-        cwd=ROOT, env={**os.environ, **QUIET_ENV, "PREFECT_HOME": str(state_dir)},
+        [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+        cwd=state_dir, env=env,
         stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: stop() ends the server and its children
     )
@@ -126,9 +159,9 @@ def crash_orphaned_runs(url: str) -> list[str]:
     return marked
 
 
-def stop_server(state_dir: Path = STATE_DIR) -> bool:
+def stop_server(state_dir: Path | None = None) -> bool:
     """Stop the server that start_server() started (by its recorded PID); False if none."""
-    state_file = state_dir / SERVER_STATE.name
+    state_file = (state_dir or project_state()) / SERVER_STATE
     if not state_file.exists():
         return False
     pid = json.loads(state_file.read_text())["pid"]
@@ -148,8 +181,9 @@ def server_url() -> str:
     """PREFECT_API_URL if set, else the project's running server; never a temporary one."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
-    if SERVER_STATE.exists():
-        return json.loads(SERVER_STATE.read_text())["api_url"]
+    state_file = project_state() / SERVER_STATE
+    if state_file.exists():
+        return json.loads(state_file.read_text())["api_url"]
     raise ServerError("no Prefect server: run `lenet server start` (make server-start) "
                       "or set PREFECT_API_URL")
 
@@ -157,6 +191,7 @@ def server_url() -> str:
 def connect() -> None:
     """Point this process's Prefect client at the server (quietly: analytics off), and settle
     the runs whose process ended while it was away."""
-    os.environ.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
+    quiet = {**QUIET_ENV, "PREFECT_HOME": str(project_state())}
+    os.environ.update({k: v for k, v in quiet.items() if k not in os.environ})
     os.environ["PREFECT_API_URL"] = server_url()
     crash_orphaned_runs(os.environ["PREFECT_API_URL"])

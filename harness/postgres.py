@@ -1,0 +1,72 @@
+"""A PostgreSQL server of its own for tests and benchmarks: a fresh data directory, 127.0.0.1 and
+a free port, trust authentication (loopback only), the `prefect` database with pg_trgm.
+
+    with Postgres() as pg:
+        start_server(port, database=pg.url)       # postgresql+asyncpg://postgres@127.0.0.1:P/prefect
+
+Debian's `postgresql` package provides the binaries (`make postgres` installs it). initdb refuses
+to run as root, so as root the server runs as the `postgres` user the package creates.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def binaries() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).parent
+    raise RuntimeError("PostgreSQL not installed: run `make postgres` (Debian's postgresql package)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Postgres:
+    def __enter__(self):
+        self.bin = binaries()
+        self.folder = Path(tempfile.mkdtemp(prefix="lenet-pg-"))
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.data, self.log = self.folder / "data", self.folder / "server.log"
+        self.port = free_port()
+        self.pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                "--no-sync")
+        self.pg("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
+                f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off", "start")
+        self.psql("postgres", "CREATE DATABASE prefect")
+        self.psql("prefect", "CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/prefect"
+        return self
+
+    def pg(self, program: str, *args: str) -> str:
+        result = subprocess.run([*self.as_user, str(self.bin / program), *args], cwd=self.folder,
+                                check=False, capture_output=True, text=True)
+        if result.returncode:
+            raise RuntimeError(f"{program} exited {result.returncode}: {result.stderr[-2000:]}")
+        return result.stdout
+
+    def psql(self, database: str, sql: str) -> str:
+        return self.pg("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                       "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtc", sql)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)

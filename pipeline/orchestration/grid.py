@@ -1,0 +1,276 @@
+"""`lenet grid`: many parameter sets of this commit as DVC experiments, on a pool's workers or here.
+
+    lenet grid --seeds 5                        # params.yaml's seed, seed+1, ... seed+4
+    lenet grid -S train.learning_rate=0.002,0.004 -S train.batch_size=128,256   # 4 sets
+    lenet grid --seeds 3 -S train.dropout=0,0.1 --pool cpu                      # 6 sets, on workers
+
+Sets are the cross product of --seeds and every -S (the syntax of `dvc exp run -S`, values split
+at commas). Each set is one DVC experiment, named `<prefix>-<k>`; `dvc exp show` (or `lenet exp`)
+lists them and `dvc exp apply NAME` promotes one.
+
+Without --pool the sets run here, one after another (`dvc exp run`). With --pool each set is a
+flow run of `lenet-set/set-<pool>` (pipeline/orchestration/sets.py) on whichever worker is free;
+the worker pushes the experiment (git ref to the git remote, outputs and run cache to the DVC
+remote) and this command pulls it (`dvc exp pull`): nothing is trained here.
+
+Faults: a set whose worker stops sending heartbeats (a machine switched off, a worker killed) is
+marked Crashed and sent again, to any worker; a set that fails is reported, not retried. The
+grid's state is on the Prefect server (its flow runs are tagged with the grid's id) and in git
+(the experiments pulled): run the same command again after the coordinator was stopped and it
+collects what finished, waits for what runs and sends only the rest.
+
+Imports pipeline.core, .orchestration.sets and .server; imported by pipeline.cli only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import itertools
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pipeline.core import workspace
+from pipeline.core.config import flatten, parse_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import ProjectPaths
+from pipeline.orchestration import sets
+
+POLL_SECONDS = 2.0
+# A worker is lost when its heartbeats stop for this many of its own intervals (Prefect's
+# worker heartbeat: PREFECT_WORKER_HEARTBEAT_SECONDS, 30 s by default), plus some slack.
+LOST_AFTER_INTERVALS = 3
+LOST_SLACK_SECONDS = 10.0
+
+
+class GridError(PipelineError):
+    """A grid that cannot be planned, sent or collected."""
+
+
+@dataclass(frozen=True)
+class ParamSet:
+    name: str                   # the experiment's name
+    overrides: tuple[str, ...]  # `dvc exp run -S` arguments
+
+    def label(self) -> str:
+        return " ".join(self.overrides)
+
+
+def plan(params_yaml: str, seeds: int | None, settings: list[str], prefix: str | None,
+         commit: str) -> list[ParamSet]:
+    """The sets, checked against params.yaml: each key exists, each set's params are valid."""
+    params = yaml.safe_load(params_yaml)
+    known = flatten(params)
+    axes: list[list[str]] = []
+    if seeds is not None:
+        if seeds < 1:
+            raise GridError(f"--seeds {seeds}: give at least 1")
+        axes.append([f"seed={params['seed'] + k}" for k in range(seeds)])
+    for setting in settings:
+        key, sep, values = setting.partition("=")
+        if not sep or not key or not values:
+            raise GridError(f"-S {setting!r}: expected key=value[,value...]")
+        if key not in known:
+            near = [k for k in known if k.endswith("." + key.rpartition(".")[2])][:3]
+            raise GridError(f"-S {setting!r}: params.yaml has no key {key!r}"
+                            + (f" (did you mean {', '.join(near)}?)" if near else ""))
+        if key == "seed" and seeds is not None:
+            raise GridError("-S seed=... and --seeds both set the seed: give one")
+        axes.append([f"{key}={value}" for value in values.split(",")])
+    if not axes:
+        raise GridError("nothing to run: give --seeds N and/or -S key=value,value")
+    combos = [tuple(combo) for combo in itertools.product(*axes)]
+    digest = hashlib.sha256("\n".join([commit, params_yaml, *map(" ".join, combos)]).encode())
+    prefix = prefix or f"grid-{digest.hexdigest()[:6]}"
+    planned = [ParamSet(f"{prefix}-{k}", combo) for k, combo in enumerate(combos, 1)]
+    for one in planned:
+        check_params(params, one)
+    return planned
+
+
+def check_params(params: dict, one: ParamSet) -> None:
+    """Refuse a set whose params.yaml would be invalid, naming the set, before anything runs."""
+    import copy
+
+    changed = copy.deepcopy(params)
+    for override in one.overrides:
+        key, _, value = override.partition("=")
+        *parents, leaf = key.split(".")
+        node = changed
+        for part in parents:
+            node = node[part]
+        node[leaf] = yaml.safe_load(value)
+    try:
+        parse_params(changed)
+    except PipelineError as error:
+        raise GridError(f"set {one.name} ({one.label()}): {error}") from None
+
+
+def experiments(root: Path) -> set[str]:
+    """Names of the experiments whose baseline is HEAD (DVC keeps them as git refs)."""
+    head = workspace.run("git", "rev-parse", "HEAD", cwd=root).stdout.strip()
+    refs = workspace.run("git", "for-each-ref", "--format=%(refname)",
+                         f"refs/exps/{head[:2]}/{head[2:]}/", cwd=root).stdout.split()
+    return {ref.rpartition("/")[2] for ref in refs}
+
+
+def say(line: str) -> None:
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {line}", flush=True)
+
+
+def run_here(root: Path, planned: list[ParamSet]) -> int:
+    """Every set not yet an experiment, here, one after another."""
+    done = experiments(root)
+    for k, one in enumerate(planned, 1):
+        if one.name in done:
+            say(f"{one.name} ({one.label()}): already an experiment, skipped")
+            continue
+        say(f"set {k}/{len(planned)}: {one.name} ({one.label()})")
+        workspace.run("dvc", "exp", "run", "-n", one.name,
+                      *[arg for o in one.overrides for arg in ("-S", o)], cwd=root, capture=False)
+    return 0
+
+
+class Coordinator:
+    """Sends the sets to the pool, watches them, and pulls each finished experiment."""
+
+    def __init__(self, root: Path, planned: list[ParamSet], pool: str, git_remote: str,
+                 retries: int, lost_after: float | None):
+        self.root, self.planned, self.pool = root, planned, pool
+        self.git_remote, self.retries, self.lost_after = git_remote, retries, lost_after
+        self.grid = planned[0].name.rpartition("-")[0]
+        self.sends: dict[str, int] = {}
+        self.failed: dict[str, str] = {}
+
+    def run(self) -> int:
+        from prefect.client.orchestration import get_client
+
+        origin = sets.origin_of(self.root, self.git_remote)
+        say(f"grid {self.grid}: {len(self.planned)} sets of {origin.commit[:12]} on pool "
+            f"{self.pool!r}; pushing this workspace's outputs to the DVC remote")
+        workspace.run("dvc", "push", "--run-cache", cwd=self.root)
+        sets.deploy_set_flow(self.pool)
+        collected = experiments(self.root) & {one.name for one in self.planned}
+        last = None
+        with get_client(sync_client=True) as client:
+            while True:
+                runs = self.latest_runs(client)
+                for one in self.planned:
+                    if one.name in collected or one.name in self.failed:
+                        continue
+                    run = runs.get(one.name)
+                    state = run.state.type.value if run and run.state else None
+                    if state == "COMPLETED":
+                        self.collect(one, run)
+                        collected.add(one.name)
+                    elif state in (None, "CRASHED", "CANCELLED"):
+                        self.send(client, one, origin, run)
+                    elif state == "FAILED":
+                        self.failed[one.name] = run.state.message or "failed"
+                        say(f"{one.name} ({one.label()}) FAILED on {worker_of(run)}: "
+                            f"{self.failed[one.name]}")
+                    elif state in ("RUNNING", "PENDING") and self.lost(client, run):
+                        from prefect.states import Crashed
+
+                        client.set_flow_run_state(run.id, Crashed(message=(
+                            f"worker {worker_of(run)} stopped sending heartbeats; the set is "
+                            "sent again")), force=True)
+                        say(f"{one.name}: worker {worker_of(run)} lost; sending it again")
+                line = self.progress(collected, self.latest_runs(client))
+                if line != last:
+                    say(line)
+                    last = line
+                if len(collected) + len(self.failed) == len(self.planned):
+                    break
+                time.sleep(POLL_SECONDS)
+        for name, message in self.failed.items():
+            print(f"error: {name}: {message}", file=sys.stderr)
+        say(f"grid {self.grid}: {len(collected)} experiments here; compare them with `lenet exp`"
+            " (or `dvc exp show`), promote one with `dvc exp apply NAME`")
+        return 1 if self.failed else 0
+
+    def latest_runs(self, client) -> dict:
+        """Each set's latest flow run of this grid, by set name."""
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+        from prefect.client.schemas.sorting import FlowRunSort
+
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"lenet-grid:{self.grid}"])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC)
+        latest = {}
+        for run in runs:  # later runs of a set replace earlier ones
+            latest[run.parameters.get("experiment")] = run
+        return latest
+
+    def send(self, client, one: ParamSet, origin: sets.Origin, previous) -> None:
+        from prefect.deployments import run_deployment
+
+        tries = self.sends.get(one.name, 0)
+        if previous is not None and tries >= self.retries + 1:
+            self.failed[one.name] = (f"{previous.state.name} {tries} times; last: "
+                                     f"{previous.state.message}")
+            return
+        run_deployment(sets.deployment(self.pool), timeout=0,
+                       parameters={**origin.parameters(), "experiment": one.name,
+                                   "overrides": list(one.overrides)},
+                       tags=[f"lenet-grid:{self.grid}", f"lenet-set:{one.name}"])
+        self.sends[one.name] = tries + 1
+
+    def lost(self, client, run) -> bool:
+        """Has the worker running `run` stopped sending heartbeats?"""
+        name = worker_of(run)
+        workers = {w.name: w for w in client.read_workers_for_work_pool(self.pool)}
+        worker = workers.get(name)
+        if worker is None or worker.last_heartbeat_time is None:
+            return False
+        limit = self.lost_after or (LOST_AFTER_INTERVALS * (worker.heartbeat_interval_seconds or 30)
+                                    + LOST_SLACK_SECONDS)
+        silent = datetime.datetime.now(datetime.UTC) - worker.last_heartbeat_time
+        return silent.total_seconds() > limit
+
+    def collect(self, one: ParamSet, run) -> None:
+        """Bring the experiment the worker pushed into this repository, outputs included."""
+        try:
+            workspace.run("dvc", "exp", "pull", "--force", self.git_remote, one.name, cwd=self.root)
+        except workspace.CommandFailed as failure:
+            raise GridError(f"{one.name}: finished on {worker_of(run)}, but pulling it failed: "
+                            f"{failure}") from None
+        took = ", ".join(f"{k} {v:.0f}s" for k, v in sets.seconds_of(run).items())
+        say(f"{one.name} ({one.label()}): done on {worker_of(run)}" + (f" ({took})" if took else ""))
+
+    def progress(self, collected: set[str], runs: dict) -> str:
+        running, queued = [], 0
+        for one in self.planned:
+            run = runs.get(one.name)
+            if one.name in collected or one.name in self.failed or run is None:
+                continue
+            if run.state.type.value == "RUNNING":
+                running.append(f"{one.name} on {worker_of(run)}")
+            elif run.state.type.value in ("SCHEDULED", "PENDING"):
+                queued += 1
+        return (f"grid {self.grid}: {len(collected)}/{len(self.planned)} done, "
+                f"{len(running)} running" + (f" ({'; '.join(running)})" if running else "")
+                + f", {queued} queued, {len(self.failed)} failed")
+
+
+def worker_of(run) -> str:
+    """The worker that took `run` (Prefect labels the run with it), or "?" before one did."""
+    return (run.labels or {}).get("prefect.worker.name", "?") if run else "?"
+
+
+def run(seeds: int | None, settings: list[str], pool: str | None, prefix: str | None,
+        git_remote: str, retries: int, lost_after: float | None,
+        root: Path | None = None) -> int:
+    root = (root or Path.cwd()).resolve()
+    commit = workspace.run("git", "rev-parse", "HEAD", cwd=root).stdout.strip()
+    planned = plan(ProjectPaths(root).params.read_text(), seeds, settings, prefix, commit)
+    if pool is None:
+        return run_here(root, planned)
+    from pipeline.orchestration import server
+
+    server.connect()
+    return Coordinator(root, planned, pool, git_remote, retries, lost_after).run()

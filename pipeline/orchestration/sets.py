@@ -1,0 +1,219 @@
+"""Work sent to a pool: one parameter set (or some stages) of one commit, computed on whichever
+worker of the pool is free.
+
+The coordinator (`lenet grid`, or `lenet flow --train-pool`) describes the work as an Origin: the
+git remote's URL, the exact commit, its params.yaml text and its DVC remote (URL and endpoint;
+never credentials). The worker's flow, `compute_set`:
+
+1. clones the commit into a fresh folder (never a shared working tree; removed afterwards), with
+   the worker's own DVC cache (LENET_WORKER_CACHE, default ~/.cache/lenet/dvc-cache);
+2. writes params.yaml and points DVC at the same remote, credentials from the worker's
+   environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or its DVC global config;
+3. runs `dvc exp run --pull -n NAME -S ...` (a grid's set) or `dvc repro --pull STAGES` (a train
+   stage), pulling what is unchanged from the remote instead of computing it again;
+4. pushes: `dvc exp push --run-cache` (the experiment's git ref to the git remote, its outputs and
+   run cache to the DVC remote) or `dvc push --run-cache`.
+
+Every worker registers the same deployment, `lenet-set/set-<pool>`, by module path: it names
+no folder of any machine, so workers on many machines serve one pool.
+
+Imports pipeline.core and pipeline.runtime.machine; imported by pipeline.orchestration.grid,
+.flows and .deploy. Prefect loads `pipeline.orchestration.sets.compute_set` on the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from pipeline.core import workspace
+from pipeline.core.errors import PipelineError
+from pipeline.core.files import write_text
+from pipeline.core.paths import ProjectPaths
+
+SET_FLOW = "lenet-set"
+SECONDS_LABEL = "lenet.seconds."
+PHASES = ("checkout", "compute", "push")  # what a set's wall time on its worker is made of
+WORKER_CACHE = "LENET_WORKER_CACHE"
+# A remote's settings that locate it; anything else (keys, passwords, tokens) stays on each machine.
+REMOTE_LOCATION = ("url", "endpointurl", "region", "use_ssl", "ssl_verify", "listobjects")
+# The checkout the worker's package was installed from (`make install`): its `lenet assets`.
+INSTALLED = Path(__file__).resolve().parents[2]
+
+
+class SetFailed(PipelineError):
+    """A set could not be described, checked out, computed or pushed."""
+
+
+def deployment(pool: str) -> str:
+    """The deployment every worker of `pool` serves: `flow name/deployment name`."""
+    return f"{SET_FLOW}/set-{pool}"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a worker needs to reproduce the coordinator's workspace: where and what."""
+
+    repo: str         # the git remote's URL
+    commit: str       # the exact commit (pushed there)
+    params_yaml: str  # the coordinator's params.yaml (may differ from the commit's)
+    remote: dict      # the DVC remote's name and location, no credentials
+
+    def parameters(self) -> dict:
+        return asdict(self)
+
+
+def git(*args: str, cwd: Path) -> str:
+    return workspace.run("git", *args, cwd=cwd).stdout.strip()
+
+
+def origin_of(root: Path, git_remote: str = "origin") -> Origin:
+    """The coordinator's side, checked: HEAD is on the git remote, the code that stages run is
+    committed (the worker runs the commit's code), a DVC remote is set."""
+    from dvc.repo import Repo
+
+    try:
+        url = git("remote", "get-url", git_remote, cwd=root)
+    except workspace.CommandFailed:
+        raise SetFailed(f"no git remote {git_remote!r} in {root}: workers clone the commit from "
+                        f"it (git remote add {git_remote} URL)") from None
+    commit = git("rev-parse", "HEAD", cwd=root)
+    workspace.run("git", "fetch", "--quiet", git_remote, cwd=root)
+    if not git("branch", "--remotes", "--contains", commit, cwd=root):
+        raise SetFailed(f"commit {commit[:12]} is not on git remote {git_remote!r} ({url}): "
+                        "workers check out exactly this commit; `git push` it first")
+    changed = git("status", "--porcelain", "--", "dvc.yaml", "pipeline", "tune", cwd=root)
+    if changed:
+        raise SetFailed("uncommitted changes to the pipeline's code, which workers would not "
+                        f"have (commit and push them):\n{changed}")
+    with Repo(str(root)) as repo:
+        config = repo.config
+        name = config["core"].get("remote")
+        if not name:
+            raise SetFailed("no default DVC remote: workers share results through one "
+                            "(`dvc remote add -d shared s3://bucket/path`, see docs/operations.md)")
+        settings = config["remote"][name]
+    remote = {"name": name, **{key: str(settings[key]) for key in REMOTE_LOCATION if key in settings}}
+    return Origin(url, commit, ProjectPaths(root).params.read_text(), remote)
+
+
+@contextlib.contextmanager
+def fresh_checkout(origin: Origin) -> Iterator[Path]:
+    """A clone of origin.commit in a new temporary folder, set up to share the DVC remote and
+    this worker's DVC cache; removed afterwards, whatever happened inside."""
+    parent = Path(tempfile.mkdtemp(prefix="lenet-set-"))
+    clone = parent / "checkout"
+    try:
+        workspace.run("git", "clone", "--quiet", "--no-checkout", origin.repo, str(clone))
+        if workspace.run("git", "checkout", "--quiet", "--detach", origin.commit, cwd=clone,
+                         check=False).returncode:
+            raise SetFailed(f"commit {origin.commit[:12]} is not in {origin.repo}: push it first")
+        cache = Path(os.environ.get(WORKER_CACHE) or Path.home() / ".cache/lenet/dvc-cache")
+        cache.mkdir(parents=True, exist_ok=True)
+        workspace.run("dvc", "cache", "dir", "--local", str(cache), cwd=clone)
+        remote = dict(origin.remote)
+        name = remote.pop("name")
+        workspace.run("dvc", "remote", "add", "--local", "--force", "--default", name,
+                      remote.pop("url"), cwd=clone)
+        for key, value in remote.items():
+            workspace.run("dvc", "remote", "modify", "--local", name, key, value, cwd=clone)
+        workspace.share_web_assets(INSTALLED, clone)
+        write_text(ProjectPaths(clone).params, origin.params_yaml)
+        yield clone
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def worker_name() -> str:
+    """The Prefect worker running this flow (it sets PREFECT__WORKER_NAME), else this host."""
+    return os.environ.get("PREFECT__WORKER_NAME") or socket.gethostname()
+
+
+@flow(name=SET_FLOW, log_prints=True)
+def compute_set(repo: str, commit: str, params_yaml: str, remote: dict,
+                experiment: str | None = None, overrides: list[str] | None = None,
+                stages: list[str] | None = None) -> dict:
+    """On a worker: compute one set (an experiment named `experiment`, params.yaml with
+    `overrides`) or `stages`, in a fresh checkout of `commit`; push the results."""
+    from pipeline.runtime import machine
+
+    log = get_run_logger()
+    origin = Origin(repo, commit, params_yaml, remote)
+    seconds = {}
+    start = time.monotonic()
+    with fresh_checkout(origin) as clone:
+        seconds["checkout"] = time.monotonic() - start
+        what = experiment or " ".join(stages or ["the pipeline"])
+        log.info("%s: computing %s at %s in %s", worker_name(), what, commit[:12], clone)
+        start = time.monotonic()
+        try:
+            if experiment:
+                sets = [arg for override in overrides or [] for arg in ("-S", override)]
+                workspace.run("dvc", "exp", "run", "--pull", "-n", experiment, *sets, cwd=clone)
+            else:
+                workspace.run("dvc", "repro", "--pull", *(stages or []), cwd=clone)
+            seconds["compute"] = time.monotonic() - start
+            start = time.monotonic()
+            if experiment:  # --force: a set retried after a crash may find its own first push
+                workspace.run("dvc", "exp", "push", "--force", "--run-cache", "origin",
+                              experiment, cwd=clone)
+            else:
+                workspace.run("dvc", "push", "--run-cache", *(stages or []), cwd=clone)
+            seconds["push"] = time.monotonic() - start
+        except workspace.CommandFailed as failure:
+            raise SetFailed(f"{what} failed on {worker_name()}: {failure}") from None
+    log.info("%s: %s done (%s)", worker_name(), what,
+             ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()))
+    record_seconds(seconds)
+    return {"worker": worker_name(), "device": machine.device(), "seconds": seconds,
+            "experiment": experiment, "stages": stages}
+
+
+def record_seconds(seconds: dict[str, float]) -> None:
+    """The phases' wall times as labels of this flow run (`lenet.seconds.<phase>`), where the
+    coordinator reads them with the run's state (results stay on the worker's machine)."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    with get_client(sync_client=True) as client:
+        client.update_flow_run_labels(flow_run.id, {f"{SECONDS_LABEL}{phase}": f"{value:.2f}"
+                                                    for phase, value in seconds.items()})
+
+
+def seconds_of(run) -> dict[str, float]:
+    """The phase times record_seconds() put on a finished flow run."""
+    labels = run.labels or {}
+    return {phase: float(labels[SECONDS_LABEL + phase]) for phase in PHASES
+            if SECONDS_LABEL + phase in labels}
+
+
+def deploy_set_flow(pool: str) -> str:
+    """Create `pool` (a process work pool) if new, and register the set flow on it by module
+    path; the same deployment whichever machine registers it. Returns its name."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.types.entrypoint import EntrypointType
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(
+                name=pool, type=ProcessWorker.type,
+                base_job_template=ProcessWorker.get_default_base_job_template(),
+            ))
+        except ObjectAlreadyExists:
+            pass
+    name = deployment(pool)
+    compute_set.to_deployment(name=name.partition("/")[2], work_pool_name=pool,
+                              entrypoint_type=EntrypointType.MODULE_PATH).apply()
+    return name
