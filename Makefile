@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: install repro exp verify test test-fast smoke lint bench bench-seeds pr-report chromium server-start server-stop flow audit serve worker
+.PHONY: install repro exp verify test test-fast smoke lint bench bench-seeds pr-report chromium postgres server-start server-stop flow audit serve worker grid
 
 $(STAMP): pyproject.toml tools/web-assets/package-lock.json tools/demo-assets/package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ verify: $(STAMP)  ## retrain the committed params.yaml in a scratch checkout; co
 # minute-long tests do not queue behind one process (measured: the three processes ended within
 # 72 s of each other instead of 148 s; 10:03 against 10:49 for the suite, one run each).
 TEST_WORKERS ?= 3
-test: $(STAMP) chromium  ## every test, on synthetic data (no network, no real datasets)
+test: $(STAMP) chromium postgres  ## every test, on synthetic data (no network, no real datasets)
 	pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # Two processes for the unit tier: each pays about 11 CPU-s to collect (importing Keras), and the
@@ -48,6 +48,13 @@ chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  { echo "tests need Debian's chromium package: sudo apt-get install chromium"; exit 1; }
+
+# The scale-out tests run a real PostgreSQL (Debian's postgresql package) under the Prefect server.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  { echo "tests need Debian's postgresql package: sudo apt-get install postgresql"; exit 1; }
 
 smoke: $(STAMP)  ## the real pipeline on real data, one epoch: a check that it runs, not a result
 	dvc exp run -S datasets.mnist.train.epochs=1 -S datasets.fashion_mnist.train.epochs=1
@@ -63,18 +70,18 @@ BASE ?= origin/main
 pr-report: $(STAMP)
 	lenet report --base $(BASE) $(if $(GITHUB_EVENT_PATH),--post-comment) $(ARGS)
 
-bench: $(STAMP)  ## accuracy and speed on the real data; rewrites README's results table
+bench: $(STAMP)  ## accuracy and speed on the real data; rewrites docs/benchmarks.md
 	python -m bench.run --update-readme
 
 SEEDS ?= 5
 SET ?=  # space-separated key=value settings without spaces in them; else python -m bench.seeds --set
-bench-seeds: $(STAMP)  ## test accuracy over SEEDS seeds, of the defaults or with SET="key=value ..." changed
+bench-seeds: $(STAMP)  ## test accuracy over SEEDS seeds (defaults, or SET="key=value ..."); rewrites the results tables
 	python -m bench.seeds --seeds $(SEEDS) $(foreach setting,$(SET),--set $(setting)) --update-readme
 
 # Prefect: a local server (127.0.0.1, SQLite in .prefect/), the pipeline as a flow, a schedule, a worker.
 PORT ?= 4200
 CRON ?= 0 3 * * *
-POOL ?= gpu
+POOL ?=
 TRAIN_POOL ?=
 NOTIFY ?=
 server-start: $(STAMP)
@@ -92,5 +99,10 @@ audit: $(STAMP)  ## the audit once: the pipeline as a flow, then verify for ever
 serve: $(STAMP)  ## the audit on a cron schedule (blocks; Ctrl-C stops serving); NOTIFY=URL posts failures
 	lenet serve --cron "$(CRON)" $(if $(NOTIFY),--notify $(NOTIFY)) $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
 
-worker: $(STAMP)  ## run on the GPU machine: registers the train flow from this checkout and serves POOL
-	lenet worker --pool $(POOL)
+LIMIT ?=
+worker: $(STAMP)  ## serve POOL from this machine: each run in a fresh checkout of the commit it names
+	lenet worker --pool $(or $(POOL),gpu) $(if $(LIMIT),--limit $(LIMIT))
+
+# A grid: SEEDS seeds and/or SET="key=a,b ..." values, on POOL's workers (POOL= runs them here).
+grid: $(STAMP)  ## parameter sets as DVC experiments: SEEDS=5 SET="train.learning_rate=0.002,0.004" POOL=cpu
+	lenet grid $(if $(SEEDS),--seeds $(SEEDS)) $(foreach setting,$(SET),-S $(setting)) $(if $(POOL),--pool $(POOL))

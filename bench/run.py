@@ -15,8 +15,9 @@ Steps, all in this one command so that ratios compare runs on the same (noisy) m
  5. the 1998 "classic" preset (presets/classic.yaml) through the same pipeline, params.yaml
     restored afterwards.
 Prints one table of targets (the 5-seed means come from `make bench-seeds`' last run on this
-params.yaml, if there is one); writes bench/results/latest.json; --update-readme rewrites the README's results
-table from the metrics files these runs produced.
+params.yaml, if there is one); writes bench/results/latest.json; --update-readme rewrites the
+generated blocks of docs/benchmarks.md and README.md (bench/readme_table.py) from these runs.
+`python -m bench.run --render` rewrites them from bench/results/latest.json, measuring nothing.
 """
 
 from __future__ import annotations
@@ -201,8 +202,17 @@ def main() -> int:
                      help="only step 4, the epoch comparison (about 5 min); prints it, writes nothing")
     cli.add_argument("--against-baseline", action="store_true",
                      help=f"also step 4: train the historical {EPOCH_BASELINE} against HEAD (about 10 min)")
-    cli.add_argument("--update-readme", action="store_true", help="rewrite README's results table")
+    cli.add_argument("--update-readme", action="store_true",
+                     help="rewrite the generated blocks of docs/benchmarks.md and README.md")
+    cli.add_argument("--render", action="store_true",
+                     help="measure nothing: rewrite those blocks from bench/results/latest.json")
     args = cli.parse_args()
+    if args.render:
+        results = readme_table.latest_results(ROOT)
+        if results is None:
+            cli.error(f"no {readme_table.LATEST_RESULTS}: `make bench` writes it")
+        readme_table.update_docs(ROOT, results, summary_rows(results))
+        return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     (ROOT / "bench/results").mkdir(parents=True, exist_ok=True)
 

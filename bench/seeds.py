@@ -3,6 +3,7 @@
     make bench-seeds [SEEDS=5]     # python -m bench.seeds --seeds 5 --update-readme
     python -m bench.seeds --set train.ema_momentum=0.999 [--set KEY=VALUE ...] [--datasets mnist]
     python -m bench.seeds --train-all    # every seed trained here, e.g. on another kind of CPU
+    python -m bench.seeds --render       # train nothing: rewrite the docs from bench/results/seeds/
 
 Seed k of N is params.yaml's `seed` + k. On the committed params the first seed's numbers are the
 committed metrics (`lenet verify` checks that they reproduce); every other run is trained and
@@ -10,9 +11,10 @@ evaluated in a scratch checkout of HEAD that shares this checkout's DVC cache (p
 there only), through the same `dvc repro`. Prints each seed's test accuracy, and per dataset the
 mean, sample standard deviation, min and max.
 
-Each run is kept as bench/results/seeds/<commit>_<settings changed, or "defaults">.json, a row of
-the README's "How the defaults were chosen" table; a run without --set on the committed
-params.yaml also gives the results table its mean ± std, and so does a lever's once params.yaml
+Each run is kept as bench/results/seeds/<commit>_<settings changed, or "defaults">.json, with the
+CPU it ran on: a row of docs/benchmarks.md's levers table; a run without --set on the committed
+params.yaml also gives the results tables (README, docs/benchmarks.md) their mean ± std and
+docs/benchmarks.md its per-seed table, and so does a lever's once params.yaml
 adopts it (`readme_table.describes_params`: same settings, its first seed the committed metrics). With --set (a lever: params.yaml keys
 changed from HEAD's) every seed is trained. About 5 minutes per trained seed of both datasets on
 2 CPU cores.
@@ -31,11 +33,12 @@ from pathlib import Path
 import yaml
 
 from bench import readme_table
-from bench.readme_table import LATEST_RESULTS, SEEDS_RESULTS, metrics_accuracy, params_sha256
+from bench.readme_table import SEEDS_RESULTS, metrics_accuracy, params_sha256
 from bench.run import ROOT, SEED_MEAN_TARGETS, median_epoch, summary_rows
 from pipeline.core import workspace
 from pipeline.core.config import load_params
 from pipeline.core.paths import ProjectPaths
+from pipeline.runtime import machine
 from pipeline.tools.params_edit import apply_overrides
 
 
@@ -82,11 +85,18 @@ def main() -> int:
     cli.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
                      help="a params.yaml key changed from HEAD's for every seed (repeatable)")
     cli.add_argument("--datasets", nargs="+", help="only these datasets (default: all)")
-    cli.add_argument("--update-readme", action="store_true", help="rewrite README's results tables")
+    cli.add_argument("--update-readme", action="store_true",
+                     help="rewrite the generated blocks of docs/benchmarks.md and README.md")
+    cli.add_argument("--render", action="store_true",
+                     help="train nothing: rewrite those blocks from the stored results")
     cli.add_argument("--train-all", action="store_true",
                      help="train the committed seed too (on another kind of CPU than the one that committed "
                           "the metrics); prints only: the README's tables hold the committing machine's runs")
     args = cli.parse_args()
+    if args.render:
+        results = readme_table.latest_results(ROOT)
+        readme_table.update_docs(ROOT, results, summary_rows(results) if results else None)
+        return 0
     if args.train_all and args.update_readme:
         cli.error("--train-all prints only; it cannot update the README")
     params = load_params(ProjectPaths(ROOT).params)
@@ -116,7 +126,7 @@ def main() -> int:
     if not args.train_all:
         results = {"overrides": overrides, "seeds": per_seed, "summary": stats,
                    "epoch_seconds": epoch_seconds, "wall_seconds": walls,
-                   "params_sha256": params_sha256(ROOT), "commit": commit}
+                   "params_sha256": params_sha256(ROOT), "commit": commit, "cpu": machine.cpu()}
         results_path = ROOT / results_file(commit, overrides)
         results_path.parent.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=2) + "\n")
@@ -131,11 +141,11 @@ def main() -> int:
                  "pass" if stats[ds]["mean"] >= target else "FAIL"]
                 for ds, target in SEED_MEAN_TARGETS.items() if ds in stats]
     print(readme_table.markdown_table(["target", "measured", "pass"], verdicts))
-    if args.update_readme and overrides:
-        readme_table.update_readme(ROOT, None)
-    elif args.update_readme:
-        results = json.loads((ROOT / LATEST_RESULTS).read_text())
-        readme_table.update_readme(ROOT, results, summary_rows(results))
+    if args.update_readme:
+        # A lever's seeds say nothing about the committed defaults' `make bench` targets; without
+        # a `make bench` run on this machine (bench/results/latest.json) that block stays as it is.
+        results = None if overrides else readme_table.latest_results(ROOT)
+        readme_table.update_docs(ROOT, results, summary_rows(results) if results else None)
     return 0 if all(row[2] == "pass" for row in verdicts) else 1
 
 

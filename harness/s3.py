@@ -23,7 +23,7 @@ ACCESS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 class MotoS3:
     """moto's ThreadedMotoServer on a free loopback port, for the life of the `with` block."""
 
-    def __enter__(self) -> MotoS3:
+    def __enter__(self):
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request

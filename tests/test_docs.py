@@ -1,0 +1,227 @@
+"""The README and docs/ stay true: every make target, `lenet` command and option, and params.yaml
+key they show exists; every relative link resolves; every generated block is what its generator
+(bench/readme_table.py) writes from the committed files; the README stays short, with the two
+set-up commands and no commit hashes in its prose.
+
+Unit tier: reads files and builds `lenet`'s parser in-process; no DVC repository, server or
+browser. The architecture block builds the Keras model (no training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import itertools
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench import readme_table
+from pipeline.cli import parser as lenet_parser
+from pipeline.core import workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+README_MAX_LINES = 250
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+INLINE = re.compile(r"`([^`\n]+)`")
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+SEPARATORS = re.compile(r"&&|\|\||;|\$\(|\)|\|")
+PARAMS_ROOTS = ("datasets", "download", "validation", "preprocess", "model", "train",
+                "reproducibility", "evaluate", "report", "tune")
+PARAMS_KEY = re.compile(rf"^(?:{'|'.join(PARAMS_ROOTS)})\.[\w<>.]+")
+FILE_SUFFIXES = ("keras", "onnx", "json", "html", "md", "yaml", "npz", "png", "csv")
+COMMIT = re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
+
+
+def docs() -> list[Path]:
+    return readme_table.doc_files(ROOT)
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def without_generated(text: str) -> str:
+    """The hand-written part: generated blocks quote old settings and commits on purpose."""
+    return readme_table.BLOCK.sub("", text)
+
+
+def code_of(text: str) -> list[str]:
+    """Every shell line a reader may copy: fenced blocks' lines (comments cut) and inline spans."""
+    text = without_generated(text)
+    lines = []
+    for block in FENCE.findall(text):
+        for line in block.splitlines():
+            line = re.sub(r"(^|\s)#.*$", "", line).strip()
+            if line:
+                lines.append(line)
+    lines += INLINE.findall(FENCE.sub("", text))
+    return lines
+
+
+def commands(text: str) -> list[list[str]]:
+    """The simple commands in a document's code, as word lists (brackets of optional parts cut)."""
+    found = []
+    for line in code_of(text):
+        for part in SEPARATORS.split(line):
+            try:
+                words = shlex.split(part)
+            except ValueError:
+                words = part.split()
+            words = [w.strip("[]") for w in words if w.strip("[]")]
+            if words:
+                found.append(words)
+    return found
+
+
+def make_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text()
+    return {m.group(1) for m in re.finditer(r"^([A-Za-z][\w.-]*)\s*:(?!=)", text, re.MULTILINE)}
+
+
+def make_calls(words: list[str]) -> list[str]:
+    """The targets of `[VAR=value ...] make [VAR=value | target ...]`."""
+    rest = list(words)
+    while rest and re.fullmatch(r"[A-Z_]+=.*", rest[0]):
+        rest.pop(0)
+    if not rest or rest[0] != "make":
+        return []
+    return [w for w in rest[1:] if "=" not in w and not w.startswith("-")]
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def lenet_problems(words: list[str], commands_: dict[str, argparse.ArgumentParser]) -> list[str]:
+    """What `lenet ...` names that the CLI lacks: the command, a positional choice, an option."""
+    if "lenet" not in words:
+        return []
+    rest = words[words.index("lenet") + 1:]
+    if not rest or rest[0].startswith("-") or not re.fullmatch(r"[a-z][\w-]*", rest[0]):
+        return []  # `lenet --help`, `lenet COMMAND`, `lenet <stage>`
+    name, rest = rest[0], rest[1:]
+    if name not in commands_:
+        return [f"no command `lenet {name}`"]
+    sub = commands_[name]
+    problems = []
+    choices = [a.choices for a in sub._actions if not a.option_strings and a.choices]
+    if choices and rest and rest[0] not in choices[0] and not rest[0].startswith("-"):
+        problems.append(f"`lenet {name} {rest[0]}`: expected one of {sorted(choices[0])}")
+    for word in rest:
+        if word == "--":
+            break
+        option = word.split("=")[0]
+        if re.fullmatch(r"--?[A-Za-z][\w-]*", option) and option not in sub._option_string_actions:
+            problems.append(f"`lenet {name}` has no option {option}")
+    return problems
+
+
+def settings_named(words: list[str]) -> list[str]:
+    """params.yaml keys set in a command: `-S KEY=VALUE`, `--set KEY=VALUE`, `SET="KEY=VALUE ..."`."""
+    keys = []
+    for flag, value in itertools.pairwise(words):
+        if flag in ("-S", "--set") and "=" in value:
+            keys.append(value.split("=")[0])
+    for word in words:
+        if word.startswith("SET="):
+            keys += [setting.split("=")[0] for setting in word[4:].split() if "=" in setting]
+    return [key for key in keys if not key.isupper()]  # KEY: a placeholder
+
+
+def params_has(key: str) -> bool:
+    """Whether params.yaml has `key` (dotted; <ds> and <name> stand for any dataset)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    candidates = [key]
+    if re.search(r"<[a-z]+>", key):
+        candidates = [re.sub(r"<[a-z]+>", name, key) for name in params["datasets"]]
+    for candidate in candidates:
+        node = params
+        for part in candidate.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+    return True
+
+
+@pytest.mark.parametrize("path", docs(), ids=shown)
+def test_the_make_targets_the_docs_name_exist(path):
+    targets = make_targets()
+    missing = sorted({t for words in commands(path.read_text()) for t in make_calls(words)} - targets)
+    assert not missing, f"{shown(path)} names make targets the Makefile lacks: {missing}"
+
+
+@pytest.mark.parametrize("path", docs(), ids=shown)
+def test_the_lenet_commands_and_options_the_docs_name_exist(path):
+    commands_ = subparsers(lenet_parser())
+    problems = sorted({p for words in commands(path.read_text()) for p in lenet_problems(words, commands_)})
+    assert not problems, f"{shown(path)}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("path", docs(), ids=shown)
+def test_the_params_keys_the_docs_name_exist(path):
+    text = path.read_text()
+    keys = {key for words in commands(text) for key in settings_named(words)}
+    keys |= {m.group(0).rstrip(".") for span in code_of(text) if (m := PARAMS_KEY.match(span))
+             and not m.group(0).endswith(tuple(f".{suffix}" for suffix in FILE_SUFFIXES))}
+    missing = sorted(key for key in keys if not params_has(key))
+    assert not missing, f"{shown(path)} names keys params.yaml lacks: {missing}"
+
+
+def heading_anchors(path: Path) -> set[str]:
+    """GitHub's anchors for a markdown file's headings."""
+    headings = re.findall(r"^#+\s+(.*)$", FENCE.sub("", path.read_text()), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+@pytest.mark.parametrize("path", docs(), ids=shown)
+def test_relative_links_point_to_files_and_headings_that_exist(path):
+    broken = []
+    for target in LINK.findall(path.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue  # http(s), mailto
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        if not linked.exists() or (anchor and linked.suffix == ".md"
+                                   and anchor not in heading_anchors(linked)):
+            broken.append(target)
+    assert not broken, f"{shown(path)}: broken links {broken}"
+
+
+def test_every_docs_page_links_back_to_the_readme():
+    assert [shown(p) for p in docs() if p != README and "](../README.md)" not in p.read_text()] == []
+
+
+def test_the_readme_is_short_and_names_no_commits_in_its_prose():
+    text = README.read_text()
+    assert len(text.splitlines()) <= README_MAX_LINES
+    assert COMMIT.findall(without_generated(text)) == []
+
+
+def test_the_readme_sets_up_with_exactly_make_repro_and_make_test():
+    quick_start = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    first_block = FENCE.search(quick_start).group(1)
+    lines = [re.sub(r"\s+#.*$", "", line).strip() for line in first_block.splitlines()]
+    assert [line for line in lines if line] == ["make repro", "make test"]
+
+
+def test_every_generated_block_is_in_the_docs():
+    found = {m.group(1) for path in docs() for m in readme_table.BLOCK.finditer(path.read_text())}
+    assert set(readme_table.COMMITTED) | {"results"} <= found
+
+
+def test_every_generated_block_is_what_its_generator_writes():
+    shallow = workspace.run("git", "rev-parse", "--is-shallow-repository", cwd=ROOT).stdout.strip()
+    if shallow == "true":
+        pytest.skip("the seeds runs are ordered by their commits' dates: needs the full history")
+    stale = readme_table.stale_blocks(ROOT)
+    report = [f"{shown(path)}: block {name} differs from its generator "
+              f"(`python -m bench.readme_table` rewrites it):\n"
+              + "\n".join(difflib.unified_diff(written.splitlines(), generated.splitlines(),
+                                               "written", "generated", lineterm=""))
+              for path, name, written, generated in stale]
+    assert not report, "\n\n".join(report)
