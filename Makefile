@@ -76,7 +76,7 @@ bench: $(STAMP)  ## accuracy and speed on the real data; rewrites docs/benchmark
 SEEDS ?= 5
 SET ?=  # space-separated key=value settings without spaces in them; else python -m bench.seeds --set
 bench-seeds: $(STAMP)  ## test accuracy over SEEDS seeds (defaults, or SET="key=value ..."); rewrites the results tables
-	python -m bench.seeds --seeds $(SEEDS) $(foreach setting,$(SET),--set $(setting)) --update-readme
+	python -m bench.seeds --seeds $(SEEDS) $(foreach setting,$(SET),--set $(setting)) $(if $(POOL),--pool $(POOL)) --update-readme
 
 # Prefect: a local server (127.0.0.1, SQLite in .prefect/), the pipeline as a flow, a schedule, a worker.
 PORT ?= 4200

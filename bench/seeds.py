@@ -4,6 +4,7 @@
     python -m bench.seeds --set train.ema_momentum=0.999 [--set KEY=VALUE ...] [--datasets mnist]
     python -m bench.seeds --train-all    # every seed trained here, e.g. on another kind of CPU
     python -m bench.seeds --render       # train nothing: rewrite the docs from bench/results/seeds/
+    make bench-seeds POOL=cpu            # the seeds as a `lenet grid` on the workers of pool cpu
 
 Seed k of N is params.yaml's `seed` + k. On the committed params the first seed's numbers are the
 committed metrics (`lenet verify` checks that they reproduce); every other run is trained and
@@ -63,6 +64,28 @@ def trained_with_seed(commit: str, seed: int, datasets: list[str], overrides: di
                 "wall_seconds": time.perf_counter() - started}
 
 
+def trained_on_pool(pool: str, seeds: list[int], datasets: list[str],
+                    overrides: dict[str, object]) -> dict[int, dict[str, float]]:
+    """Test accuracy per seed and dataset, the seeds trained as one `lenet grid` on `pool`'s
+    workers (docs/operations.md: HEAD pushed, a shared DVC remote); read from the experiments."""
+    from pipeline.orchestration import grid
+
+    settings = [f"seed={','.join(map(str, seeds))}",
+                *(f"{key}={json.dumps(value)}" for key, value in overrides.items())]
+    if grid.run(None, settings, pool, None, "origin", retries=2, lost_after=None, root=ROOT):
+        raise SystemExit(f"the grid on pool {pool} had failed sets (above)")
+    per_seed = {}
+    refs = workspace.run("git", "for-each-ref", "--format=%(refname)", "refs/exps", cwd=ROOT).stdout
+    commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
+    planned = grid.plan(ProjectPaths(ROOT).params.read_text(), None, settings, None, commit)
+    for seed, one in zip(seeds, planned, strict=True):
+        (ref,) = [r for r in refs.split() if r.endswith("/" + one.name)]
+        per_seed[seed] = {ds: json.loads(workspace.run(
+            "git", "show", f"{ref}:metrics/{ds}.json", cwd=ROOT).stdout)["test"]["accuracy"]
+            for ds in datasets}
+    return per_seed
+
+
 def summary(per_seed: dict[int, dict[str, float]], datasets: list[str]) -> dict[str, dict]:
     stats = {}
     for ds in datasets:
@@ -85,6 +108,8 @@ def main() -> int:
     cli.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
                      help="a params.yaml key changed from HEAD's for every seed (repeatable)")
     cli.add_argument("--datasets", nargs="+", help="only these datasets (default: all)")
+    cli.add_argument("--pool", help="train the seeds as a `lenet grid` on this Prefect pool's "
+                     "workers (default: here, one after another)")
     cli.add_argument("--update-readme", action="store_true",
                      help="rewrite the generated blocks of docs/benchmarks.md and README.md")
     cli.add_argument("--render", action="store_true",
@@ -113,6 +138,9 @@ def main() -> int:
     if not overrides and not args.train_all:  # the committed seed's results are the committed metrics
         per_seed[seeds[0]] = {ds: metrics_accuracy(ROOT, ds) for ds in datasets}
         epoch_seconds[seeds[0]] = {ds: median_epoch(ds) for ds in datasets}
+    if args.pool:
+        per_seed.update(trained_on_pool(args.pool, [s for s in seeds if s not in per_seed],
+                                        datasets, overrides))
     for seed in seeds:
         if seed in per_seed:
             continue

@@ -145,6 +145,7 @@ class Coordinator:
         self.grid = planned[0].name.rpartition("-")[0]
         self.sends: dict[str, int] = {}
         self.failed: dict[str, str] = {}
+        self.timings: dict[str, dict] = {}  # per set collected: its worker's phases and the pull
 
     def run(self) -> int:
         from prefect.client.orchestration import get_client
@@ -234,12 +235,16 @@ class Coordinator:
 
     def collect(self, one: ParamSet, run) -> None:
         """Bring the experiment the worker pushed into this repository, outputs included."""
+        start = time.monotonic()
         try:
             workspace.run("dvc", "exp", "pull", "--force", self.git_remote, one.name, cwd=self.root)
         except workspace.CommandFailed as failure:
             raise GridError(f"{one.name}: finished on {worker_of(run)}, but pulling it failed: "
                             f"{failure}") from None
-        took = ", ".join(f"{k} {v:.0f}s" for k, v in sets.seconds_of(run).items())
+        self.timings[one.name] = {**sets.seconds_of(run), "collect": time.monotonic() - start,
+                                  "worker": worker_of(run)}
+        took = ", ".join(f"{k} {v:.0f}s" for k, v in self.timings[one.name].items()
+                         if k != "worker")
         say(f"{one.name} ({one.label()}): done on {worker_of(run)}" + (f" ({took})" if took else ""))
 
     def progress(self, collected: set[str], runs: dict) -> str:

@@ -158,9 +158,10 @@ def compute_set(repo: str, commit: str, params_yaml: str, remote: dict,
         try:
             if experiment:
                 sets = [arg for override in overrides or [] for arg in ("-S", override)]
-                workspace.run("dvc", "exp", "run", "--pull", "-n", experiment, *sets, cwd=clone)
+                ran = workspace.run("dvc", "exp", "run", "--pull", "-n", experiment, *sets, cwd=clone)
             else:
-                workspace.run("dvc", "repro", "--pull", *(stages or []), cwd=clone)
+                ran = workspace.run("dvc", "repro", "--pull", *(stages or []), cwd=clone)
+            log.info("%s", ran.stdout.strip())
             seconds["compute"] = time.monotonic() - start
             start = time.monotonic()
             if experiment:  # --force: a set retried after a crash may find its own first push

@@ -1,0 +1,163 @@
+"""`lenet grid` over a real pool: a Prefect server on a real PostgreSQL, a moto S3 server as the DVC
+remote, a bare git repository as the shared git remote, and two worker processes with their own
+homes and caches standing in for two machines. Everything listens on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import psutil
+import pytest
+import yaml
+
+from harness.helpers import api, free_port
+from harness.postgres import Postgres
+from harness.s3 import MotoS3, corrupt_objects
+from harness.synthetic import commit_all, run_in
+from pipeline.core import workspace
+from pipeline.orchestration import server
+
+pytestmark = pytest.mark.integration
+
+POOL = "cpu-test"
+BUCKET = "lenet-grid"
+# Workers report every 2 s (Prefect's default is 30) and ask for work every 2 s (10).
+QUICK = {"PREFECT_WORKER_HEARTBEAT_SECONDS": "2", "PREFECT_WORKER_QUERY_SECONDS": "2",
+         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory):
+    """(Prefect API URL, MotoS3): PostgreSQL, the Prefect server on it, and S3, for this module."""
+    state = tmp_path_factory.mktemp("prefect-pg")
+    with Postgres() as postgres, MotoS3() as s3:
+        url = server.start_server(free_port(), state_dir=state, database=postgres.url)
+        try:
+            yield url, s3
+        finally:
+            server.stop_server(state_dir=state)
+
+
+def start_worker(name: str, home, url: str, env: dict) -> subprocess.Popen:
+    """`lenet worker` as another machine would run it: its own folder (no checkout), Prefect home
+    and DVC cache; the package, the server's URL and storage credentials are all it has."""
+    home.mkdir()
+    env = {**env, **QUICK, "PREFECT_API_URL": url, "PREFECT_HOME": str(home / "prefect"),
+           "LENET_WORKER_CACHE": str(home / "dvc-cache")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "worker", "--pool", POOL, "--name", name, "--limit", "1"],
+        cwd=home, env=workspace.environment(env), stdout=(home / "worker.log").open("w"),
+        stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_machine(home) -> None:
+    """SIGKILL, as a machine switched off would, every process of the worker whose home is `home`:
+    the worker and its flow runs, which Prefect starts in sessions of their own (found by the
+    PREFECT_HOME they all inherit)."""
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("PREFECT_HOME") == str(home / "prefect"):
+                process.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+
+
+def exp_file(project, name: str, path: str) -> str:
+    """`path` as the experiment `name` committed it (DVC keeps experiments as git refs)."""
+    refs = run_in(project, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+    (ref,) = [r for r in refs if r.endswith("/" + name)]
+    return run_in(project, "git", "show", f"{ref}:{path}").stdout
+
+
+def set_runs(url: str) -> list[dict]:
+    return api(url, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-set"]}}})
+
+
+def test_grid_on_two_workers_survives_a_killed_worker_and_equals_local_runs(
+        services, reproduced_project, tmp_path, monkeypatch):
+    url, s3 = services
+    project = reproduced_project
+    for key, value in s3.env.items():
+        monkeypatch.setenv(key, value)
+    # The tiny project never ran the tuning search: without it, `dvc exp apply` has every output.
+    run_in(project, "git", "rm", "-q", "tune/dvc.yaml")
+    commit_all(project, "no search")
+    run_in(project, "git", "clone", "-q", "--bare", str(project), str(tmp_path / "origin.git"))
+    run_in(project, "git", "remote", "add", "origin", str(tmp_path / "origin.git"))
+    run_in(project, "git", "fetch", "-q", "origin")
+    s3.add_dvc_remote(project, s3.bucket(BUCKET))  # .dvc/config.local: nothing to commit
+    trained = (project / "reports/runtime/digits/train.json").stat().st_mtime_ns
+    workers = {name: start_worker(name, tmp_path / name, url, dict(os.environ)) for name in ("w1", "w2")}
+    coordinator = {**os.environ, **QUICK, "PREFECT_API_URL": url,
+                   "PREFECT_HOME": str(tmp_path / "coordinator-prefect")}
+    grid_command = [sys.executable, "-m", "pipeline", "grid", "--seeds", "3", "--pool", POOL,
+                    "--lost-after", "15"]
+    try:
+        grid = subprocess.Popen(grid_command, cwd=project, env=workspace.environment(coordinator),
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        seen, first_done_on, killed = [], None, None
+        log = (tmp_path / "grid.log").open("w")
+        for line in grid.stdout:
+            seen.append(line)
+            log.write(line)
+            log.flush()
+            done = re.search(r"\): done on (w\d)", line)
+            first_done_on = first_done_on or (done and done.group(1))
+            # The worker that finished first took the third set: switch its machine off mid-run.
+            if first_done_on and not killed and re.search(rf"running \(.*on {first_done_on}\b", line):
+                kill_machine(tmp_path / first_done_on)
+                killed = first_done_on
+        output = "".join(seen)
+        assert grid.wait() == 0, output
+    finally:
+        for name, process in workers.items():
+            kill_machine(tmp_path / name)
+            process.wait()
+
+    assert killed, output
+    assert f"worker {killed} lost; sending it again" in output
+    runs = set_runs(url)
+    completed = [r for r in runs if r["state"]["type"] == "COMPLETED"]
+    assert len(completed) == 3
+    assert {r["labels"]["prefect.worker.name"] for r in completed} == {"w1", "w2"}
+    assert [r["state"]["type"] for r in runs].count("CRASHED") == 1
+
+    # Three experiments here, one per seed, none trained here.
+    grid_id = re.search(r"grid (grid-\w+):", output).group(1)
+    seeds = {yaml.safe_load(exp_file(project, f"{grid_id}-{k}", "params.yaml"))["seed"]
+             for k in (1, 2, 3)}
+    assert seeds == {42, 43, 44}
+    assert "Running stage" not in output
+    assert (project / "reports/runtime/digits/train.json").stat().st_mtime_ns == trained
+
+    # The remote holds only whole objects, and the experiments' outputs are all there.
+    assert corrupt_objects(s3.objects(BUCKET)) == []
+    run_in(project, "dvc", "exp", "apply", f"{grid_id}-2")
+    assert json.loads(run_in(project, "dvc", "status", "--cloud", "--json").stdout or "{}") == {}
+
+    # The same set as a plain local experiment: the same bytes.
+    run_in(project, "git", "checkout", "--", ".")
+    run_in(project, "dvc", "checkout")
+    run_in(project, "dvc", "exp", "run", "-n", "local-43", "-S", "seed=43")
+    for path in ("metrics/digits.json", "dvc.lock"):
+        assert exp_file(project, "local-43", path) == exp_file(project, f"{grid_id}-2", path), path
+
+    # The coordinator started again (on the same params.yaml): everything is collected, nothing
+    # is sent.
+    run_in(project, "git", "checkout", "--", ".")
+    again = run_in(project, *grid_command, env={**coordinator, "PREFECT_HOME": str(tmp_path / "again")})
+    assert "3/3 done" in again.stdout
+    assert len(set_runs(url)) == len(runs)
+
+
+def test_a_server_reachable_from_the_network_needs_an_auth_string(tmp_path, monkeypatch):
+    monkeypatch.delenv("PREFECT_SERVER_API_AUTH_STRING", raising=False)
+    result = run_in(tmp_path, sys.executable, "-m", "pipeline", "server", "start", "--host",
+                    "0.0.0.0", "--port", str(free_port()), check=False)
+    assert result.returncode != 0
+    assert "PREFECT_SERVER_API_AUTH_STRING" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / ".prefect" / "server.json").exists()
