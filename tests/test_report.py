@@ -1,18 +1,26 @@
 """The pull-request report in a real git + DVC repository with two commits that differ."""
 
-import http.server
 import json
-import urllib.parse
-from typing import ClassVar
+import shutil
 
 import numpy as np
 import pytest
 import yaml
 
-from harness.helpers import LoopbackServer, built_once, chromium_dom
+from harness.github import REPO, TOKEN, FakeGitHub
+from harness.helpers import built_once, chromium_dom
+from harness.s3 import ACCESS, MotoS3
 from harness.synthetic import commit_all, copy_project, run_in
+from pipeline.report.builder import publish
 from pipeline.report.diff import Change
-from pipeline.report.github import MARKER, post_comment
+from pipeline.report.github import (
+    MARKER,
+    NUMBER_FILE,
+    SUMMARY_LIMIT,
+    ApiError,
+    post_comment,
+    write_step_summary,
+)
 from pipeline.report.significance import mcnemar, verdict
 
 RUN_URL = "https://github.example/o/r/actions/runs/42"
@@ -140,19 +148,29 @@ def test_stale_results_are_reported_instead_of_compared(reproduced_project):
 
 
 @pytest.mark.integration
-def test_pull_fetches_the_outputs_from_the_dvc_remote(reproduced_project, tmp_path):
-    project = reproduced_project
-    run_in(project, "dvc", "remote", "add", "--local", "-d", "shared", str(tmp_path / "remote"))
-    run_in(project, "dvc", "push", "-q")
-    curve = project / "reports/train/digits/plots/metrics/eval/accuracy.tsv"
-    expected = curve.read_text()
-    for gone in (project / "reports/train", project / "models", project / ".dvc/cache"):
-        run_in(project, "rm", "-rf", str(gone))
-    _, without = report(project, "--base", "HEAD")
-    assert "| digits | this change |" not in without  # the workspace's curves are gone
-    _, pulled = report(project, "--base", "HEAD", "--pull")
-    assert curve.read_text() == expected and (project / "models/digits/model.keras").is_file()
-    assert "| digits | this change | 2 |" in pulled
+def test_the_report_compares_the_real_outputs_of_both_sides_from_an_s3_remote(two_commits, tmp_path):
+    """pr-report.yml's remote path: a fresh clone (no DVC cache, no outputs) with the remote set
+    up as its step does (DVC_REMOTE_URL and the AWS_* secrets in the environment), against a real
+    S3 server on 127.0.0.1 that holds both commits' outputs."""
+    with MotoS3() as s3:
+        url = s3.bucket("lenet-models")
+        secrets = {"AWS_ACCESS_KEY_ID": ACCESS["AWS_ACCESS_KEY_ID"],
+                   "AWS_SECRET_ACCESS_KEY": ACCESS["AWS_SECRET_ACCESS_KEY"],
+                   "AWS_ENDPOINT_URL": s3.endpoint}
+        run_in(two_commits, "dvc", "remote", "add", "--local", "--default", "ci", url)
+        run_in(two_commits, "dvc", "push", "-q", "--all-commits", env=secrets)
+        clone = tmp_path / "clone"
+        run_in(tmp_path, "git", "clone", "-q", str(two_commits), str(clone))
+        shutil.rmtree(two_commits)  # nothing left to read but the bucket
+        run_in(clone, "dvc", "remote", "add", "--local", "--default", "ci", url)
+        _, comment = report(clone, "--base", "HEAD~1", "--pull", **secrets)
+    old, new = metric(clone, "HEAD~1", "accuracy"), metric(clone, "HEAD", "accuracy")
+    assert f"| digits | test.accuracy | {old:.4f} | {new:.4f} | {new - old:+.4f} |" in comment
+    paired = mcnemar(correctness(clone, "HEAD~1"), correctness(clone, "HEAD"))
+    assert f"{paired.fixed} images fixed, {paired.broken} broken" in comment
+    # The training curves are DVC outputs: the base's read from the bucket, the change's pulled.
+    assert "| digits | base | 2 |" in comment and "| digits | this change | 1 |" in comment
+    assert (clone / "models/digits/model.keras").is_file()  # --pull fetched the workspace's
 
 
 @pytest.mark.integration
@@ -173,53 +191,61 @@ def test_html_report_renders_every_table_and_plot_in_headless_chromium(two_commi
     assert "lenet-pipeline-report" not in dom  # the comment's marker is not shown
 
 
-class FakeGitHub(http.server.BaseHTTPRequestHandler):
-    """The three REST endpoints post_comment uses, kept in memory."""
-
-    comments: ClassVar[list[dict]] = []
-    pages: ClassVar[list[int]] = []
-
-    def _reply(self, code, payload):
-        body = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _body(self):
-        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-
-    def do_GET(self):
-        assert self.headers["Authorization"] == "Bearer t0ken"
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        size, page = int(query["per_page"][0]), int(query["page"][0])
-        self.pages.append(page)
-        self._reply(200, self.comments[(page - 1) * size : page * size])
-
-    def do_POST(self):
-        self.comments.append({"id": len(self.comments) + 1, "body": self._body()["body"]})
-        self._reply(201, self.comments[-1])
-
-    def do_PATCH(self):
-        comment_id = int(self.path.rsplit("/", 1)[1])
-        self.comments[comment_id - 1]["body"] = self._body()["body"]
-        self._reply(200, self.comments[comment_id - 1])
-
-    def log_message(self, *args):
-        pass
-
-
 def test_comment_is_found_past_the_first_page_and_updated_not_duplicated():
-    FakeGitHub.comments = [{"id": i + 1, "body": f"review comment {i}"} for i in range(150)]
-    FakeGitHub.comments[120]["body"] = f"{MARKER}\nfirst"
-    FakeGitHub.pages = []
-    with LoopbackServer(FakeGitHub) as github:
-        assert post_comment(f"{MARKER}\nsecond", "o/r", 7, "t0ken", github.url) == "updated"
-        FakeGitHub.comments = [{"id": 1, "body": "an unrelated review comment"}]
-        assert post_comment(f"{MARKER}\nfirst", "o/r", 7, "t0ken", github.url) == "created"
-    assert FakeGitHub.pages == [1, 2, 1]
-    assert len(FakeGitHub.comments) == 2 and FakeGitHub.comments[1]["body"] == f"{MARKER}\nfirst"
+    with FakeGitHub() as github:
+        github.comments = [{"id": i + 1, "issue": 7, "body": f"review comment {i}"} for i in range(150)]
+        github.comments[120]["body"] = f"{MARKER}\nfirst"
+        assert post_comment(f"{MARKER}\nsecond", REPO, 7, TOKEN, github.url) == "updated"
+        github.comments = [{"id": 1, "issue": 7, "body": "an unrelated review comment"}]
+        assert post_comment(f"{MARKER}\nfirst", REPO, 7, TOKEN, github.url) == "created"
+    pages = [path.split("page=")[-1] for method, path in github.requests if method == "GET"]
+    assert pages == ["1", "2", "1"]
+    assert [c["body"] for c in github.comments] == ["an unrelated review comment", f"{MARKER}\nfirst"]
+
+
+def test_a_report_over_the_summary_limit_leaves_a_pointer_not_nothing(tmp_path, monkeypatch):
+    """GitHub drops a step summary over 1 MiB whole, with an error on the run."""
+    summary = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    write_step_summary("x" * (SUMMARY_LIMIT + 1))
+    assert summary.read_text().startswith("The report is over GitHub's 1 MiB summary limit")
+
+
+@pytest.mark.integration
+def test_the_summary_holds_the_report_and_a_403_on_posting_does_not_fail_it(reproduced_project,
+                                                                           tmp_path):
+    """A fork's pull request in GitHub Actions: its token may not comment. The report still goes
+    to the run's summary page and the artifact's folder, with the number for pr-comment.yml."""
+    event, summary = tmp_path / "event.json", tmp_path / "step-summary.md"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    with FakeGitHub() as github:
+        actions = {**GITHUB_ENV, "GITHUB_EVENT_PATH": str(event), "GITHUB_STEP_SUMMARY": str(summary),
+                   "GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url}
+        github.fail("POST", 403, {"message": "Resource not accessible by integration"})
+        forbidden, comment = report(reproduced_project, "--base", "HEAD", "--post-comment", **actions)
+        assert forbidden.returncode == 0
+        assert summary.read_text() == comment and "| digits | test.accuracy |" in comment
+        assert (reproduced_project / "reports/pr" / NUMBER_FILE).read_text() == "7\n"
+        warning, = [line for line in forbidden.stderr.splitlines() if "comment not posted" in line]
+        assert "GitHub API 403 on POST" in warning and "comment workflow" in warning
+    assert github.comments == [] and "Traceback" not in forbidden.stderr
+
+
+def test_any_other_api_failure_fails_the_step_after_the_report_is_written(tmp_path, monkeypatch):
+    """A 422 (or 404, or a rate limit) is an error, one line in `lenet report` (a PipelineError):
+    the report is already in the folder and on the summary page."""
+    event, summary = tmp_path / "event.json", tmp_path / "step-summary.md"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    with FakeGitHub() as github:
+        for name, value in {"GITHUB_EVENT_PATH": str(event), "GITHUB_STEP_SUMMARY": str(summary),
+                            "GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": TOKEN,
+                            "GITHUB_API_URL": github.url}.items():
+            monkeypatch.setenv(name, value)
+        github.fail("POST", 422, {"message": "Validation Failed"})
+        with pytest.raises(ApiError, match=r"^GitHub API 422 on POST /repos/.*: refused as invalid"):
+            publish(f"{MARKER}\n## the report\n", "<html></html>", tmp_path / "pr", post=True)
+    assert (tmp_path / "pr/report.md").read_text() == summary.read_text() == f"{MARKER}\n## the report\n"
+    assert (tmp_path / "pr" / NUMBER_FILE).read_text() == "7\n"
 
 
 @pytest.mark.integration
