@@ -49,8 +49,8 @@ MACHINES = (1, 5, 20)
 PROJECTED_SEEDS = 20
 
 
-def results_file(kind: str) -> Path:
-    return ROOT / "bench" / "results" / f"grid_cost-{kind}.json"
+def results_file(kind: str, root: Path = ROOT) -> Path:
+    return root / "bench" / "results" / f"grid_cost-{kind}.json"
 
 
 def tiny_project(base: Path) -> Path:

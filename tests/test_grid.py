@@ -4,17 +4,20 @@ homes and caches standing in for two machines. Everything listens on 127.0.0.1."
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import psutil
 import pytest
 import yaml
 
-from harness.helpers import api, free_port
+from harness.helpers import free_port
 from harness.postgres import Postgres
 from harness.s3 import MotoS3, corrupt_objects
 from harness.synthetic import commit_all, run_in
@@ -30,23 +33,43 @@ QUICK = {"PREFECT_WORKER_HEARTBEAT_SECONDS": "2", "PREFECT_WORKER_QUERY_SECONDS"
          "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 
 
+AUTH = "lenet:not-a-real-secret"
+
+
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
-    """(Prefect API URL, MotoS3): PostgreSQL, the Prefect server on it, and S3, for this module."""
+    """(Prefect API URL, MotoS3): PostgreSQL, the Prefect server on it (basic auth on, as a
+    server for many machines has it), and S3, for this module."""
     state = tmp_path_factory.mktemp("prefect-pg")
-    with Postgres() as postgres, MotoS3() as s3:
+    with Postgres() as postgres, MotoS3() as s3, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_SERVER_API_AUTH_STRING", AUTH)
+        patch.setenv("PREFECT_API_AUTH_STRING", AUTH)  # this process's health checks
         url = server.start_server(free_port(), state_dir=state, database=postgres.url)
+        patch.delenv("PREFECT_SERVER_API_AUTH_STRING")
         try:
             yield url, s3
         finally:
             server.stop_server(state_dir=state)
 
 
+def authed(url: str, path: str, body: dict | None = None, auth: str | None = AUTH):
+    """One Prefect REST call, with the auth string (or, auth=None, anonymously)."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    request = urllib.request.Request(f"{url}{path}", data=data, headers=headers,
+                                     method="POST" if data else "GET")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
 def start_worker(name: str, home, url: str, env: dict) -> subprocess.Popen:
     """`lenet worker` as another machine would run it: its own folder (no checkout), Prefect home
     and DVC cache; the package, the server's URL and storage credentials are all it has."""
     home.mkdir()
-    env = {**env, **QUICK, "PREFECT_API_URL": url, "PREFECT_HOME": str(home / "prefect"),
+    env = {**env, **QUICK, "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": AUTH,
+           "PREFECT_HOME": str(home / "prefect"),
            "LENET_WORKER_CACHE": str(home / "dvc-cache")}
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline", "worker", "--pool", POOL, "--name", name, "--limit", "1"],
@@ -74,7 +97,7 @@ def exp_file(project, name: str, path: str) -> str:
 
 
 def set_runs(url: str) -> list[dict]:
-    return api(url, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-set"]}}})
+    return authed(url, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-set"]}}})
 
 
 def test_grid_on_two_workers_survives_a_killed_worker_and_equals_local_runs(
@@ -92,7 +115,7 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_equals_local_runs(
     s3.add_dvc_remote(project, s3.bucket(BUCKET))  # .dvc/config.local: nothing to commit
     trained = (project / "reports/runtime/digits/train.json").stat().st_mtime_ns
     workers = {name: start_worker(name, tmp_path / name, url, dict(os.environ)) for name in ("w1", "w2")}
-    coordinator = {**os.environ, **QUICK, "PREFECT_API_URL": url,
+    coordinator = {**os.environ, **QUICK, "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": AUTH,
                    "PREFECT_HOME": str(tmp_path / "coordinator-prefect")}
     grid_command = [sys.executable, "-m", "pipeline", "grid", "--seeds", "3", "--pool", POOL,
                     "--lost-after", "15"]
@@ -152,6 +175,12 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_equals_local_runs(
     again = run_in(project, *grid_command, env={**coordinator, "PREFECT_HOME": str(tmp_path / "again")})
     assert "3/3 done" in again.stdout
     assert len(set_runs(url)) == len(runs)
+
+
+def test_the_shared_server_refuses_anonymous_requests(services):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        authed(services[0], "/flow_runs/filter", {}, auth=None)
+    assert refused.value.code == 401
 
 
 def test_a_server_reachable_from_the_network_needs_an_auth_string(tmp_path, monkeypatch):

@@ -8,13 +8,15 @@ Sets are the cross product of --seeds and every -S (the syntax of `dvc exp run -
 at commas). Each set is one DVC experiment, named `<prefix>-<k>`; `dvc exp show` (or `lenet exp`)
 lists them and `dvc exp apply NAME` promotes one.
 
-Without --pool the sets run here, one after another (`dvc exp run`). With --pool each set is a
+Without --pool the sets run here, one after another (`dvc exp run`, in this workspace: it ends
+holding the last set's results, as after any `dvc exp run`). With --pool each set is a
 flow run of `lenet-set/set-<pool>` (pipeline/orchestration/sets.py) on whichever worker is free;
 the worker pushes the experiment (git ref to the git remote, outputs and run cache to the DVC
 remote) and this command pulls it (`dvc exp pull`): nothing is trained here.
 
 Faults: a set whose worker stops sending heartbeats (a machine switched off, a worker killed) is
-marked Crashed and sent again, to any worker; a set that fails is reported, not retried. The
+marked Crashed and sent again, to any worker; a set that fails (or is cancelled) is reported, not
+retried. The
 grid's state is on the Prefect server (its flow runs are tagged with the grid's id) and in git
 (the experiments pulled): run the same command again after the coordinator was stopped and it
 collects what finished, waits for what runs and sends only the rest.
@@ -168,9 +170,9 @@ class Coordinator:
                     if state == "COMPLETED":
                         self.collect(one, run)
                         collected.add(one.name)
-                    elif state in (None, "CRASHED", "CANCELLED"):
+                    elif state in (None, "CRASHED"):
                         self.send(client, one, origin, run)
-                    elif state == "FAILED":
+                    elif state in ("FAILED", "CANCELLED"):
                         self.failed[one.name] = run.state.message or "failed"
                         say(f"{one.name} ({one.label()}) FAILED on {worker_of(run)}: "
                             f"{self.failed[one.name]}")
@@ -278,4 +280,9 @@ def run(seeds: int | None, settings: list[str], pool: str | None, prefix: str | 
     from pipeline.orchestration import server
 
     server.connect()
-    return Coordinator(root, planned, pool, git_remote, retries, lost_after).run()
+    try:
+        return Coordinator(root, planned, pool, git_remote, retries, lost_after).run()
+    except KeyboardInterrupt:
+        print("stopped; the sets sent go on on the pool: run the same command again to collect "
+              "them and send the rest", file=sys.stderr)
+        return 130

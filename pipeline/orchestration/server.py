@@ -143,7 +143,7 @@ def crash_orphaned_runs(url: str) -> list[str]:
     running = FlowRunFilter(state=FlowRunFilterState(
         type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
     marked = []
-    with SyncPrefectClient(url) as client:
+    with SyncPrefectClient(url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         for run in client.read_flow_runs(flow_run_filter=running):
             host, _, pid = (run.infrastructure_pid or "").rpartition(":")
             if host != socket.gethostname() or not pid.isdigit() or psutil.pid_exists(int(pid)):
