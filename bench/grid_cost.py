@@ -39,7 +39,7 @@ from harness.helpers import free_port
 from harness.s3 import MotoS3
 from harness.synthetic import commit_all, make_tiny_project, run_in, tiny_params, write_mirror
 from pipeline.core import workspace
-from pipeline.orchestration import grid, server
+from pipeline.orchestration import server
 from pipeline.runtime import machine
 
 POOL = "bench"
@@ -101,33 +101,29 @@ def stop(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def pool_run(project: Path, base: Path, seeds: int) -> tuple[float, dict]:
+def pool_run(project: Path, base: Path, seeds: int, url: str) -> tuple[float, dict]:
     """The grid on two local workers: (wall seconds, per-set timings)."""
+    from pipeline.orchestration import grid
+
     run_in(project, "git", "clone", "-q", "--bare", str(project), str(base / "origin.git"))
     run_in(project, "git", "remote", "add", "origin", str(base / "origin.git"))
-    with MotoS3() as s3:
-        os.environ.update(s3.env)
-        s3.add_dvc_remote(project, s3.bucket("lenet-bench"))
-        state = base / "prefect"
-        url = server.start_server(free_port(), state_dir=state)
-        os.environ.update({**QUICK, "PREFECT_API_URL": url,
-                           "PREFECT_HOME": str(base / "coordinator")})
-        workers = [start_worker(name, base, url) for name in ("w1", "w2")]
-        try:
-            commit = run_in(project, "git", "rev-parse", "HEAD").stdout.strip()
-            planned = grid.plan((project / "params.yaml").read_text(), seeds, [], "pool", commit)
-            coordinator = grid.Coordinator(project, planned, POOL, "origin", 2, None)
-            start = time.perf_counter()
-            assert coordinator.run() == 0
-            return time.perf_counter() - start, coordinator.timings
-        finally:
-            for process in workers:
-                stop(process)
-            server.stop_server(state_dir=state)
+    workers = [start_worker(name, base, url) for name in ("w1", "w2")]
+    try:
+        commit = run_in(project, "git", "rev-parse", "HEAD").stdout.strip()
+        planned = grid.plan((project / "params.yaml").read_text(), seeds, [], "pool", commit)
+        coordinator = grid.Coordinator(project, planned, POOL, "origin", 2, None)
+        start = time.perf_counter()
+        assert coordinator.run() == 0
+        return time.perf_counter() - start, coordinator.timings
+    finally:
+        for process in workers:
+            stop(process)
 
 
 def baseline(project: Path, copy: Path, seeds: int, only_first_trained: bool) -> dict:
     """The same sets in one checkout, one after another: seconds per set."""
+    from pipeline.orchestration import grid
+
     commit = run_in(project, "git", "rev-parse", "HEAD").stdout.strip()
     planned = grid.plan((project / "params.yaml").read_text(), seeds, [], "here", commit)
     if only_first_trained:
@@ -164,8 +160,19 @@ def main() -> int:
             copy_cache(copy, base / "baseline-cache")
             workspace.share_web_assets(ROOT, copy)
             run_in(copy, "dvc", "checkout", "--quiet")
-        here = baseline(project, copy, args.seeds, only_first_trained=not args.tiny)
-        wall, timings = pool_run(project, base, args.seeds)
+        with MotoS3() as s3:
+            os.environ.update(s3.env)
+            s3.add_dvc_remote(project, s3.bucket("lenet-bench"))
+            port = free_port()
+            # Before anything imports Prefect (start_server does), which reads its settings once.
+            os.environ.update({**QUICK, "PREFECT_API_URL": server.api_url(port),
+                               "PREFECT_HOME": str(base / "coordinator")})
+            url = server.start_server(port, state_dir=base / "prefect")
+            try:
+                here = baseline(project, copy, args.seeds, only_first_trained=not args.tiny)
+                wall, timings = pool_run(project, base, args.seeds, url)
+            finally:
+                server.stop_server(state_dir=base / "prefect")
     finally:
         shutil.rmtree(base, ignore_errors=True)
     trained = {name: t for name, t in timings.items() if not name.endswith("-1")}

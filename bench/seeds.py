@@ -68,6 +68,9 @@ def trained_on_pool(pool: str, seeds: list[int], datasets: list[str],
                     overrides: dict[str, object]) -> dict[int, dict[str, float]]:
     """Test accuracy per seed and dataset, the seeds trained as one `lenet grid` on `pool`'s
     workers (docs/operations.md: HEAD pushed, a shared DVC remote); read from the experiments."""
+    from pipeline.orchestration import server
+
+    server.connect()  # before Prefect is imported: it reads its settings once
     from pipeline.orchestration import grid
 
     settings = [f"seed={','.join(map(str, seeds))}",

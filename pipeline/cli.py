@@ -259,9 +259,13 @@ def run_worker(ctx: Context) -> None:
          option("--lost-after", type=float, metavar="SECONDS",
                 help="a worker silent this long is lost (default: 3 of its heartbeats + 10 s)"))
 def run_grid(ctx: Context) -> int:
+    args = ctx.options
+    if args.pool:
+        from pipeline.orchestration import server
+
+        server.connect()  # before Prefect is imported: it reads its settings once
     from pipeline.orchestration import grid
 
-    args = ctx.options
     return grid.run(args.seeds, args.settings, args.pool, args.name, args.git_remote,
                     args.retries, args.lost_after)
 

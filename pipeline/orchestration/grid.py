@@ -21,7 +21,8 @@ grid's state is on the Prefect server (its flow runs are tagged with the grid's 
 (the experiments pulled): run the same command again after the coordinator was stopped and it
 collects what finished, waits for what runs and sends only the rest.
 
-Imports pipeline.core, .orchestration.sets and .server; imported by pipeline.cli only.
+Imports pipeline.core and .orchestration.sets; imported by pipeline.cli (which connects to the
+Prefect server first: orchestration.server.connect) and bench/.
 """
 
 from __future__ import annotations
@@ -277,9 +278,6 @@ def run(seeds: int | None, settings: list[str], pool: str | None, prefix: str | 
     planned = plan(ProjectPaths(root).params.read_text(), seeds, settings, prefix, commit)
     if pool is None:
         return run_here(root, planned)
-    from pipeline.orchestration import server
-
-    server.connect()
     try:
         return Coordinator(root, planned, pool, git_remote, retries, lost_after).run()
     except KeyboardInterrupt:
