@@ -36,6 +36,7 @@ from pathlib import Path
 
 from bench.run import ROOT
 from harness.helpers import free_port
+from harness.pool import kill_worker, start_worker
 from harness.s3 import MotoS3
 from harness.synthetic import commit_all, make_tiny_project, run_in, tiny_params, write_mirror
 from pipeline.core import workspace
@@ -81,33 +82,14 @@ def copy_cache(project: Path, cache: Path) -> None:
     run_in(project, "dvc", "cache", "dir", "--local", str(cache))
 
 
-def start_worker(name: str, base: Path, url: str) -> subprocess.Popen:
-    home = base / name
-    home.mkdir()
-    env = {**os.environ, **QUICK, "PREFECT_API_URL": url, "PREFECT_HOME": str(home / "prefect"),
-           "LENET_WORKER_CACHE": str(home / "dvc-cache")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "worker", "--pool", POOL, "--name", name, "--limit", "1"],
-        cwd=home, env=workspace.environment(env), stdout=(home / "worker.log").open("w"),
-        stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    import psutil
-
-    for child in psutil.Process(process.pid).children(recursive=True):
-        child.kill()
-    process.kill()
-    process.wait()
-
-
 def pool_run(project: Path, base: Path, seeds: int, url: str) -> tuple[float, dict]:
     """The grid on two local workers: (wall seconds, per-set timings)."""
     from pipeline.orchestration import grid
 
     run_in(project, "git", "clone", "-q", "--bare", str(project), str(base / "origin.git"))
     run_in(project, "git", "remote", "add", "origin", str(base / "origin.git"))
-    workers = [start_worker(name, base, url) for name in ("w1", "w2")]
+    env = {**os.environ, **QUICK, "PREFECT_API_URL": url}
+    workers = {name: start_worker(POOL, name, base / name, env) for name in ("w1", "w2")}
     try:
         commit = run_in(project, "git", "rev-parse", "HEAD").stdout.strip()
         planned = grid.plan((project / "params.yaml").read_text(), seeds, [], "pool", commit)
@@ -116,8 +98,9 @@ def pool_run(project: Path, base: Path, seeds: int, url: str) -> tuple[float, di
         assert coordinator.run() == 0
         return time.perf_counter() - start, coordinator.timings
     finally:
-        for process in workers:
-            stop(process)
+        for name, process in workers.items():
+            kill_worker(base / name)
+            process.wait()
 
 
 def baseline(project: Path, copy: Path, seeds: int, only_first_trained: bool) -> dict:

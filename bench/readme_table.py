@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.core import workspace
-from pipeline.core.config import ParamsError, load_params, parse_params
+from pipeline.core.config import ParamsError, flatten, load_params, parse_params
 from pipeline.core.paths import DatasetPaths, ProjectPaths
 from pipeline.tools.params_edit import apply_overrides
 
@@ -400,16 +400,6 @@ def shown(value: object) -> str:
     if value is ABSENT:
         return "no such key"
     return f"`{value:.4g}`" if isinstance(value, float) else f"`{json.dumps(value)}`"
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and key != "space":
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def tune_section(root: Path) -> str:

@@ -13,11 +13,11 @@ import sys
 import urllib.error
 import urllib.request
 
-import psutil
 import pytest
 import yaml
 
 from harness.helpers import free_port
+from harness.pool import kill_worker, start_worker
 from harness.postgres import Postgres
 from harness.s3 import MotoS3, corrupt_objects
 from harness.synthetic import commit_all, run_in
@@ -64,31 +64,6 @@ def authed(url: str, path: str, body: dict | None = None, auth: str | None = AUT
         return json.loads(response.read())
 
 
-def start_worker(name: str, home, url: str, env: dict) -> subprocess.Popen:
-    """`lenet worker` as another machine would run it: its own folder (no checkout), Prefect home
-    and DVC cache; the package, the server's URL and storage credentials are all it has."""
-    home.mkdir()
-    env = {**env, **QUICK, "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": AUTH,
-           "PREFECT_HOME": str(home / "prefect"),
-           "LENET_WORKER_CACHE": str(home / "dvc-cache")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "worker", "--pool", POOL, "--name", name, "--limit", "1"],
-        cwd=home, env=workspace.environment(env), stdout=(home / "worker.log").open("w"),
-        stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def kill_machine(home) -> None:
-    """SIGKILL, as a machine switched off would, every process of the worker whose home is `home`:
-    the worker and its flow runs, which Prefect starts in sessions of their own (found by the
-    PREFECT_HOME they all inherit)."""
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("PREFECT_HOME") == str(home / "prefect"):
-                process.kill()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-
-
 def exp_file(project, name: str, path: str) -> str:
     """`path` as the experiment `name` committed it (DVC keeps experiments as git refs)."""
     refs = run_in(project, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
@@ -114,7 +89,8 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_equals_local_runs(
     run_in(project, "git", "fetch", "-q", "origin")
     s3.add_dvc_remote(project, s3.bucket(BUCKET))  # .dvc/config.local: nothing to commit
     trained = (project / "reports/runtime/digits/train.json").stat().st_mtime_ns
-    workers = {name: start_worker(name, tmp_path / name, url, dict(os.environ)) for name in ("w1", "w2")}
+    worker_env = {**os.environ, **QUICK, "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": AUTH}
+    workers = {name: start_worker(POOL, name, tmp_path / name, worker_env) for name in ("w1", "w2")}
     coordinator = {**os.environ, **QUICK, "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": AUTH,
                    "PREFECT_HOME": str(tmp_path / "coordinator-prefect")}
     grid_command = [sys.executable, "-m", "pipeline", "grid", "--seeds", "3", "--pool", POOL,
@@ -132,13 +108,13 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_equals_local_runs(
             first_done_on = first_done_on or (done and done.group(1))
             # The worker that finished first took the third set: switch its machine off mid-run.
             if first_done_on and not killed and re.search(rf"running \(.*on {first_done_on}\b", line):
-                kill_machine(tmp_path / first_done_on)
+                kill_worker(tmp_path / first_done_on)
                 killed = first_done_on
         output = "".join(seen)
         assert grid.wait() == 0, output
     finally:
         for name, process in workers.items():
-            kill_machine(tmp_path / name)
+            kill_worker(tmp_path / name)
             process.wait()
 
     assert killed, output
