@@ -2,7 +2,7 @@
 
     lenet grid --seeds 5                        # params.yaml's seed, seed+1, ... seed+4
     lenet grid -S train.learning_rate=0.002,0.004 -S train.batch_size=128,256   # 4 sets
-    lenet grid --seeds 3 -S train.dropout=0,0.1 --pool cpu                      # 6 sets, on workers
+    lenet grid --seeds 3 -S model.dropout=0,0.1 --pool cpu                      # 6 sets, on workers
 
 Sets are the cross product of --seeds and every -S (the syntax of `dvc exp run -S`, values split
 at commas). Each set is one DVC experiment, named `<prefix>-<k>`; `dvc exp show` (or `lenet exp`)

@@ -168,13 +168,29 @@ def stop_server(state_dir: Path | None = None) -> bool:
     try:
         os.killpg(pid, signal.SIGTERM)
         for _ in range(100):
-            os.kill(pid, 0)
+            if ended(pid):
+                break
             time.sleep(0.1)
-        os.killpg(pid, signal.SIGKILL)
+        else:
+            os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     state_file.unlink(missing_ok=True)
     return True
+
+
+def ended(pid: int) -> bool:
+    """Has process `pid` ended? A child of this process (start_server's, when the same process
+    stops it) stays a zombie until reaped: reap it here."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:  # not this process's child
+        pass
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def server_url() -> str:

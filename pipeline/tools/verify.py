@@ -127,8 +127,8 @@ def judge(differ: bool, honoured: bool, change: float, band: float) -> tuple[str
         return ("within band" if change <= band else "differs"), note
     if change <= band:
         note += ("; CPUs of the committing vendor have so far retrained its bytes exactly: another "
-                 "generation's rounding is possible, an edit or a bug more likely (README, "
-                 "Reproducibility)")
+                 "generation's rounding is possible, an edit or a bug more likely "
+                 "(docs/reproducibility.md)")
     return "differs", note
 
 
