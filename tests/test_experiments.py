@@ -1,26 +1,20 @@
-"""The `dvc exp` loop of the README, on tiny data: a queued grid, run, listed."""
+"""The experiments loop of the README, on tiny data: a grid run here, listed, compared."""
 
 import json
 
 import pytest
 
-from harness.helpers import wait_for
 from harness.synthetic import run_in
 
 pytestmark = pytest.mark.integration
 
 
-def test_queued_grid_runs_and_both_experiments_are_listed(reproduced_project):
-    for rate in ("0.001", "0.004"):
-        run_in(reproduced_project, "dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={rate}")
-    run_in(reproduced_project, "dvc", "queue", "start", "-j", "1")
-
-    def finished():
-        status = run_in(reproduced_project, "dvc", "queue", "status").stdout
-        return "Queued" not in status and "Running" not in status and status
-
-    status = wait_for(finished, 600, "the queued experiments", every=2)
-    assert status.count("Success") == 2, status
+def test_a_grid_here_runs_each_set_as_an_experiment_and_both_are_listed(reproduced_project):
+    """`lenet grid -S KEY=A,B` without a pool (the README's grid on one machine)."""
+    command = ("lenet", "grid", "-S", "train.learning_rate=0.001,0.004", "--name", "rate")
+    run_in(reproduced_project, *command)
+    again = run_in(reproduced_project, *command).stdout  # a grid run again: nothing to do
+    assert again.count("already an experiment, skipped") == 2, again
     shown = json.loads(run_in(reproduced_project, "dvc", "exp", "show", "--json").stdout)
     experiments = [run for commit in shown for group in commit.get("experiments") or []
                    for run in group["revs"]]

@@ -75,7 +75,7 @@ def set_runs(url: str) -> list[dict]:
     return authed(url, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-set"]}}})
 
 
-def test_grid_on_two_workers_survives_a_killed_worker_and_equals_local_runs(
+def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals_local_runs(
         services, reproduced_project, tmp_path, monkeypatch):
     url, s3 = services
     project = reproduced_project
@@ -99,27 +99,30 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_equals_local_runs(
         grid = subprocess.Popen(grid_command, cwd=project, env=workspace.environment(coordinator),
                                 text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         seen, first_done_on, killed = [], None, None
-        log = (tmp_path / "grid.log").open("w")
         for line in grid.stdout:
             seen.append(line)
-            log.write(line)
-            log.flush()
             done = re.search(r"\): done on (w\d)", line)
             first_done_on = first_done_on or (done and done.group(1))
-            # The worker that finished first took the third set: switch its machine off mid-run.
-            if first_done_on and not killed and re.search(rf"running \(.*on {first_done_on}\b", line):
+            # The worker that finished first took the third set: switch its machine off mid-run,
+            # and the coordinator's too.
+            if first_done_on and re.search(rf"running \(.*on {first_done_on}\b", line):
                 kill_worker(tmp_path / first_done_on)
+                grid.kill()
                 killed = first_done_on
-        output = "".join(seen)
-        assert grid.wait() == 0, output
+                break
+        grid.wait()
+        assert killed, "".join(seen)
+        # The coordinator started again: it collects what finished, finds the lost worker's set
+        # and sends only that one again.
+        output = run_in(project, *grid_command, env=coordinator).stdout
     finally:
         for name, process in workers.items():
             kill_worker(tmp_path / name)
             process.wait()
 
-    assert killed, output
     assert f"worker {killed} lost; sending it again" in output
     runs = set_runs(url)
+    assert len(runs) == 4  # three sets, one of them sent twice
     completed = [r for r in runs if r["state"]["type"] == "COMPLETED"]
     assert len(completed) == 3
     assert {r["labels"]["prefect.worker.name"] for r in completed} == {"w1", "w2"}
@@ -145,8 +148,7 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_equals_local_runs(
     for path in ("metrics/digits.json", "dvc.lock"):
         assert exp_file(project, "local-43", path) == exp_file(project, f"{grid_id}-2", path), path
 
-    # The coordinator started again (on the same params.yaml): everything is collected, nothing
-    # is sent.
+    # Started once more (on the same params.yaml): everything is collected, nothing is sent.
     run_in(project, "git", "checkout", "--", ".")
     again = run_in(project, *grid_command, env={**coordinator, "PREFECT_HOME": str(tmp_path / "again")})
     assert "3/3 done" in again.stdout

@@ -1,0 +1,40 @@
+"""`lenet grid`'s sets, before anything runs: the product of --seeds and every -S, checked against
+params.yaml with the key or the set at fault named."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.orchestration.grid import GridError, plan
+
+PARAMS = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
+
+
+def test_seeds_and_settings_make_the_cross_product_in_order():
+    sets = plan(PARAMS, 2, ["train.learning_rate=0.002,0.004"], "g", "c0ffee")
+    assert [s.name for s in sets] == ["g-1", "g-2", "g-3", "g-4"]
+    assert [s.overrides for s in sets] == [
+        ("seed=42", "train.learning_rate=0.002"), ("seed=42", "train.learning_rate=0.004"),
+        ("seed=43", "train.learning_rate=0.002"), ("seed=43", "train.learning_rate=0.004")]
+
+
+def test_the_default_name_is_the_same_for_the_same_grid_and_differs_for_another():
+    one = plan(PARAMS, 3, [], None, "c0ffee")[0].name
+    assert one == plan(PARAMS, 3, [], None, "c0ffee")[0].name and one.startswith("grid-")
+    assert one != plan(PARAMS, 3, [], None, "beef")[0].name  # another commit
+    assert one != plan(PARAMS.replace("seed: 42", "seed: 7"), 3, [], None, "c0ffee")[0].name
+
+
+@pytest.mark.parametrize(("seeds", "settings", "message"), [
+    (None, [], "nothing to run"),
+    (0, [], "--seeds 0"),
+    (None, ["train.lr=0.1"], "params.yaml has no key 'train.lr'"),
+    (None, ["learning_rate=0.1"], "did you mean train.learning_rate"),
+    (None, ["train.learning_rate"], "expected key=value"),
+    (2, ["seed=1,2"], "give one"),
+    (None, ["train.learning_rate=0.002,-1"], "set g-2 (train.learning_rate=-1)"),
+])
+def test_a_bad_grid_is_refused_naming_what_is_wrong(seeds, settings, message):
+    with pytest.raises(GridError) as refused:
+        plan(PARAMS, seeds, settings, "g", "c0ffee")
+    assert message in str(refused.value)
