@@ -87,6 +87,7 @@ def pool_run(project: Path, base: Path, seeds: int, url: str) -> tuple[float, di
     from pipeline.orchestration import grid
 
     run_in(project, "git", "clone", "-q", "--bare", str(project), str(base / "origin.git"))
+    run_in(project, "git", "remote", "remove", "origin", check=False)  # a clone's own origin
     run_in(project, "git", "remote", "add", "origin", str(base / "origin.git"))
     env = {**os.environ, **QUICK, "PREFECT_API_URL": url}
     workers = {name: start_worker(POOL, name, base / name, env) for name in ("w1", "w2")}
