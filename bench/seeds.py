@@ -68,6 +68,8 @@ def trained_on_pool(pool: str, seeds: list[int], datasets: list[str],
                     overrides: dict[str, object]) -> dict[int, dict[str, float]]:
     """Test accuracy per seed and dataset, the seeds trained as one `lenet grid` on `pool`'s
     workers (docs/operations.md: HEAD pushed, a shared DVC remote); read from the experiments."""
+    if not seeds:
+        return {}
     from pipeline.orchestration import server
 
     server.connect()  # before Prefect is imported: it reads its settings once

@@ -25,6 +25,11 @@ def test_the_default_name_is_the_same_for_the_same_grid_and_differs_for_another(
     assert one != plan(PARAMS.replace("seed: 42", "seed: 7"), 3, [], None, "c0ffee")[0].name
 
 
+def test_commas_inside_brackets_belong_to_the_value():
+    sets = plan(PARAMS, None, ["model.batch_norm=[F5,F6],[]"], "g", "c0ffee")
+    assert [s.overrides for s in sets] == [("model.batch_norm=[F5,F6]",), ("model.batch_norm=[]",)]
+
+
 @pytest.mark.parametrize(("seeds", "settings", "message"), [
     (None, [], "nothing to run"),
     (0, [], "--seeds 0"),
@@ -33,6 +38,7 @@ def test_the_default_name_is_the_same_for_the_same_grid_and_differs_for_another(
     (None, ["train.learning_rate"], "expected key=value"),
     (2, ["seed=1,2"], "give one"),
     (None, ["train.learning_rate=0.002,-1"], "set g-2 (train.learning_rate=-1)"),
+    (None, ["train.learning_rate=[0.1"], "not a YAML value"),
 ])
 def test_a_bad_grid_is_refused_naming_what_is_wrong(seeds, settings, message):
     with pytest.raises(GridError) as refused:

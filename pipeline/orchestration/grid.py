@@ -5,7 +5,7 @@
     lenet grid --seeds 3 -S model.dropout=0,0.1 --pool cpu                      # 6 sets, on workers
 
 Sets are the cross product of --seeds and every -S (the syntax of `dvc exp run -S`, values split
-at commas). Each set is one DVC experiment, named `<prefix>-<k>`; `dvc exp show` (or `lenet exp`)
+at commas outside brackets: `-S model.batch_norm=[F5,F6],[]` is two values). Each set is one DVC experiment, named `<prefix>-<k>`; `dvc exp show` (or `lenet exp`)
 lists them and `dvc exp apply NAME` promotes one.
 
 Without --pool the sets run here, one after another (`dvc exp run`, in this workspace: it ends
@@ -48,6 +48,7 @@ POLL_SECONDS = 2.0
 # worker heartbeat: PREFECT_WORKER_HEARTBEAT_SECONDS, 30 s by default), plus some slack.
 LOST_AFTER_INTERVALS = 3
 LOST_SLACK_SECONDS = 10.0
+PULL_TRIES = 3  # polls on which a finished set's `dvc exp pull` may fail before it counts as failed
 
 
 class GridError(PipelineError):
@@ -83,7 +84,7 @@ def plan(params_yaml: str, seeds: int | None, settings: list[str], prefix: str |
                             + (f" (did you mean {', '.join(near)}?)" if near else ""))
         if key == "seed" and seeds is not None:
             raise GridError("-S seed=... and --seeds both set the seed: give one")
-        axes.append([f"{key}={value}" for value in values.split(",")])
+        axes.append([f"{key}={value}" for value in split_values(values)])
     if not axes:
         raise GridError("nothing to run: give --seeds N and/or -S key=value,value")
     combos = [tuple(combo) for combo in itertools.product(*axes)]
@@ -93,6 +94,19 @@ def plan(params_yaml: str, seeds: int | None, settings: list[str], prefix: str |
     for one in planned:
         check_params(params, one)
     return planned
+
+
+def split_values(values: str) -> list[str]:
+    """"a,b" -> ["a", "b"]; commas inside [] or {} belong to the value: "[F5,F6],[]" is two."""
+    parts, depth, current = [], 0, ""
+    for char in values:
+        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
 
 
 def check_params(params: dict, one: ParamSet) -> None:
@@ -106,7 +120,11 @@ def check_params(params: dict, one: ParamSet) -> None:
         node = changed
         for part in parents:
             node = node[part]
-        node[leaf] = yaml.safe_load(value)
+        try:
+            node[leaf] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise GridError(f"set {one.name}: {override!r}: not a YAML value: "
+                            f"{str(error).splitlines()[0]}") from None
     try:
         parse_params(changed)
     except PipelineError as error:
@@ -146,14 +164,20 @@ class Coordinator:
         self.root, self.planned, self.pool = root, planned, pool
         self.git_remote, self.retries, self.lost_after = git_remote, retries, lost_after
         self.grid = planned[0].name.rpartition("-")[0]
-        self.sends: dict[str, int] = {}
         self.failed: dict[str, str] = {}
+        self.pull_failures: dict[str, int] = {}
         self.timings: dict[str, dict] = {}  # per set collected: its worker's phases and the pull
+        self.warned_idle = False
 
     def run(self) -> int:
         from prefect.client.orchestration import get_client
 
         origin = sets.origin_of(self.root, self.git_remote)
+        # The grid's runs on the server: its name, and what it runs (another commit or params.yaml
+        # under the same --name is another grid).
+        digest = hashlib.sha256("\n".join([origin.commit, origin.params_yaml, *(
+            one.label() for one in self.planned)]).encode()).hexdigest()[:8]
+        self.tag = f"lenet-grid:{self.grid}:{digest}"
         say(f"grid {self.grid}: {len(self.planned)} sets of {origin.commit[:12]} on pool "
             f"{self.pool!r}; pushing this workspace's outputs to the DVC remote")
         workspace.run("dvc", "push", "--run-cache", cwd=self.root)
@@ -162,32 +186,33 @@ class Coordinator:
         last = None
         with get_client(sync_client=True) as client:
             while True:
-                runs = self.latest_runs(client)
+                runs, sent = self.runs_by_set(client)
                 for one in self.planned:
                     if one.name in collected or one.name in self.failed:
                         continue
                     run = runs.get(one.name)
                     state = run.state.type.value if run and run.state else None
                     if state == "COMPLETED":
-                        self.collect(one, run)
-                        collected.add(one.name)
+                        if self.collect(one, run):
+                            collected.add(one.name)
                     elif state in (None, "CRASHED"):
-                        self.send(client, one, origin, run)
-                    elif state in ("FAILED", "CANCELLED"):
-                        self.failed[one.name] = run.state.message or "failed"
-                        say(f"{one.name} ({one.label()}) FAILED on {worker_of(run)}: "
-                            f"{self.failed[one.name]}")
-                    elif state in ("RUNNING", "PENDING") and self.lost(client, run):
+                        self.send(one, origin, run, sent.get(one.name, 0))
+                    elif state in ("FAILED", "CANCELLED", "PAUSED"):
+                        self.failed[one.name] = f"{run.state.name}: {run.state.message or ''}"
+                        say(f"{one.name} ({one.label()}) {run.state.name} on {worker_of(run)}: "
+                            f"{run.state.message}")
+                    elif state in ("RUNNING", "PENDING", "CANCELLING") and self.lost(client, run):
                         from prefect.states import Crashed
 
                         client.set_flow_run_state(run.id, Crashed(message=(
                             f"worker {worker_of(run)} stopped sending heartbeats; the set is "
                             "sent again")), force=True)
                         say(f"{one.name}: worker {worker_of(run)} lost; sending it again")
-                line = self.progress(collected, self.latest_runs(client))
+                line = self.progress(collected, self.runs_by_set(client)[0])
                 if line != last:
                     say(line)
                     last = line
+                self.warn_if_no_worker(client, collected)
                 if len(collected) + len(self.failed) == len(self.planned):
                     break
                 time.sleep(POLL_SECONDS)
@@ -197,58 +222,96 @@ class Coordinator:
             " (or `dvc exp show`), promote one with `dvc exp apply NAME`")
         return 1 if self.failed else 0
 
-    def latest_runs(self, client) -> dict:
-        """Each set's latest flow run of this grid, by set name."""
+    def runs_by_set(self, client) -> tuple[dict, dict[str, int]]:
+        """Each set's latest flow run of this grid, and how many times each was sent: from the
+        server, so a restarted coordinator counts the sends of the one before it."""
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
         from prefect.client.schemas.sorting import FlowRunSort
 
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"lenet-grid:{self.grid}"])),
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC)
-        latest = {}
+        runs, offset = [], 0
+        while True:  # the server answers at most 200 runs at a time
+            page = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[self.tag])),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=200, offset=offset)
+            runs += page
+            offset += len(page)
+            if len(page) < 200:
+                break
+        latest, sent = {}, {}
         for run in runs:  # later runs of a set replace earlier ones
-            latest[run.parameters.get("experiment")] = run
-        return latest
+            name = run.parameters.get("experiment")
+            latest[name] = run
+            sent[name] = sent.get(name, 0) + 1
+        return latest, sent
 
-    def send(self, client, one: ParamSet, origin: sets.Origin, previous) -> None:
+    def send(self, one: ParamSet, origin: sets.Origin, previous, sent: int) -> None:
         from prefect.deployments import run_deployment
 
-        tries = self.sends.get(one.name, 0)
-        if previous is not None and tries >= self.retries + 1:
-            self.failed[one.name] = (f"{previous.state.name} {tries} times; last: "
+        if previous is not None and sent > self.retries:
+            self.failed[one.name] = (f"{previous.state.name} {sent} times; last: "
                                      f"{previous.state.message}")
+            say(f"{one.name} ({one.label()}): {self.failed[one.name]}")
             return
         run_deployment(sets.deployment(self.pool), timeout=0,
                        parameters={**origin.parameters(), "experiment": one.name,
                                    "overrides": list(one.overrides)},
-                       tags=[f"lenet-grid:{self.grid}", f"lenet-set:{one.name}"])
-        self.sends[one.name] = tries + 1
+                       tags=[self.tag, f"lenet-set:{one.name}"],
+                       idempotency_key=f"{self.tag}:{one.name}:{sent}")
 
     def lost(self, client, run) -> bool:
-        """Has the worker running `run` stopped sending heartbeats?"""
+        """Has the worker that took `run` stopped sending heartbeats, or did no worker take it
+        (PENDING without one) for as long? Compared with this machine's clock: keep the
+        machines' clocks in sync (NTP)."""
+        now = datetime.datetime.now(datetime.UTC)
         name = worker_of(run)
-        workers = {w.name: w for w in client.read_workers_for_work_pool(self.pool)}
-        worker = workers.get(name)
+        worker = self.workers(client).get(name)
         if worker is None or worker.last_heartbeat_time is None:
-            return False
+            if run.state.type.value != "PENDING":
+                return False
+            since = run.state.timestamp
+            limit = self.lost_after or LOST_AFTER_INTERVALS * 30 + LOST_SLACK_SECONDS
+            return since is not None and (now - since).total_seconds() > limit
         limit = self.lost_after or (LOST_AFTER_INTERVALS * (worker.heartbeat_interval_seconds or 30)
                                     + LOST_SLACK_SECONDS)
-        silent = datetime.datetime.now(datetime.UTC) - worker.last_heartbeat_time
-        return silent.total_seconds() > limit
+        return (now - worker.last_heartbeat_time).total_seconds() > limit
 
-    def collect(self, one: ParamSet, run) -> None:
-        """Bring the experiment the worker pushed into this repository, outputs included."""
+    def workers(self, client) -> dict:
+        """The pool's workers by name (the server answers at most 200 at a time)."""
+        found, offset = {}, 0
+        while True:
+            page = client.read_workers_for_work_pool(self.pool, offset=offset, limit=200)
+            found.update({worker.name: worker for worker in page})
+            offset += len(page)
+            if len(page) < 200:
+                return found
+
+    def warn_if_no_worker(self, client, collected: set[str]) -> None:
+        """Say once when sets wait and no worker of the pool is online."""
+        if self.warned_idle or len(collected) == len(self.planned):
+            return
+        if not any(w.status.value == "ONLINE" for w in self.workers(client).values()):
+            say(f"no worker of pool {self.pool!r} is online: start one (`lenet worker --pool "
+                f"{self.pool}`) on a machine that reaches this server; the sets wait for it")
+            self.warned_idle = True
+
+    def collect(self, one: ParamSet, run) -> bool:
+        """Bring the experiment the worker pushed into this repository, outputs included.
+        A failed pull is tried again on the next polls, then the set is reported failed."""
         start = time.monotonic()
         try:
             workspace.run("dvc", "exp", "pull", "--force", self.git_remote, one.name, cwd=self.root)
         except workspace.CommandFailed as failure:
-            raise GridError(f"{one.name}: finished on {worker_of(run)}, but pulling it failed: "
-                            f"{failure}") from None
+            tries = self.pull_failures[one.name] = self.pull_failures.get(one.name, 0) + 1
+            if tries >= PULL_TRIES:
+                self.failed[one.name] = f"finished on {worker_of(run)}, but pulling it failed: {failure}"
+                say(f"{one.name}: {self.failed[one.name]}")
+            return False
         self.timings[one.name] = {**sets.seconds_of(run), "collect": time.monotonic() - start,
                                   "worker": worker_of(run)}
         took = ", ".join(f"{k} {v:.0f}s" for k, v in self.timings[one.name].items()
                          if k != "worker")
         say(f"{one.name} ({one.label()}): done on {worker_of(run)}" + (f" ({took})" if took else ""))
+        return True
 
     def progress(self, collected: set[str], runs: dict) -> str:
         running, queued = [], 0
