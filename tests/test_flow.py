@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -347,7 +348,8 @@ def test_train_stage_runs_on_a_pool_worker_started_in_the_same_checkout(
         flow_env, "/logs/filter", {"logs": {"flow_run_id": {"any_": [train_run["id"]]}}}))
     assert "Running stage 'train@digits'" in worker_log
     assert "Running stage 'validate@digits'" not in worker_log  # its inputs came from the remote
-    assert str(project) not in worker_log  # a fresh checkout, not the project's working tree
+    clone = re.search(r"computing train@digits at \w+ in (\S+)", worker_log).group(1)
+    assert "lenet-set-" in clone and not Path(clone).exists()  # a fresh checkout, removed
     main_run = latest_run(flow_env, "lenet-pipeline")
     assert main_run["state"]["type"] == "COMPLETED"
     assert train_run["parent_task_run_id"] in {t["id"] for t in task_runs(flow_env, main_run["id"])}

@@ -8,8 +8,10 @@ import base64
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 
@@ -27,6 +29,7 @@ from pipeline.orchestration import server
 pytestmark = pytest.mark.integration
 
 POOL = "cpu-test"
+DEADLINE = 420  # seconds a grid may take here before the test calls it hung
 BUCKET = "lenet-grid"
 # Workers report every 2 s (Prefect's default is 30) and ask for work every 2 s (10).
 QUICK = {"PREFECT_WORKER_HEARTBEAT_SECONDS": "2", "PREFECT_WORKER_QUERY_SECONDS": "2",
@@ -97,7 +100,10 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
                     "--lost-after", "15"]
     try:
         grid = subprocess.Popen(grid_command, cwd=project, env=workspace.environment(coordinator),
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        watchdog = threading.Timer(DEADLINE, os.killpg, (grid.pid, signal.SIGKILL))
+        watchdog.start()  # a grid that hangs fails the test instead of the CI run
         seen, first_done_on, killed = [], None, None
         for line in grid.stdout:
             seen.append(line)
@@ -107,14 +113,16 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
             # and the coordinator's too.
             if first_done_on and re.search(rf"running \(.*on {first_done_on}\b", line):
                 kill_worker(tmp_path / first_done_on)
-                grid.kill()
+                os.killpg(grid.pid, signal.SIGKILL)  # the coordinator and its dvc commands
                 killed = first_done_on
                 break
         grid.wait()
+        watchdog.cancel()
         assert killed, "".join(seen)
         # The coordinator started again: it collects what finished, finds the lost worker's set
         # and sends only that one again.
-        output = run_in(project, *grid_command, env=coordinator).stdout
+        output = subprocess.run(grid_command, cwd=project, env=workspace.environment(coordinator),
+                                capture_output=True, text=True, timeout=DEADLINE, check=True).stdout
     finally:
         for name, process in workers.items():
             kill_worker(tmp_path / name)

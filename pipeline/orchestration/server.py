@@ -72,7 +72,9 @@ def check_bind(host: str, database: str | None) -> None:
     if host not in LOOPBACK and not os.environ.get(AUTH):
         raise ServerError(f"--host {host} would accept anonymous writes from the network: set "
                           f"{AUTH}=user:password first (clients and workers then set "
-                          "PREFECT_API_AUTH_STRING to the same value), or keep 127.0.0.1")
+                          "PREFECT_API_AUTH_STRING to the same value; it travels as plain HTTP "
+                          "basic auth, so keep the network private or put TLS in front), or "
+                          "keep 127.0.0.1")
     if database and not database.startswith(DATABASES):
         raise ServerError(f"--database {database.split('@')[-1]!r}: expected a URL starting with "
                           f"{' or '.join(DATABASES)}")
@@ -91,6 +93,11 @@ def start_server(port: int = DEFAULT_PORT, state_dir: Path | None = None, timeou
     if state_file.exists():
         state = json.loads(state_file.read_text())
         if healthy(state["api_url"]):
+            wanted = {"host": host, "database": redacted(database)}
+            running = {key: state.get(key) for key in wanted}
+            if running != wanted:
+                raise ServerError(f"a server started with {running} already runs at "
+                                  f"{state['api_url']}; `lenet server stop` it first")
             return state["api_url"]
     url = api_url(port, host)
     if healthy(url):
@@ -105,7 +112,8 @@ def start_server(port: int = DEFAULT_PORT, state_dir: Path | None = None, timeou
         stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: stop() ends the server and its children
     )
-    state_file.write_text(json.dumps({"pid": process.pid, "api_url": url}))
+    state_file.write_text(json.dumps({"pid": process.pid, "api_url": url, "host": host,
+                                      "database": redacted(database)}))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -117,6 +125,19 @@ def start_server(port: int = DEFAULT_PORT, state_dir: Path | None = None, timeou
         time.sleep(0.5)
     stop_server(state_dir)
     raise ServerError(f"prefect server not healthy at {url} after {timeout:.0f}s; see {log.name}")
+
+
+def redacted(database: str | None) -> str | None:
+    """A database URL without its password, as it may be shown and kept."""
+    if not database:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(database)
+    if parts.password is None:
+        return database
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def process_tag() -> str:
