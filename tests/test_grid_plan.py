@@ -1,10 +1,11 @@
 """`lenet grid`'s sets, before anything runs: the product of --seeds and every -S, checked against
-params.yaml with the key or the set at fault named."""
+params.yaml with the key or the set at fault named; what a worker is sent and what it leaves."""
 
 from pathlib import Path
 
 import pytest
 
+from pipeline.orchestration import sets
 from pipeline.orchestration.grid import GridError, plan
 
 PARAMS = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
@@ -44,3 +45,28 @@ def test_a_bad_grid_is_refused_naming_what_is_wrong(seeds, settings, message):
     with pytest.raises(GridError) as refused:
         plan(PARAMS, seeds, settings, "g", "c0ffee")
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(("url", "sent"), [
+    ("https://user:token@github.com/org/lenet.git", "https://github.com/org/lenet.git"),
+    ("https://x-access-token:t@host:8443/lenet.git", "https://host:8443/lenet.git"),
+    ("s3://bucket/path", "s3://bucket/path"),
+    ("git@github.com:org/lenet.git", "git@github.com:org/lenet.git"),
+    ("/srv/git/lenet.git", "/srv/git/lenet.git"),
+])
+def test_no_credentials_in_a_url_reach_the_workers(url, sent):
+    assert sets.without_credentials(url) == sent
+
+
+def test_a_killed_workers_checkouts_are_removed_when_a_worker_starts(tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    monkeypatch.setenv(sets.WORKER_CHECKOUTS, str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale, alive = tmp_path / f"set-{gone.pid}-abc", tmp_path / f"set-{os.getpid()}-def"
+    stale.mkdir()
+    alive.mkdir()
+    assert sets.clean_stale_checkouts() == [stale]
+    assert alive.exists() and not stale.exists()

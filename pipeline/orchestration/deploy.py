@@ -23,11 +23,13 @@ import socket
 import sys
 
 from pipeline.orchestration.flows import NOTIFY_BLOCK, lenet_audit
-from pipeline.orchestration.sets import deploy_set_flow
+from pipeline.orchestration.sets import clean_stale_checkouts, deploy_set_flow
 
 
 def work(pool: str, limit: int | None, name: str | None) -> None:
     """Register the set flow on `pool`, then become a process worker on it (never returns)."""
+    for folder in clean_stale_checkouts():
+        print(f"removed {folder}: its worker's run ended without cleaning up", flush=True)
     deploy_set_flow(pool)
     name = name or f"{socket.gethostname()}-{os.getpid()}"
     command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,

@@ -3,10 +3,12 @@ worker of the pool is free.
 
 The coordinator (`lenet grid`, or `lenet flow --train-pool`) describes the work as an Origin: the
 git remote's URL, the exact commit, its params.yaml text and its DVC remote (URL and endpoint;
-never credentials). The worker's flow, `compute_set`:
+never credentials, not even those written into a URL). The worker's flow, `compute_set`:
 
-1. clones the commit into a fresh folder (never a shared working tree; removed afterwards), with
-   the worker's own DVC cache (LENET_WORKER_CACHE, default ~/.cache/lenet/dvc-cache);
+1. clones the commit into a fresh folder (never a shared working tree; removed afterwards, and by
+   the next `lenet worker` on the machine if its process was killed: LENET_WORKER_CHECKOUTS,
+   default <temp>/lenet-sets), with the worker's own DVC cache (LENET_WORKER_CACHE, default
+   ~/.cache/lenet/dvc-cache);
 2. writes params.yaml and points DVC at the same remote, credentials from the worker's
    environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or its DVC global config;
 3. runs `dvc exp run --pull -n NAME -S ...` (a grid's set) or `dvc repro --pull STAGES` (a train
@@ -27,12 +29,15 @@ import contextlib
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psutil
 from prefect import flow, get_run_logger
 
 from pipeline.core import workspace
@@ -44,6 +49,7 @@ SET_FLOW = "lenet-set"
 SECONDS_LABEL = "lenet.seconds."
 PHASES = ("checkout", "compute", "push")  # what a set's wall time on its worker is made of
 WORKER_CACHE = "LENET_WORKER_CACHE"
+WORKER_CHECKOUTS = "LENET_WORKER_CHECKOUTS"
 # A remote's settings that locate it; anything else (keys, passwords, tokens) stays on each machine.
 REMOTE_LOCATION = ("url", "endpointurl", "region", "use_ssl", "ssl_verify", "listobjects")
 # The checkout the worker's package was installed from (`make install`): its `lenet assets`.
@@ -86,6 +92,7 @@ def origin_of(root: Path, git_remote: str = "origin") -> Origin:
     except workspace.CommandFailed:
         raise SetFailed(f"no git remote {git_remote!r} in {root}: workers clone the commit from "
                         f"it (git remote add {git_remote} URL)") from None
+    url = without_credentials(url)
     commit = git("rev-parse", "HEAD", cwd=root)
     workspace.run("git", "fetch", "--quiet", git_remote, cwd=root)
     if not git("branch", "--remotes", "--contains", commit, cwd=root):
@@ -103,14 +110,47 @@ def origin_of(root: Path, git_remote: str = "origin") -> Origin:
                             "(`dvc remote add -d shared s3://bucket/path`, see docs/operations.md)")
         settings = config["remote"][name]
     remote = {"name": name, **{key: str(settings[key]) for key in REMOTE_LOCATION if key in settings}}
+    remote["url"] = without_credentials(remote["url"])
     return Origin(url, commit, ProjectPaths(root).params.read_text(), remote)
+
+
+def without_credentials(url: str) -> str:
+    """`url` without a user name or password in it (https://user:token@host/...): flow-run
+    parameters are readable by every user of the Prefect server. Workers use their own git and
+    storage credentials (an SSH key, a credential helper, AWS_* variables)."""
+    parts = urlsplit(url)
+    if not (parts.username or parts.password):
+        return url
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    print(f"warning: credentials in {parts.scheme}://{host}{parts.path} are not sent to workers; "
+          "give each worker its own", file=sys.stderr)
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def checkouts() -> Path:
+    """Where this machine's workers make their checkouts: LENET_WORKER_CHECKOUTS, default
+    <temp>/lenet-sets. Each is named after the process that made it (clean_stale_checkouts)."""
+    return Path(os.environ.get(WORKER_CHECKOUTS) or Path(tempfile.gettempdir()) / "lenet-sets")
+
+
+def clean_stale_checkouts() -> list[Path]:
+    """Remove the checkouts whose process has ended (a killed worker's or a switched-off
+    machine's); run when a worker starts. Returns those removed."""
+    removed = []
+    for folder in checkouts().glob("set-*-*"):
+        pid = folder.name.split("-")[1]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 @contextlib.contextmanager
 def fresh_checkout(origin: Origin) -> Iterator[Path]:
     """A clone of origin.commit in a new temporary folder, set up to share the DVC remote and
     this worker's DVC cache; removed afterwards, whatever happened inside."""
-    parent = Path(tempfile.mkdtemp(prefix="lenet-set-"))
+    checkouts().mkdir(parents=True, exist_ok=True)
+    parent = Path(tempfile.mkdtemp(prefix=f"set-{os.getpid()}-", dir=checkouts()))
     clone = parent / "checkout"
     try:
         workspace.run("git", "clone", "--quiet", "--no-checkout", origin.repo, str(clone))
