@@ -26,6 +26,7 @@ from harness.helpers import (
     task_runs,
     wait_for,
 )
+from harness.postgres import Postgres
 from harness.synthetic import commit_all, run_in, set_params, write_mirror
 from pipeline.core import workspace
 from pipeline.orchestration import server as orchestrate
@@ -59,14 +60,20 @@ QUICK_POLLING = {"PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_WORKER_QUERY_SEC
 
 @pytest.fixture(scope="module")
 def prefect_server(server_state, sentinel):
-    """A real Prefect server on a free loopback port, stopped by its PID afterwards."""
-    with pytest.MonkeyPatch.context() as patch:  # the server inherits the proxy settings
-        for key, value in proxied(sentinel).items():
+    """A real Prefect server on a free loopback port, on PostgreSQL, stopped by its PID afterwards.
+
+    PostgreSQL, not the one-machine default SQLite: with the rest of the suite loading both cores,
+    SQLite refused this module's writes now and then ("database is locked", logged by the server
+    as tracebacks) while every run still finished. The SQLite server is what
+    test_server_stopped_mid_flow_... starts."""
+    with Postgres() as postgres, pytest.MonkeyPatch.context() as patch:
+        for key, value in proxied(sentinel).items():  # the server inherits the proxy settings
             patch.setenv(key, value)
-        url = orchestrate.start_server(free_port(), state_dir=server_state)
-    yield url
-    assert orchestrate.stop_server(state_dir=server_state)
-    assert not orchestrate.healthy(url)
+        url = orchestrate.start_server(free_port(), state_dir=server_state, database=postgres.url)
+        patch.undo()
+        yield url
+        assert orchestrate.stop_server(state_dir=server_state)
+        assert not orchestrate.healthy(url)
 
 
 @pytest.fixture
@@ -349,7 +356,7 @@ def test_train_stage_runs_on_a_pool_worker_started_in_the_same_checkout(
     assert "Running stage 'train@digits'" in worker_log
     assert "Running stage 'validate@digits'" not in worker_log  # its inputs came from the remote
     clone = re.search(r"computing train@digits at \w+ in (\S+)", worker_log).group(1)
-    assert "lenet-set-" in clone and not Path(clone).exists()  # a fresh checkout, removed
+    assert "/lenet-sets/set-" in clone and not Path(clone).exists()  # a fresh checkout, removed
     main_run = latest_run(flow_env, "lenet-pipeline")
     assert main_run["state"]["type"] == "COMPLETED"
     assert train_run["parent_task_run_id"] in {t["id"] for t in task_runs(flow_env, main_run["id"])}
