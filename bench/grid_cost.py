@@ -97,11 +97,25 @@ def pool_run(project: Path, base: Path, seeds: int, url: str) -> tuple[float, di
         coordinator = grid.Coordinator(project, planned, POOL, "origin", 2, None)
         start = time.perf_counter()
         assert coordinator.run() == 0
-        return time.perf_counter() - start, coordinator.timings
+        wall = time.perf_counter() - start
+        # What a user compares next: the experiments table, and each set's test accuracy.
+        print(run_in(project, "lenet", "exp").stdout)
+        for one in planned:
+            coordinator.timings[one.name]["accuracy"] = experiment_accuracy(project, one.name)
+        return wall, coordinator.timings
     finally:
         for name, process in workers.items():
             kill_worker(base / name)
             process.wait()
+
+
+def experiment_accuracy(project: Path, name: str) -> dict[str, float]:
+    """Test accuracy per dataset of the experiment `name` (its git ref's metrics files)."""
+    refs = run_in(project, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+    (ref,) = [r for r in refs if r.endswith("/" + name)]
+    files = run_in(project, "git", "ls-tree", "--name-only", f"{ref}:metrics").stdout.split()
+    return {Path(f).stem: json.loads(run_in(project, "git", "show", f"{ref}:metrics/{f}").stdout)
+            ["test"]["accuracy"] for f in files if f.endswith(".json")}
 
 
 def baseline(project: Path, copy: Path, seeds: int, only_first_trained: bool) -> dict:
