@@ -105,6 +105,7 @@ LIMIT ?=
 worker: $(STAMP)  ## serve POOL from this machine: each run in a fresh checkout of the commit it names
 	lenet worker --pool $(or $(POOL),gpu) $(if $(LIMIT),--limit $(LIMIT))
 
-# A grid: SEEDS seeds and/or SET="key=a,b ..." values, on POOL's workers (POOL= runs them here).
+# A grid: SEEDS seeds (5 unless SEEDS= is empty) times SET="key=a,b ..." values, on POOL's workers
+# (without POOL: here, one after another).
 grid: $(STAMP)  ## parameter sets as DVC experiments: SEEDS=5 SET="train.learning_rate=0.002,0.004" POOL=cpu
 	lenet grid $(if $(SEEDS),--seeds $(SEEDS)) $(foreach setting,$(SET),-S $(setting)) $(if $(POOL),--pool $(POOL))
