@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from bench.run import ROOT
 from harness.helpers import free_port
 from harness.pool import kill_worker, start_worker
@@ -110,12 +112,12 @@ def pool_run(project: Path, base: Path, seeds: int, url: str) -> tuple[float, di
 
 
 def experiment_accuracy(project: Path, name: str) -> dict[str, float]:
-    """Test accuracy per dataset of the experiment `name` (its git ref's metrics files)."""
-    refs = run_in(project, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
-    (ref,) = [r for r in refs if r.endswith("/" + name)]
-    files = run_in(project, "git", "ls-tree", "--name-only", f"{ref}:metrics").stdout.split()
-    return {Path(f).stem: json.loads(run_in(project, "git", "show", f"{ref}:metrics/{f}").stdout)
-            ["test"]["accuracy"] for f in files if f.endswith(".json")}
+    """Test accuracy per dataset of the experiment `name` (its metrics files)."""
+    from pipeline.orchestration import grid
+
+    params = yaml.safe_load(grid.experiment_file(project, name, "params.yaml"))
+    return {ds: json.loads(grid.experiment_file(project, name, f"metrics/{ds}.json"))["test"]["accuracy"]
+            for ds in params["datasets"]}
 
 
 def baseline(project: Path, copy: Path, seeds: int, only_first_trained: bool) -> dict:

@@ -80,14 +80,11 @@ def trained_on_pool(pool: str, seeds: list[int], datasets: list[str],
     if grid.run(None, settings, pool, None, "origin", retries=2, lost_after=None, root=ROOT):
         raise SystemExit(f"the grid on pool {pool} had failed sets (above)")
     per_seed = {}
-    refs = workspace.run("git", "for-each-ref", "--format=%(refname)", "refs/exps", cwd=ROOT).stdout
     commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
     planned = grid.plan(ProjectPaths(ROOT).params.read_text(), None, settings, None, commit)
     for seed, one in zip(seeds, planned, strict=True):
-        (ref,) = [r for r in refs.split() if r.endswith("/" + one.name)]
-        per_seed[seed] = {ds: json.loads(workspace.run(
-            "git", "show", f"{ref}:metrics/{ds}.json", cwd=ROOT).stdout)["test"]["accuracy"]
-            for ds in datasets}
+        per_seed[seed] = {ds: json.loads(grid.experiment_file(ROOT, one.name, f"metrics/{ds}.json"))
+                          ["test"]["accuracy"] for ds in datasets}
     return per_seed
 
 

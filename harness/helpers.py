@@ -3,6 +3,7 @@ no-internet sentinel, a webhook receiver) and pages in headless Chromium."""
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import os
@@ -61,11 +62,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def api(url: str, path: str, body: dict | None = None):
-    """POST (with a body) or GET one Prefect REST endpoint; returns the decoded JSON."""
+def api(url: str, path: str, body: dict | None = None, auth: str | None = None):
+    """POST (with a body) or GET one Prefect REST endpoint, with basic auth `user:password` if
+    given; returns the decoded JSON."""
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
     request = urllib.request.Request(f"{url}{path}", data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
+                                     headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from harness.helpers import free_port
 
 
 def binaries() -> Path:
@@ -27,12 +28,6 @@ def binaries() -> Path:
     if initdb:
         return Path(initdb).parent
     raise RuntimeError("PostgreSQL not installed: run `make postgres` (Debian's postgresql package)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Postgres:

@@ -4,7 +4,6 @@ homes and caches standing in for two machines. Everything listens on 127.0.0.1."
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -13,18 +12,18 @@ import subprocess
 import sys
 import threading
 import urllib.error
-import urllib.request
 
 import pytest
 import yaml
 
-from harness.helpers import free_port
+from harness.helpers import api, free_port
 from harness.pool import kill_worker, start_worker
 from harness.postgres import Postgres
 from harness.s3 import MotoS3, corrupt_objects
 from harness.synthetic import commit_all, run_in
 from pipeline.core import workspace
 from pipeline.orchestration import server
+from pipeline.orchestration.grid import experiment_file
 
 pytestmark = pytest.mark.integration
 
@@ -55,27 +54,8 @@ def services(tmp_path_factory):
             server.stop_server(state_dir=state)
 
 
-def authed(url: str, path: str, body: dict | None = None, auth: str | None = AUTH):
-    """One Prefect REST call, with the auth string (or, auth=None, anonymously)."""
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-    if auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
-    request = urllib.request.Request(f"{url}{path}", data=data, headers=headers,
-                                     method="POST" if data else "GET")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def exp_file(project, name: str, path: str) -> str:
-    """`path` as the experiment `name` committed it (DVC keeps experiments as git refs)."""
-    refs = run_in(project, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
-    (ref,) = [r for r in refs if r.endswith("/" + name)]
-    return run_in(project, "git", "show", f"{ref}:{path}").stdout
-
-
 def set_runs(url: str) -> list[dict]:
-    return authed(url, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-set"]}}})
+    return api(url, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-set"]}}}, auth=AUTH)
 
 
 def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals_local_runs(
@@ -138,7 +118,7 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
 
     # Three experiments here, one per seed, none trained here.
     grid_id = re.search(r"grid (grid-\w+):", output).group(1)
-    seeds = {yaml.safe_load(exp_file(project, f"{grid_id}-{k}", "params.yaml"))["seed"]
+    seeds = {yaml.safe_load(experiment_file(project, f"{grid_id}-{k}", "params.yaml"))["seed"]
              for k in (1, 2, 3)}
     assert seeds == {42, 43, 44}
     assert "Running stage" not in output
@@ -154,7 +134,7 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
     run_in(project, "dvc", "checkout")
     run_in(project, "dvc", "exp", "run", "-n", "local-43", "-S", "seed=43")
     for path in ("metrics/digits.json", "dvc.lock"):
-        assert exp_file(project, "local-43", path) == exp_file(project, f"{grid_id}-2", path), path
+        assert experiment_file(project, "local-43", path) == experiment_file(project, f"{grid_id}-2", path), path
 
     # Started once more (on the same params.yaml): everything is collected, nothing is sent.
     run_in(project, "git", "checkout", "--", ".")
@@ -165,7 +145,7 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
 
 def test_the_shared_server_refuses_anonymous_requests(services):
     with pytest.raises(urllib.error.HTTPError) as refused:
-        authed(services[0], "/flow_runs/filter", {}, auth=None)
+        api(services[0], "/flow_runs/filter", {})
     assert refused.value.code == 401
 
 

@@ -88,8 +88,7 @@ def plan(params_yaml: str, seeds: int | None, settings: list[str], prefix: str |
     if not axes:
         raise GridError("nothing to run: give --seeds N and/or -S key=value,value")
     combos = [tuple(combo) for combo in itertools.product(*axes)]
-    digest = hashlib.sha256("\n".join([commit, params_yaml, *map(" ".join, combos)]).encode())
-    prefix = prefix or f"grid-{digest.hexdigest()[:6]}"
+    prefix = prefix or f"grid-{digest(commit, params_yaml, [' '.join(c) for c in combos])[:6]}"
     planned = [ParamSet(f"{prefix}-{k}", combo) for k, combo in enumerate(combos, 1)]
     for one in planned:
         check_params(params, one)
@@ -107,6 +106,11 @@ def split_values(values: str) -> list[str]:
         else:
             current += char
     return [*parts, current]
+
+
+def digest(commit: str, params_yaml: str, labels: list[str]) -> str:
+    """What a grid runs, as a hex digest: the commit, params.yaml and each set's overrides."""
+    return hashlib.sha256("\n".join([commit, params_yaml, *labels]).encode()).hexdigest()
 
 
 def check_params(params: dict, one: ParamSet) -> None:
@@ -131,12 +135,17 @@ def check_params(params: dict, one: ParamSet) -> None:
         raise GridError(f"set {one.name} ({one.label()}): {error}") from None
 
 
-def experiments(root: Path) -> set[str]:
-    """Names of the experiments whose baseline is HEAD (DVC keeps them as git refs)."""
+def experiments(root: Path) -> dict[str, str]:
+    """{name: git ref} of the experiments whose baseline is HEAD (DVC keeps them as git refs)."""
     head = workspace.run("git", "rev-parse", "HEAD", cwd=root).stdout.strip()
     refs = workspace.run("git", "for-each-ref", "--format=%(refname)",
                          f"refs/exps/{head[:2]}/{head[2:]}/", cwd=root).stdout.split()
-    return {ref.rpartition("/")[2] for ref in refs}
+    return {ref.rpartition("/")[2]: ref for ref in refs}
+
+
+def experiment_file(root: Path, name: str, path: str) -> str:
+    """`path` as the experiment `name` (of HEAD) committed it."""
+    return workspace.run("git", "show", f"{experiments(root)[name]}:{path}", cwd=root).stdout
 
 
 def say(line: str) -> None:
@@ -175,18 +184,19 @@ class Coordinator:
         origin = sets.origin_of(self.root, self.git_remote)
         # The grid's runs on the server: its name, and what it runs (another commit or params.yaml
         # under the same --name is another grid).
-        digest = hashlib.sha256("\n".join([origin.commit, origin.params_yaml, *(
-            one.label() for one in self.planned)]).encode()).hexdigest()[:8]
-        self.tag = f"lenet-grid:{self.grid}:{digest}"
+        what = digest(origin.commit, origin.params_yaml, [one.label() for one in self.planned])
+        self.tag = f"lenet-grid:{self.grid}:{what[:8]}"
         say(f"grid {self.grid}: {len(self.planned)} sets of {origin.commit[:12]} on pool "
             f"{self.pool!r}; pushing this workspace's outputs to the DVC remote")
         workspace.run("dvc", "push", "--run-cache", cwd=self.root)
         sets.deploy_set_flow(self.pool)
-        collected = experiments(self.root) & {one.name for one in self.planned}
+        collected = experiments(self.root).keys() & {one.name for one in self.planned}
         last = None
         with get_client(sync_client=True) as client:
             while True:
                 runs, sent = self.runs_by_set(client)
+                workers = read_all(lambda offset, limit: client.read_workers_for_work_pool(
+                    self.pool, offset=offset, limit=limit))
                 for one in self.planned:
                     if one.name in collected or one.name in self.failed:
                         continue
@@ -201,18 +211,18 @@ class Coordinator:
                         self.failed[one.name] = f"{run.state.name}: {run.state.message or ''}"
                         say(f"{one.name} ({one.label()}) {run.state.name} on {worker_of(run)}: "
                             f"{run.state.message}")
-                    elif state in ("RUNNING", "PENDING", "CANCELLING") and self.lost(client, run):
+                    elif state in ("RUNNING", "PENDING", "CANCELLING") and self.lost(workers, run):
                         from prefect.states import Crashed
 
                         client.set_flow_run_state(run.id, Crashed(message=(
                             f"worker {worker_of(run)} stopped sending heartbeats; the set is "
                             "sent again")), force=True)
                         say(f"{one.name}: worker {worker_of(run)} lost; sending it again")
-                line = self.progress(collected, self.runs_by_set(client)[0])
+                line = self.progress(collected, runs)  # this poll's: sends show on the next
                 if line != last:
                     say(line)
                     last = line
-                self.warn_if_no_worker(client, collected)
+                self.warn_if_no_worker(workers, collected)
                 if len(collected) + len(self.failed) == len(self.planned):
                     break
                 time.sleep(POLL_SECONDS)
@@ -228,15 +238,9 @@ class Coordinator:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
         from prefect.client.schemas.sorting import FlowRunSort
 
-        runs, offset = [], 0
-        while True:  # the server answers at most 200 runs at a time
-            page = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[self.tag])),
-                sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=200, offset=offset)
-            runs += page
-            offset += len(page)
-            if len(page) < 200:
-                break
+        runs = read_all(lambda offset, limit: client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[self.tag])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC, offset=offset, limit=limit))
         latest, sent = {}, {}
         for run in runs:  # later runs of a set replace earlier ones
             name = run.parameters.get("experiment")
@@ -258,13 +262,13 @@ class Coordinator:
                        tags=[self.tag, f"lenet-set:{one.name}"],
                        idempotency_key=f"{self.tag}:{one.name}:{sent}")
 
-    def lost(self, client, run) -> bool:
+    def lost(self, workers: list, run) -> bool:
         """Has the worker that took `run` stopped sending heartbeats, or did no worker take it
         (PENDING without one) for as long? Compared with this machine's clock: keep the
         machines' clocks in sync (NTP)."""
         now = datetime.datetime.now(datetime.UTC)
         name = worker_of(run)
-        worker = self.workers(client).get(name)
+        worker = next((w for w in workers if w.name == name), None)
         if worker is None or worker.last_heartbeat_time is None:
             if run.state.type.value != "PENDING":
                 return False
@@ -275,21 +279,11 @@ class Coordinator:
                                     + LOST_SLACK_SECONDS)
         return (now - worker.last_heartbeat_time).total_seconds() > limit
 
-    def workers(self, client) -> dict:
-        """The pool's workers by name (the server answers at most 200 at a time)."""
-        found, offset = {}, 0
-        while True:
-            page = client.read_workers_for_work_pool(self.pool, offset=offset, limit=200)
-            found.update({worker.name: worker for worker in page})
-            offset += len(page)
-            if len(page) < 200:
-                return found
-
-    def warn_if_no_worker(self, client, collected: set[str]) -> None:
+    def warn_if_no_worker(self, workers: list, collected: set[str]) -> None:
         """Say once when sets wait and no worker of the pool is online."""
         if self.warned_idle or len(collected) == len(self.planned):
             return
-        if not any(w.status.value == "ONLINE" for w in self.workers(client).values()):
+        if not any(w.status.value == "ONLINE" for w in workers):
             say(f"no worker of pool {self.pool!r} is online: start one (`lenet worker --pool "
                 f"{self.pool}`) on a machine that reaches this server; the sets wait for it")
             self.warned_idle = True
@@ -326,6 +320,16 @@ class Coordinator:
         return (f"grid {self.grid}: {len(collected)}/{len(self.planned)} done, "
                 f"{len(running)} running" + (f" ({'; '.join(running)})" if running else "")
                 + f", {queued} queued, {len(self.failed)} failed")
+
+
+def read_all(read_page, page: int = 200) -> list:
+    """Every item of a Prefect listing, page by page (its server answers 200 at most)."""
+    items: list = []
+    while True:
+        batch = read_page(len(items), page)
+        items += batch
+        if len(batch) < page:
+            return items
 
 
 def worker_of(run) -> str:
