@@ -77,7 +77,7 @@ def trained_on_pool(pool: str, seeds: list[int], datasets: list[str],
 
     settings = [f"seed={','.join(map(str, seeds))}",
                 *(f"{key}={json.dumps(value)}" for key, value in overrides.items())]
-    if grid.run(None, settings, pool, None, "origin", retries=2, lost_after=None, root=ROOT):
+    if grid.run(None, settings, pool, None, "origin", retries=2, time_limit=None, root=ROOT):
         raise SystemExit(f"the grid on pool {pool} had failed sets (above)")
     per_seed = {}
     commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()

@@ -170,6 +170,11 @@ def run_assets(ctx: Context) -> None:
 # Prefect: a local server, the pipeline as a flow, the scheduled audit, a GPU worker.
 
 TRAIN_POOL = option("--train-pool", help="work pool for the train stages (default: train here)")
+TIME_LIMIT = option("--time-limit", type=float, metavar="SECONDS",
+                    help="wall-clock limit of each run on a worker, after which it is ended and "
+                         "sent again (default: 4 hours)")
+RETRIES = option("--retries", type=int, default=2,
+                 help="times a crashed or timed-out run is sent again (default: 2)")
 
 
 @command("server", "the project's Prefect server on 127.0.0.1 (SQLite in .prefect/, or "
@@ -179,14 +184,18 @@ TRAIN_POOL = option("--train-pool", help="work pool for the train stages (defaul
          option("--host", default="127.0.0.1", help="the address to listen on; anything but "
                 "loopback needs PREFECT_SERVER_API_AUTH_STRING=user:password set"),
          option("--database", metavar="URL", help="postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB "
-                "(PostgreSQL 14+ with pg_trgm); default: SQLite in .prefect/"))
+                "(PostgreSQL 14+ with pg_trgm); default: SQLite in .prefect/"),
+         option("--lost-after", type=float, metavar="SECONDS", help="a flow run without a "
+                "heartbeat this long is marked Crashed (default: 90; heartbeats every 30 s)"))
 def run_server(ctx: Context) -> None:
     from pipeline.orchestration import server
 
     args = ctx.options
     if args.action == "start":
-        url = server.start_server(args.port, host=args.host, database=args.database)
-        print(f"Prefect server up: PREFECT_API_URL={url}")
+        url = server.start_server(args.port, host=args.host, database=args.database,
+                                  lost_after=args.lost_after)
+        print(f"Prefect server up: PREFECT_API_URL={url}\n"
+              f"its UI: {server.ui_url(url)}")
     elif args.action == "stop":
         print("stopped" if server.stop_server() else "no server started by this project")
     else:
@@ -194,25 +203,28 @@ def run_server(ctx: Context) -> None:
         print(f"{url}: {'healthy' if server.healthy(url) else 'not answering'}")
 
 
-@command("flow", "run the whole pipeline once as a Prefect flow", "prefect", TRAIN_POOL)
+@command("flow", "run the whole pipeline once as a Prefect flow", "prefect", TRAIN_POOL,
+         TIME_LIMIT, RETRIES)
 def run_flow(ctx: Context) -> None:
     from pipeline.orchestration import server
 
     server.connect()
     from pipeline.orchestration.flows import lenet_pipeline
 
-    lenet_pipeline(train_pool=ctx.options.train_pool)
+    args = ctx.options
+    lenet_pipeline(train_pool=args.train_pool, time_limit=args.time_limit, retries=args.retries)
 
 
 @command("audit", "run the audit once: the pipeline as a flow, then verify every dataset",
-         "prefect", TRAIN_POOL)
+         "prefect", TRAIN_POOL, TIME_LIMIT, RETRIES)
 def run_audit(ctx: Context) -> None:
     from pipeline.orchestration import server
 
     server.connect()
     from pipeline.orchestration.flows import lenet_audit
 
-    lenet_audit(train_pool=ctx.options.train_pool)
+    args = ctx.options
+    lenet_audit(train_pool=args.train_pool, time_limit=args.time_limit, retries=args.retries)
 
 
 @command("serve", "serve the audit on a schedule (blocks; Ctrl-C stops serving)", "prefect",
@@ -254,10 +266,7 @@ def run_worker(ctx: Context) -> None:
          option("--name", help="the experiments' name prefix (default: grid-<id>)"),
          option("--git-remote", default="origin", help="the git remote workers clone from and "
                 "push experiments to (default: origin)"),
-         option("--retries", type=int, default=2,
-                help="times a crashed set is sent again (default: 2)"),
-         option("--lost-after", type=float, metavar="SECONDS",
-                help="a worker silent this long is lost (default: 3 of its heartbeats + 10 s)"))
+         RETRIES, TIME_LIMIT)
 def run_grid(ctx: Context) -> int:
     args = ctx.options
     if args.pool:
@@ -267,7 +276,7 @@ def run_grid(ctx: Context) -> int:
     from pipeline.orchestration import grid
 
     return grid.run(args.seeds, args.settings, args.pool, args.name, args.git_remote,
-                    args.retries, args.lost_after)
+                    args.retries, args.time_limit)
 
 
 def parser():

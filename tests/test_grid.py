@@ -36,6 +36,9 @@ QUICK = {"PREFECT_WORKER_HEARTBEAT_SECONDS": "2", "PREFECT_WORKER_QUERY_SECONDS"
 
 
 AUTH = "lenet:not-a-real-secret"
+# The server's automation crashes a run this long after its last heartbeat (every 30 s, Prefect's
+# minimum); 90 s by default.
+LOST_AFTER = 50
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,8 @@ def services(tmp_path_factory):
     with Postgres() as postgres, MotoS3() as s3, pytest.MonkeyPatch.context() as patch:
         patch.setenv("PREFECT_SERVER_API_AUTH_STRING", AUTH)
         patch.setenv("PREFECT_API_AUTH_STRING", AUTH)  # this process's health checks
-        url = server.start_server(free_port(), state_dir=state, database=postgres.url)
+        url = server.start_server(free_port(), state_dir=state, database=postgres.url,
+                                  lost_after=LOST_AFTER)
         patch.delenv("PREFECT_SERVER_API_AUTH_STRING")
         try:
             yield url, s3
@@ -76,8 +80,7 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
     workers = {name: start_worker(POOL, name, tmp_path / name, worker_env) for name in ("w1", "w2")}
     coordinator = {**os.environ, **QUICK, "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": AUTH,
                    "PREFECT_HOME": str(tmp_path / "coordinator-prefect")}
-    grid_command = [sys.executable, "-m", "pipeline", "grid", "--seeds", "3", "--pool", POOL,
-                    "--lost-after", "15"]
+    grid_command = [sys.executable, "-m", "pipeline", "grid", "--seeds", "3", "--pool", POOL]
     try:
         grid = subprocess.Popen(grid_command, cwd=project, env=workspace.environment(coordinator),
                                 text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -108,7 +111,8 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
             kill_worker(tmp_path / name)
             process.wait()
 
-    assert f"worker {killed} lost; sending it again" in output
+    assert re.search(rf"Crashed on {killed}: no heartbeat for {LOST_AFTER} s.*sending it again",
+                     output), output
     runs = set_runs(url)
     assert len(runs) == 4  # three sets, one of them sent twice
     completed = [r for r in runs if r["state"]["type"] == "COMPLETED"]

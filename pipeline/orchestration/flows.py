@@ -11,7 +11,8 @@ that differs, when the committed results no longer reproduce.
 
 Training can go to another machine: with a train pool, each train stage becomes a run of the
 `lenet-set/set-<pool>` deployment (orchestration/sets.py: a fresh checkout of this commit on
-whichever worker is free). Artifacts travel through the DVC remote's run cache: the main flow
+whichever worker is free), watched like a grid's set (dispatch.py: sent again when its worker is
+lost or its time limit passes). Artifacts travel through the DVC remote's run cache: the main flow
 pushes, the worker pulls, trains and pushes, and the main flow's own `dvc repro` of the train
 stage then restores the worker's outputs (and records them in dvc.lock) instead of training.
 
@@ -25,15 +26,13 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.deployments import run_deployment
 from prefect.tasks import exponential_backoff
 
 from pipeline.core import dag, runlock, workspace
 from pipeline.core.config import load_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import DatasetPaths, ProjectPaths
-from pipeline.orchestration import sets
-from pipeline.orchestration.server import process_tag
+from pipeline.orchestration import dispatch, sets
 
 AUDIT_FLOW = "lenet-audit"
 NOTIFY_BLOCK = "lenet-audit-failures"
@@ -67,8 +66,13 @@ run_download = run_stage.with_options(retries=3, retry_delay_seconds=exponential
 
 
 @task(task_run_name="{stage} on pool {pool}")
-def run_stage_on_pool(stage: str, pool: str) -> dict:
-    """Send one train stage to the worker pool and bring its outputs back through the remote."""
+def run_stage_on_pool(stage: str, pool: str, time_limit: float | None = None,
+                      retries: int = 2) -> dict:
+    """Send one train stage to the worker pool and bring its outputs back through the remote.
+    A run lost with its worker (Crashed by the server, watch.py) or past `time_limit` is sent
+    again, up to `retries` times, as a grid's sets are (dispatch.py)."""
+    from prefect.runtime import flow_run
+
     log = get_run_logger()
     here = project()
     try:
@@ -77,22 +81,31 @@ def run_stage_on_pool(stage: str, pool: str) -> dict:
         raise StageFailed(f"stage {stage} cannot go to pool {pool}: {error}") from None
     dvc("push", "--run-cache", stage=stage)
     sets.deploy_set_flow(pool)
-    flow_run = run_deployment(sets.deployment(pool), timeout=None,
-                              parameters={**origin.parameters(), "stages": [stage]})
-    if not flow_run.state.is_completed():
-        raise StageFailed(f"stage {stage} failed on pool {pool}: flow run {flow_run.name} "
-                          f"ended {flow_run.state.name}: {flow_run.state.message}")
     # The train stage writes reports/runtime/<dataset>/train.json itself whenever it trains (it is
     # not an output, so a restore from the run cache leaves it alone): rewritten here means trained.
     facts = DatasetPaths(stage.partition("@")[2], here.root).runtime / "train.json"
-    before = facts.stat().st_mtime_ns if facts.exists() else None
-    dvc("repro", "--pull", "--single-item", stage, stage=stage)
-    if facts.exists() and facts.stat().st_mtime_ns != before:
-        raise StageFailed(f"stage {stage}: the worker's outputs did not match this workspace "
-                          "(different code or data?), so it was trained here again")
+    done: dict[str, str] = {}
+
+    def restore(unit: str, run) -> bool:
+        before = facts.stat().st_mtime_ns if facts.exists() else None
+        dvc("repro", "--pull", "--single-item", stage, stage=stage)
+        if facts.exists() and facts.stat().st_mtime_ns != before:
+            raise StageFailed(f"stage {stage}: the worker's outputs did not match this "
+                              "workspace (different code or data?), so it was trained here again")
+        done["run"] = run.name
+        return True
+
+    job = dispatch.Dispatch(
+        f"{stage} on pool {pool}", pool, f"lenet-train:{flow_run.id}", [stage],
+        lambda unit: {**origin.parameters(), "stages": [unit],
+                      "time_limit": time_limit or sets.TIME_LIMIT},
+        restore, retries)
+    failed = job.run()
+    if failed:
+        raise StageFailed(f"stage {stage} failed on pool {pool}: {failed[stage]}")
     log.info("%s trained by flow run %s on pool %s; outputs restored from the DVC remote",
-             stage, flow_run.name, pool)
-    return {"flow_run_id": str(flow_run.id), "flow_run_name": flow_run.name}
+             stage, done["run"], pool)
+    return {"flow_run_name": done["run"]}
 
 
 def metrics_table(paths: ProjectPaths) -> str:
@@ -103,26 +116,17 @@ def metrics_table(paths: ProjectPaths) -> str:
     return "\n".join(rows)
 
 
-def record_process() -> None:
-    """Name this process on the flow run, as Prefect's runners do, so that a run whose process
-    ends while the server is away can be told from one still going (server.connect)."""
-    from prefect.client.orchestration import get_client
-    from prefect.runtime import flow_run
-
-    with get_client(sync_client=True) as client:
-        client.update_flow_run(flow_run.id, infrastructure_pid=process_tag())
-
-
 @flow(name="lenet-pipeline", log_prints=True)
-def lenet_pipeline(train_pool: str | None = None) -> list[str]:
-    """Every stage of dvc.yaml in dependency order; train stages on `train_pool` when given."""
-    record_process()
+def lenet_pipeline(train_pool: str | None = None, time_limit: float | None = None,
+                   retries: int = 2) -> list[str]:
+    """Every stage of dvc.yaml in dependency order; train stages on `train_pool` when given,
+    each within `time_limit` seconds and sent again up to `retries` times."""
     here = project()
     runlock.claim(here.run_lock)  # before any stage: a flow never runs beside another run
     done = []
     for stage in dag.stages_in_order(here):
         if stage.startswith("train@") and train_pool:
-            run_stage_on_pool(stage, train_pool)
+            run_stage_on_pool(stage, train_pool, time_limit, retries)
         elif stage.startswith("download@"):
             run_download(stage)
         else:
@@ -167,8 +171,8 @@ def notify_failure(flow, flow_run, state) -> None:
 
 
 @flow(name=AUDIT_FLOW, log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
-def lenet_audit(train_pool: str | None = None) -> list[str]:
+def lenet_audit(train_pool: str | None = None, time_limit: float | None = None,
+                retries: int = 2) -> list[str]:
     """The pipeline, then verify for every dataset: what the schedule runs."""
-    record_process()
-    lenet_pipeline(train_pool=train_pool)
+    lenet_pipeline(train_pool=train_pool, time_limit=time_limit, retries=retries)
     return [verify_dataset(name) for name in load_params(project().params).datasets]

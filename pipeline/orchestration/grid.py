@@ -27,7 +27,7 @@ Prefect server first: orchestration.server.connect) and bench/.
 
 from __future__ import annotations
 
-import datetime
+import copy
 import hashlib
 import itertools
 import sys
@@ -36,19 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from prefect import flow
 
-from pipeline.core import workspace
+from pipeline.core import runlock, workspace
 from pipeline.core.config import flatten, parse_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import ProjectPaths
-from pipeline.orchestration import sets
+from pipeline.orchestration import dispatch, sets
+from pipeline.orchestration.dispatch import say
 
-POLL_SECONDS = 2.0
-# A worker is lost when its heartbeats stop for this many of its own intervals (Prefect's
-# worker heartbeat: PREFECT_WORKER_HEARTBEAT_SECONDS, 30 s by default), plus some slack.
-LOST_AFTER_INTERVALS = 3
-LOST_SLACK_SECONDS = 10.0
-PULL_TRIES = 3  # polls on which a finished set's `dvc exp pull` may fail before it counts as failed
+GRID_FLOW = "lenet-grid"
 
 
 class GridError(PipelineError):
@@ -113,10 +110,8 @@ def digest(commit: str, params_yaml: str, labels: list[str]) -> str:
     return hashlib.sha256("\n".join([commit, params_yaml, *labels]).encode()).hexdigest()
 
 
-def check_params(params: dict, one: ParamSet) -> None:
-    """Refuse a set whose params.yaml would be invalid, naming the set, before anything runs."""
-    import copy
-
+def apply_overrides(params: dict, one: ParamSet) -> dict:
+    """`params` with the set's `-S` overrides applied, as `dvc exp run -S` writes them."""
     changed = copy.deepcopy(params)
     for override in one.overrides:
         key, _, value = override.partition("=")
@@ -129,6 +124,12 @@ def check_params(params: dict, one: ParamSet) -> None:
         except yaml.YAMLError as error:
             raise GridError(f"set {one.name}: {override!r}: not a YAML value: "
                             f"{str(error).splitlines()[0]}") from None
+    return changed
+
+
+def check_params(params: dict, one: ParamSet) -> None:
+    """Refuse a set whose params.yaml would be invalid, naming the set, before anything runs."""
+    changed = apply_overrides(params, one)
     try:
         parse_params(changed)
     except PipelineError as error:
@@ -148,10 +149,6 @@ def experiment_file(root: Path, name: str, path: str) -> str:
     return workspace.run("git", "show", f"{experiments(root)[name]}:{path}", cwd=root).stdout
 
 
-def say(line: str) -> None:
-    print(f"[{datetime.datetime.now():%H:%M:%S}] {line}", flush=True)
-
-
 def run_here(root: Path, planned: list[ParamSet]) -> int:
     """Every set not yet an experiment, here, one after another."""
     done = experiments(root)
@@ -166,187 +163,96 @@ def run_here(root: Path, planned: list[ParamSet]) -> int:
 
 
 class Coordinator:
-    """Sends the sets to the pool, watches them, and pulls each finished experiment."""
+    """Sends the sets to the pool, watches them (dispatch.py), and pulls each finished
+    experiment; the whole grid is one Prefect flow run, each set a child run."""
 
     def __init__(self, root: Path, planned: list[ParamSet], pool: str, git_remote: str,
-                 retries: int, lost_after: float | None):
+                 retries: int, time_limit: float | None):
         self.root, self.planned, self.pool = root, planned, pool
-        self.git_remote, self.retries, self.lost_after = git_remote, retries, lost_after
+        self.git_remote, self.retries, self.time_limit = git_remote, retries, time_limit
         self.grid = planned[0].name.rpartition("-")[0]
-        self.failed: dict[str, str] = {}
-        self.pull_failures: dict[str, int] = {}
+        self.by_name = {one.name: one for one in planned}
         self.timings: dict[str, dict] = {}  # per set collected: its worker's phases and the pull
-        self.warned_idle = False
 
     def run(self) -> int:
-        from prefect.client.orchestration import get_client
-
         origin = sets.origin_of(self.root, self.git_remote)
+        self.params = yaml.safe_load(origin.params_yaml)
         # The grid's runs on the server: its name, and what it runs (another commit or params.yaml
         # under the same --name is another grid).
         what = digest(origin.commit, origin.params_yaml, [one.label() for one in self.planned])
-        self.tag = f"lenet-grid:{self.grid}:{what[:8]}"
+        tag = f"lenet-grid:{self.grid}:{what[:8]}"
+        collected = self.already_here()
         say(f"grid {self.grid}: {len(self.planned)} sets of {origin.commit[:12]} on pool "
             f"{self.pool!r}; pushing this workspace's outputs to the DVC remote")
         workspace.run("dvc", "push", "--run-cache", cwd=self.root)
         sets.deploy_set_flow(self.pool)
-        collected = experiments(self.root).keys() & {one.name for one in self.planned}
-        last = None
-        with get_client(sync_client=True) as client:
-            while True:
-                runs, sent = self.runs_by_set(client)
-                workers = read_all(lambda offset, limit: client.read_workers_for_work_pool(
-                    self.pool, offset=offset, limit=limit))
-                for one in self.planned:
-                    if one.name in collected or one.name in self.failed:
-                        continue
-                    run = runs.get(one.name)
-                    state = run.state.type.value if run and run.state else None
-                    if state == "COMPLETED":
-                        if self.collect(one, run):
-                            collected.add(one.name)
-                    elif state in (None, "CRASHED"):
-                        self.send(one, origin, run, sent.get(one.name, 0))
-                    elif state in ("FAILED", "CANCELLED", "PAUSED"):
-                        self.failed[one.name] = f"{run.state.name}: {run.state.message or ''}"
-                        say(f"{one.name} ({one.label()}) {run.state.name} on {worker_of(run)}: "
-                            f"{run.state.message}")
-                    elif state in ("RUNNING", "PENDING", "CANCELLING") and self.lost(workers, run):
-                        from prefect.states import Crashed
+        parameters = origin.parameters()
 
-                        client.set_flow_run_state(run.id, Crashed(message=(
-                            f"worker {worker_of(run)} stopped sending heartbeats; the set is "
-                            "sent again")), force=True)
-                        say(f"{one.name}: worker {worker_of(run)} lost; sending it again")
-                line = self.progress(collected, runs)  # this poll's: sends show on the next
-                if line != last:
-                    say(line)
-                    last = line
-                self.warn_if_no_worker(workers, collected)
-                if len(collected) + len(self.failed) == len(self.planned):
-                    break
-                time.sleep(POLL_SECONDS)
-        for name, message in self.failed.items():
+        def set_parameters(name: str) -> dict:
+            return {**parameters, "experiment": name, "time_limit": self.time_limit,
+                    "overrides": list(self.by_name[name].overrides)}
+
+        job = dispatch.Dispatch(f"grid {self.grid}", self.pool, tag, list(self.by_name),
+                                set_parameters, self.collect, self.retries, collected)
+        failed = grid_flow.with_options(flow_run_name=f"{self.grid} on {self.pool}")(job)
+        for name, message in failed.items():
             print(f"error: {name}: {message}", file=sys.stderr)
-        say(f"grid {self.grid}: {len(collected)} experiments here; compare them with `lenet exp`"
-            " (or `dvc exp show`), promote one with `dvc exp apply NAME`")
-        return 1 if self.failed else 0
+        say(f"grid {self.grid}: {len(job.collected)} experiments here; compare them with "
+            "`lenet exp` (or `dvc exp show`), promote one with `dvc exp apply NAME`")
+        return 1 if failed else 0
 
-    def runs_by_set(self, client) -> tuple[dict, dict[str, int]]:
-        """Each set's latest flow run of this grid, and how many times each was sent: from the
-        server, so a restarted coordinator counts the sends of the one before it."""
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-        from prefect.client.schemas.sorting import FlowRunSort
+    def already_here(self) -> set[str]:
+        """The grid's experiments this repository holds: each must be the set it names (a
+        grid under the same --name with other params is refused, not mixed in)."""
+        here = experiments(self.root).keys() & self.by_name.keys()
+        for name in sorted(here):
+            self.check_experiment(name)
+        return here
 
-        runs = read_all(lambda offset, limit: client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[self.tag])),
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC, offset=offset, limit=limit))
-        latest, sent = {}, {}
-        for run in runs:  # later runs of a set replace earlier ones
-            name = run.parameters.get("experiment")
-            latest[name] = run
-            sent[name] = sent.get(name, 0) + 1
-        return latest, sent
+    def check_experiment(self, name: str) -> None:
+        """Refuse experiment `name` unless its params.yaml is this grid's set `name`."""
+        expected = apply_overrides(self.params, self.by_name[name])
+        found = yaml.safe_load(experiment_file(self.root, name, "params.yaml"))
+        if found != expected:
+            raise GridError(f"experiment {name} holds other params than this grid's set "
+                            f"({self.by_name[name].label()}): another grid under the same "
+                            f"name? Give another --name, or `dvc exp remove {name}`")
 
-    def send(self, one: ParamSet, origin: sets.Origin, previous, sent: int) -> None:
-        from prefect.deployments import run_deployment
-
-        if previous is not None and sent > self.retries:
-            self.failed[one.name] = (f"{previous.state.name} {sent} times; last: "
-                                     f"{previous.state.message}")
-            say(f"{one.name} ({one.label()}): {self.failed[one.name]}")
-            return
-        run_deployment(sets.deployment(self.pool), timeout=0,
-                       parameters={**origin.parameters(), "experiment": one.name,
-                                   "overrides": list(one.overrides)},
-                       tags=[self.tag, f"lenet-set:{one.name}"],
-                       idempotency_key=f"{self.tag}:{one.name}:{sent}")
-
-    def lost(self, workers: list, run) -> bool:
-        """Has the worker that took `run` stopped sending heartbeats, or did no worker take it
-        (PENDING without one) for as long? Compared with this machine's clock: keep the
-        machines' clocks in sync (NTP)."""
-        now = datetime.datetime.now(datetime.UTC)
-        name = worker_of(run)
-        worker = next((w for w in workers if w.name == name), None)
-        if worker is None or worker.last_heartbeat_time is None:
-            if run.state.type.value != "PENDING":
-                return False
-            since = run.state.timestamp
-            limit = self.lost_after or LOST_AFTER_INTERVALS * 30 + LOST_SLACK_SECONDS
-            return since is not None and (now - since).total_seconds() > limit
-        limit = self.lost_after or (LOST_AFTER_INTERVALS * (worker.heartbeat_interval_seconds or 30)
-                                    + LOST_SLACK_SECONDS)
-        return (now - worker.last_heartbeat_time).total_seconds() > limit
-
-    def warn_if_no_worker(self, workers: list, collected: set[str]) -> None:
-        """Say once when sets wait and no worker of the pool is online."""
-        if self.warned_idle or len(collected) == len(self.planned):
-            return
-        if not any(w.status.value == "ONLINE" for w in workers):
-            say(f"no worker of pool {self.pool!r} is online: start one (`lenet worker --pool "
-                f"{self.pool}`) on a machine that reaches this server; the sets wait for it")
-            self.warned_idle = True
-
-    def collect(self, one: ParamSet, run) -> bool:
-        """Bring the experiment the worker pushed into this repository, outputs included.
-        A failed pull is tried again on the next polls, then the set is reported failed."""
+    def collect(self, name: str, run) -> bool:
+        """Bring the experiment the worker pushed into this repository, outputs included,
+        checked to be this set. A failed pull is tried again on the next polls."""
         start = time.monotonic()
         try:
-            workspace.run("dvc", "exp", "pull", "--force", self.git_remote, one.name, cwd=self.root)
+            workspace.run("dvc", "exp", "pull", self.git_remote, name, cwd=self.root)
         except workspace.CommandFailed as failure:
-            tries = self.pull_failures[one.name] = self.pull_failures.get(one.name, 0) + 1
-            if tries >= PULL_TRIES:
-                self.failed[one.name] = f"finished on {worker_of(run)}, but pulling it failed: {failure}"
-                say(f"{one.name}: {self.failed[one.name]}")
+            say(f"{name}: pulling it failed (tried again): {str(failure).splitlines()[0]}")
             return False
-        self.timings[one.name] = {**sets.seconds_of(run), "collect": time.monotonic() - start,
-                                  "worker": worker_of(run)}
-        took = ", ".join(f"{k} {v:.0f}s" for k, v in self.timings[one.name].items()
-                         if k != "worker")
-        say(f"{one.name} ({one.label()}): done on {worker_of(run)}" + (f" ({took})" if took else ""))
+        self.check_experiment(name)
+        timings = self.timings[name] = {**sets.seconds_of(run),
+                                        "collect": time.monotonic() - start}
+        took = ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
+        say(f"{name} ({self.by_name[name].label()}): done on {dispatch.worker_of(run)} ({took})")
         return True
 
-    def progress(self, collected: set[str], runs: dict) -> str:
-        running, queued = [], 0
-        for one in self.planned:
-            run = runs.get(one.name)
-            if one.name in collected or one.name in self.failed or run is None:
-                continue
-            if run.state.type.value == "RUNNING":
-                running.append(f"{one.name} on {worker_of(run)}")
-            elif run.state.type.value in ("SCHEDULED", "PENDING"):
-                queued += 1
-        return (f"grid {self.grid}: {len(collected)}/{len(self.planned)} done, "
-                f"{len(running)} running" + (f" ({'; '.join(running)})" if running else "")
-                + f", {queued} queued, {len(self.failed)} failed")
 
-
-def read_all(read_page, page: int = 200) -> list:
-    """Every item of a Prefect listing, page by page (its server answers 200 at most)."""
-    items: list = []
-    while True:
-        batch = read_page(len(items), page)
-        items += batch
-        if len(batch) < page:
-            return items
-
-
-def worker_of(run) -> str:
-    """The worker that took `run` (Prefect labels the run with it), or "?" before one did."""
-    return (run.labels or {}).get("prefect.worker.name", "?") if run else "?"
+@flow(name=GRID_FLOW, log_prints=True)
+def grid_flow(job: dispatch.Dispatch) -> dict[str, str]:
+    """The grid as one Prefect flow run: each set's run is its child, so Prefect's UI shows the
+    grid, its sets, their workers and states. Returns the sets that failed."""
+    return job.run()
 
 
 def run(seeds: int | None, settings: list[str], pool: str | None, prefix: str | None,
-        git_remote: str, retries: int, lost_after: float | None,
+        git_remote: str, retries: int, time_limit: float | None,
         root: Path | None = None) -> int:
     root = (root or Path.cwd()).resolve()
     commit = workspace.run("git", "rev-parse", "HEAD", cwd=root).stdout.strip()
     planned = plan(ProjectPaths(root).params.read_text(), seeds, settings, prefix, commit)
+    runlock.claim(ProjectPaths(root).run_lock)  # one grid (or any run) per workspace at a time
     if pool is None:
         return run_here(root, planned)
     try:
-        return Coordinator(root, planned, pool, git_remote, retries, lost_after).run()
+        return Coordinator(root, planned, pool, git_remote, retries, time_limit).run()
     except KeyboardInterrupt:
         print("stopped; the sets sent go on on the pool: run the same command again to collect "
               "them and send the rest", file=sys.stderr)

@@ -10,8 +10,10 @@ PREFECT_SERVER_API_AUTH_STRING (user:password) is set: a server reachable from a
 take anonymous writes; its clients and workers then set PREFECT_API_AUTH_STRING. The PID and URL
 are kept in .prefect/server.json, so `stop` stops exactly the process `start` started.
 
-A flow run whose process ended while the server was away is marked Crashed when the server
-comes back (crash_orphaned_runs). Schedules and workers: orchestration/deploy.py.
+The UI is served at the address the server was started with (PREFECT_UI_API_URL follows --port
+and --host; Prefect's own default names port 4200 whatever the port). Once healthy, the server
+gets the automations that mark lost runs Crashed (orchestration/watch.py). Schedules and
+workers: orchestration/deploy.py.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from pathlib import Path
 import psutil
 
 from pipeline.core.errors import PipelineError
+from pipeline.orchestration import watch
 
 SERVER_STATE = "server.json"
 DEFAULT_PORT = 4200
@@ -53,6 +55,13 @@ class ServerError(PipelineError):
 def api_url(port: int, host: str = HOST) -> str:
     """The URL a client on this machine uses (a server on every interface is also on loopback)."""
     return f"http://{HOST if host in ('0.0.0.0', '::') else host}:{port}/api"
+
+
+def ui_api_url(port: int, host: str = HOST) -> str:
+    """The API address the UI's pages call, from the viewer's browser: this machine's loopback
+    for a loopback server, else the page's own origin (`/api`), which is whatever name or
+    address the viewer reached the server by."""
+    return api_url(port, host) if host in LOOPBACK else "/api"
 
 
 def healthy(url: str) -> bool:
@@ -81,10 +90,12 @@ def check_bind(host: str, database: str | None) -> None:
 
 
 def start_server(port: int = DEFAULT_PORT, state_dir: Path | None = None, timeout: float = 90.0,
-                 host: str = HOST, database: str | None = None) -> str:
+                 host: str = HOST, database: str | None = None,
+                 lost_after: float | None = None) -> str:
     """Start `prefect server start` on `host` (127.0.0.1) in the background and wait until it is
-    healthy. The log and PID file go to `state_dir` (.prefect/), and so does the SQLite database
-    unless `database` names another (PostgreSQL). Returns the API URL.
+    healthy; then install the automations that crash runs silent for `lost_after` seconds
+    (watch.py). The log and PID file go to `state_dir` (.prefect/), and so does the SQLite
+    database unless `database` names another (PostgreSQL). Returns the API URL.
     """
     check_bind(host, database)
     state_dir = state_dir or project_state()
@@ -98,12 +109,14 @@ def start_server(port: int = DEFAULT_PORT, state_dir: Path | None = None, timeou
             if running != wanted:
                 raise ServerError(f"a server started with {running} already runs at "
                                   f"{state['api_url']}; `lenet server stop` it first")
+            install_automations(state["api_url"], lost_after)
             return state["api_url"]
     url = api_url(port, host)
     if healthy(url):
         raise ServerError(f"something else already serves {url}; choose another --port")
     log = open(state_dir / "server.log", "ab")  # noqa: SIM115  the server outlives this call
     env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(state_dir)}
+    env["PREFECT_UI_API_URL"] = ui_api_url(port, host)
     if database:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database
     process = subprocess.Popen(
@@ -120,7 +133,7 @@ def start_server(port: int = DEFAULT_PORT, state_dir: Path | None = None, timeou
             state_file.unlink(missing_ok=True)
             raise ServerError(f"prefect server exited with {process.returncode}; see {log.name}")
         if healthy(url):
-            crash_orphaned_runs(url)
+            install_automations(url, lost_after)
             return url
         time.sleep(0.5)
     stop_server(state_dir)
@@ -140,44 +153,18 @@ def redacted(database: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def process_tag() -> str:
-    """This process as Prefect names a flow run's process (FlowRun.infrastructure_pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def crash_orphaned_runs(url: str) -> list[str]:
-    """Mark Crashed every Running flow run whose process on this machine has ended.
-
-    A flow outlives a stopped server (Prefect 3 reports task states as events), but its final
-    state then never reaches the server, which would show the run as Running forever. Run when
-    the server comes back and before each flow; returns the names of the runs it marked.
-    """
+def install_automations(url: str, lost_after: float | None = None) -> None:
+    """The automations that find lost runs (watch.py), on the server at `url`: idempotent."""
     from prefect.client.orchestration import SyncPrefectClient
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.states import Crashed
 
-    running = FlowRunFilter(state=FlowRunFilterState(
-        type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
-    marked = []
-    with SyncPrefectClient(url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
-        for run in client.read_flow_runs(flow_run_filter=running):
-            host, _, pid = (run.infrastructure_pid or "").rpartition(":")
-            if host != socket.gethostname() or not pid.isdigit() or psutil.pid_exists(int(pid)):
-                continue
-            client.set_flow_run_state(run.id, Crashed(message=(
-                f"its process (PID {pid} on {host}) ended without reporting a final state: the "
-                "Prefect server was unreachable when the run ended or was killed. Stages that "
-                "finished are in dvc.lock; the next flow run restores them instead of rerunning")),
-                force=True)
-            marked.append(run.name)
-    for name in marked:
-        print(f"flow run {name}: its process is gone; marked Crashed", file=sys.stderr)
-    return marked
+    with SyncPrefectClient(url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")
+                           or os.environ.get(AUTH)) as client:
+        watch.install(client, lost_after or watch.LOST_AFTER)
+
+
+def ui_url(url: str) -> str:
+    """The UI's address for the API at `url`."""
+    return url.removesuffix("/api")
 
 
 def stop_server(state_dir: Path | None = None) -> bool:
@@ -226,9 +213,8 @@ def server_url() -> str:
 
 
 def connect() -> None:
-    """Point this process's Prefect client at the server (quietly: analytics off), and settle
-    the runs whose process ended while it was away."""
-    quiet = {**QUIET_ENV, "PREFECT_HOME": str(project_state())}
+    """Point this process's Prefect client at the server (quietly: analytics off); flow runs
+    started here send heartbeats, so the server notices when their process ends (watch.py)."""
+    quiet = {**QUIET_ENV, **watch.heartbeat_env(), "PREFECT_HOME": str(project_state())}
     os.environ.update({k: v for k, v in quiet.items() if k not in os.environ})
     os.environ["PREFECT_API_URL"] = server_url()
-    crash_orphaned_runs(os.environ["PREFECT_API_URL"])

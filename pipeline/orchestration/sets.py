@@ -9,18 +9,24 @@ never credentials, not even those written into a URL). The worker's flow, `compu
    the next `lenet worker` on the machine if its process was killed: LENET_WORKER_CHECKOUTS,
    default <temp>/lenet-sets), with the worker's own DVC cache (LENET_WORKER_CACHE, default
    ~/.cache/lenet/dvc-cache);
-2. writes params.yaml and points DVC at the same remote, credentials from the worker's
+2. refuses, in one line, a commit whose code this worker would not run as written: the set flow's
+   own files (SET_CODE) differ from the worker's installed package, or the commit's dependency
+   pins (pyproject.toml) differ from what the worker was installed with. The stages themselves
+   always run the commit's code: dvc.yaml runs `python -m pipeline.stages` in the checkout;
+3. writes params.yaml and points DVC at the same remote, credentials from the worker's
    environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or its DVC global config;
-3. runs `dvc exp run --pull -n NAME -S ...` (a grid's set) or `dvc repro --pull STAGES` (a train
-   stage), pulling what is unchanged from the remote instead of computing it again;
-4. pushes: `dvc exp push --run-cache` (the experiment's git ref to the git remote, its outputs and
-   run cache to the DVC remote) or `dvc push --run-cache`.
+4. runs `dvc exp run --pull -n NAME -S ...` (a grid's set) or `dvc repro --pull STAGES` (a train
+   stage), pulling what is unchanged from the remote instead of computing it again, within
+   `time_limit` seconds: past it, the command's whole process group is ended and the run ends
+   Failed, named TimedOut (sent again by the coordinator within its retries);
+5. pushes: the outputs and run cache first (`dvc push --run-cache`), then the experiment's git ref
+   (`dvc exp push`, never forced). A ref already there means another run of the same set (one
+   declared lost that finished after all) pushed it first: this duplicate is dropped, the first
+   result stands.
 
 Every worker registers the same deployment, `lenet-set/set-<pool>`, by module path: it names
-no folder of any machine, so workers on many machines serve one pool.
-
-Imports pipeline.core and pipeline.runtime.machine; imported by pipeline.orchestration.grid,
-.flows and .deploy. Prefect loads `pipeline.orchestration.sets.compute_set` on the worker.
+no folder of any machine, so workers on many machines serve one pool. Its runs send heartbeats
+(watch.py), so the server marks a run Crashed when its worker or machine stops.
 """
 
 from __future__ import annotations
@@ -28,10 +34,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,6 +53,7 @@ from pipeline.core import workspace
 from pipeline.core.errors import PipelineError
 from pipeline.core.files import write_text
 from pipeline.core.paths import ProjectPaths
+from pipeline.orchestration import watch
 
 SET_FLOW = "lenet-set"
 SECONDS_LABEL = "lenet.seconds."
@@ -54,6 +64,13 @@ WORKER_CHECKOUTS = "LENET_WORKER_CHECKOUTS"
 REMOTE_LOCATION = ("url", "endpointurl", "region", "use_ssl", "ssl_verify", "listobjects")
 # The checkout the worker's package was installed from (`make install`): its `lenet assets`.
 INSTALLED = Path(__file__).resolve().parents[2]
+DISTRIBUTION = "lenet-pipeline"
+# The files a worker runs from its installed package rather than from the commit: compute_set
+# and what it calls before the commit's own `dvc` commands take over.
+SET_CODE = ("pipeline/orchestration/sets.py", "pipeline/orchestration/watch.py",
+            "pipeline/core/workspace.py", "pipeline/core/code.py")
+TIME_LIMIT = 4 * 3600  # seconds a set or a pool-trained stage may take on its worker
+TIMED_OUT = "TimedOut"  # the name of a run's Failed state when its time limit ended it
 
 
 class SetFailed(PipelineError):
@@ -98,11 +115,11 @@ def origin_of(root: Path, git_remote: str = "origin") -> Origin:
     if not git("branch", "--remotes", "--contains", commit, cwd=root):
         raise SetFailed(f"commit {commit[:12]} is not on git remote {git_remote!r} ({url}): "
                         "workers check out exactly this commit; `git push` it first")
-    changed = git("status", "--porcelain", "--", "dvc.yaml", "pipeline", "tune", cwd=root)
-    if changed:
-        raise SetFailed("uncommitted changes to the pipeline's code, which workers would not "
-                        f"have (commit and push them):\n{changed}")
     with Repo(str(root)) as repo:
+        changed = git("status", "--porcelain", "--", *stage_inputs(repo), cwd=root)
+        if changed:
+            raise SetFailed("uncommitted changes to what the stages read, which workers would "
+                            f"not have (commit and push them):\n{changed}")
         config = repo.config
         name = config["core"].get("remote")
         if not name:
@@ -112,6 +129,25 @@ def origin_of(root: Path, git_remote: str = "origin") -> Origin:
     remote = {"name": name, **{key: str(settings[key]) for key in REMOTE_LOCATION if key in settings}}
     remote["url"] = without_credentials(remote["url"])
     return Origin(url, commit, ProjectPaths(root).params.read_text(), remote)
+
+
+def stage_inputs(repo) -> list[str]:
+    """Every file a stage of any dvc.yaml reads that no stage writes (its code, validation
+    references, pins), and the dvc.yaml files themselves: what a worker takes from the commit.
+    params.yaml is not among them: the coordinator sends its own."""
+    root = Path(repo.root_dir)
+    stages = list(repo.index.stages)
+    written = [Path(out.fs_path) for stage in stages for out in stage.outs]
+    paths = {Path(stage.path).relative_to(root).as_posix() for stage in stages}
+    for stage in stages:
+        for dep in stage.deps:
+            path = Path(dep.fs_path)
+            if hasattr(dep, "params") or not path.is_relative_to(root):
+                continue
+            if not any(path == out or path.is_relative_to(out) or out.is_relative_to(path)
+                       for out in written):
+                paths.add(path.relative_to(root).as_posix())
+    return sorted(paths - {"params.yaml"})
 
 
 def without_credentials(url: str) -> str:
@@ -178,38 +214,104 @@ def worker_name() -> str:
     return os.environ.get("PREFECT__WORKER_NAME") or socket.gethostname()
 
 
+def check_code(clone: Path, commit: str) -> None:
+    """Refuse, in one line, a commit this worker would not run as written (see the module)."""
+    mine, theirs = ProjectPaths(INSTALLED), ProjectPaths(clone)
+    for name in SET_CODE:
+        ours, its = mine.root / name, theirs.root / name
+        if its.exists() and (not ours.exists() or ours.read_bytes() != its.read_bytes()):
+            raise SetFailed(f"worker {worker_name()} runs another version of {name} than commit "
+                            f"{commit[:12]}: update its package (git pull && make install in "
+                            f"{INSTALLED}) and restart it")
+    pyproject = clone / "pyproject.toml"
+    if not pyproject.exists():
+        return
+    wanted = set(tomllib.loads(pyproject.read_text())["project"].get("dependencies", []))
+    installed = set(installed_pins())
+    if wanted != installed:
+        diff = sorted(wanted ^ installed)[:4]
+        raise SetFailed(f"worker {worker_name()} was installed with other dependency pins than "
+                        f"commit {commit[:12]} declares ({', '.join(diff)}): reinstall it from "
+                        "that commit (make install) and restart it")
+
+
+def installed_pins() -> list[str]:
+    """The dependencies this worker's package was installed with (its own, no extras)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        return [r for r in requires(DISTRIBUTION) or [] if "extra ==" not in r]
+    except PackageNotFoundError:
+        return []
+
+
+def run_limited(command: list[str], cwd: Path, limit: float | None) -> str:
+    """Run `command` in its own process group; past `limit` seconds end the whole group (a
+    stopped or hung stage included) and raise TimeoutError. Returns its output."""
+    process = subprocess.Popen(command, cwd=cwd, env=workspace.environment(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        end_group(process)
+        raise TimeoutError(f"`{' '.join(command)}` ran past its time limit of {limit:.0f} s; "
+                           "ended") from None
+    except BaseException:  # the flow itself cancelled or interrupted: take the command along
+        end_group(process)
+        raise
+    if process.returncode:
+        raise workspace.CommandFailed(f"`{' '.join(command)}` exited {process.returncode} in "
+                                      f"{cwd}:\n{output[-2000:]}")
+    return output
+
+
+def end_group(process: subprocess.Popen) -> None:
+    """SIGKILL `process` and everything in its process group (a SIGSTOPped one included)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
 @flow(name=SET_FLOW, log_prints=True)
 def compute_set(repo: str, commit: str, params_yaml: str, remote: dict,
                 experiment: str | None = None, overrides: list[str] | None = None,
-                stages: list[str] | None = None) -> dict:
+                stages: list[str] | None = None, time_limit: float | None = TIME_LIMIT):
     """On a worker: compute one set (an experiment named `experiment`, params.yaml with
-    `overrides`) or `stages`, in a fresh checkout of `commit`; push the results."""
+    `overrides`) or `stages`, in a fresh checkout of `commit`, within `time_limit` seconds;
+    push the results."""
+    from prefect.states import Failed
+
     from pipeline.runtime import machine
 
     log = get_run_logger()
     origin = Origin(repo, commit, params_yaml, remote)
     seconds = {}
     start = time.monotonic()
+    what = experiment or " ".join(stages or ["the pipeline"])
     with fresh_checkout(origin) as clone:
+        check_code(clone, commit)
         seconds["checkout"] = time.monotonic() - start
-        what = experiment or " ".join(stages or ["the pipeline"])
         log.info("%s: computing %s at %s in %s", worker_name(), what, commit[:12], clone)
         start = time.monotonic()
         try:
             if experiment:
                 sets = [arg for override in overrides or [] for arg in ("-S", override)]
-                ran = workspace.run("dvc", "exp", "run", "--pull", "-n", experiment, *sets, cwd=clone)
+                ran = run_limited(["dvc", "exp", "run", "--pull", "-n", experiment, *sets],
+                                  clone, time_limit)
             else:
-                ran = workspace.run("dvc", "repro", "--pull", *(stages or []), cwd=clone)
-            log.info("%s", ran.stdout.strip())
+                ran = run_limited(["dvc", "repro", "--pull", *(stages or [])], clone, time_limit)
+            log.info("%s", ran.strip())
             seconds["compute"] = time.monotonic() - start
             start = time.monotonic()
-            if experiment:  # --force: a set retried after a crash may find its own first push
-                workspace.run("dvc", "exp", "push", "--force", "--run-cache", "origin",
-                              experiment, cwd=clone)
-            else:
-                workspace.run("dvc", "push", "--run-cache", *(stages or []), cwd=clone)
+            workspace.run("dvc", "push", "--run-cache", *(stages or []), cwd=clone)
+            if experiment and not push_experiment(clone, experiment):
+                log.warning("%s: experiment %s is already on the git remote (another run of this "
+                            "set finished first); this duplicate is dropped", worker_name(),
+                            experiment)
             seconds["push"] = time.monotonic() - start
+        except TimeoutError as limit:
+            return Failed(name=TIMED_OUT, message=f"{what} on {worker_name()}: {limit}")
         except workspace.CommandFailed as failure:
             raise SetFailed(f"{what} failed on {worker_name()}: {failure}") from None
     log.info("%s: %s done (%s)", worker_name(), what,
@@ -217,6 +319,16 @@ def compute_set(repo: str, commit: str, params_yaml: str, remote: dict,
     record_seconds(seconds)
     return {"worker": worker_name(), "device": machine.device(), "seconds": seconds,
             "experiment": experiment, "stages": stages}
+
+
+def push_experiment(clone: Path, experiment: str) -> bool:
+    """Push the experiment's git ref to origin, never over another: False when the remote
+    already holds a different one under that name (DVC's "diverged")."""
+    from dvc.repo import Repo
+
+    with Repo(str(clone)) as repo:
+        result = repo.experiments.push("origin", [experiment], force=False)
+    return experiment not in result.get("diverged", [])
 
 
 def record_seconds(seconds: dict[str, float]) -> None:
@@ -254,7 +366,9 @@ def deploy_set_flow(pool: str) -> str:
             ))
         except ObjectAlreadyExists:
             pass
+        watch.install(client)  # whoever started the server: lost runs are found
     name = deployment(pool)
     compute_set.to_deployment(name=name.partition("/")[2], work_pool_name=pool,
-                              entrypoint_type=EntrypointType.MODULE_PATH).apply()
+                              entrypoint_type=EntrypointType.MODULE_PATH,
+                              job_variables={"env": watch.heartbeat_env()}).apply()
     return name
