@@ -10,7 +10,7 @@ import yaml
 from harness.github import REPO, TOKEN, FakeGitHub
 from harness.helpers import built_once, chromium_dom
 from harness.s3 import ACCESS, MotoS3
-from harness.synthetic import commit_all, copy_project, run_in
+from harness.synthetic import ROOT, commit_all, copy_project, run_in
 from pipeline.report.builder import publish
 from pipeline.report.diff import Change
 from pipeline.report.github import (
@@ -149,9 +149,9 @@ def test_stale_results_are_reported_instead_of_compared(reproduced_project):
 
 @pytest.mark.integration
 def test_the_report_compares_the_real_outputs_of_both_sides_from_an_s3_remote(two_commits, tmp_path):
-    """pr-report.yml's remote path: a fresh clone (no DVC cache, no outputs) with the remote set
-    up as its step does (DVC_REMOTE_URL and the AWS_* secrets in the environment), against a real
-    S3 server on 127.0.0.1 that holds both commits' outputs."""
+    """`lenet report --pull`, a maintainer's way with the remote at hand: a fresh clone (no DVC
+    cache, no outputs) with the remote set up (the AWS_* credentials in the environment), against
+    a real S3 server on 127.0.0.1 that holds both commits' outputs."""
     with MotoS3() as s3:
         url = s3.bucket("lenet-models")
         secrets = {"AWS_ACCESS_KEY_ID": ACCESS["AWS_ACCESS_KEY_ID"],
@@ -171,6 +171,50 @@ def test_the_report_compares_the_real_outputs_of_both_sides_from_an_s3_remote(tw
     # The training curves are DVC outputs: the base's read from the bucket, the change's pulled.
     assert "| digits | base | 2 |" in comment and "| digits | this change | 1 |" in comment
     assert (clone / "models/digits/model.keras").is_file()  # --pull fetched the workspace's
+
+
+def remote_step_script(runner_temp) -> str:
+    """pr-report.yml's one step with the secrets, as it stands, except that its pinned DVC is this
+    environment's (the tests have no network to install one)."""
+    workflow = yaml.safe_load((ROOT / ".github/workflows/pr-report.yml").read_text())
+    step, = [s for s in workflow["jobs"]["report"]["steps"] if s.get("id") == "remote"]
+    install = next(line for line in step["run"].splitlines() if "/bin/pip\" install" in line)
+    dvc = shutil.which("dvc")
+    return "set -euo pipefail\n" + step["run"].replace(
+        install, f'ln -s "{dvc}" "{runner_temp}/dvc/bin/dvc"')
+
+
+@pytest.mark.integration
+def test_the_workflows_remote_step_fetches_both_sides_so_the_report_runs_with_no_secret(two_commits,
+                                                                                      tmp_path):
+    """pr-report.yml's remote path: in a fresh clone, its one step with the secrets runs (git and
+    DVC only) against a real S3 server; then the S3 server is gone and the report, run with no
+    secret and no remote, still compares both sides' real training curves."""
+    runner_temp = tmp_path / "runner"
+    runner_temp.mkdir()
+    with MotoS3() as s3:
+        url = s3.bucket("lenet-models")
+        secrets = {"AWS_ACCESS_KEY_ID": ACCESS["AWS_ACCESS_KEY_ID"],
+                   "AWS_SECRET_ACCESS_KEY": ACCESS["AWS_SECRET_ACCESS_KEY"],
+                   "AWS_ENDPOINT_URL": s3.endpoint}
+        run_in(two_commits, "dvc", "remote", "add", "--local", "--default", "ci", url)
+        run_in(two_commits, "dvc", "push", "-q", "--all-commits", env=secrets)
+        clone = tmp_path / "clone"
+        run_in(tmp_path, "git", "clone", "-q", str(two_commits), str(clone))
+        shutil.rmtree(two_commits)
+        output = tmp_path / "github-output"
+        run_in(clone, "bash", "-c", remote_step_script(runner_temp),
+               env={**secrets, "DVC_REMOTE_URL": url, "BASE": "HEAD~1", "GITHUB_OUTPUT": str(output),
+                    "RUNNER_TEMP": str(runner_temp), "GITHUB_WORKSPACE": str(clone)})
+    assert output.read_text() == "pulled=true\n"
+    # Nothing of the remote is left in the checkout for the pull request's code to read.
+    assert not (clone / ".dvc/config.local").exists()
+    assert run_in(clone, "git", "status", "--porcelain").stdout == ""
+    assert not (runner_temp / "base").exists()
+    _, comment = report(clone, "--base", "HEAD~1")  # no secret in its environment, no remote
+    old, new = metric(clone, "HEAD~1", "accuracy"), metric(clone, "HEAD", "accuracy")
+    assert f"| digits | test.accuracy | {old:.4f} | {new:.4f} | {new - old:+.4f} |" in comment
+    assert "| digits | base | 2 |" in comment and "| digits | this change | 1 |" in comment
 
 
 @pytest.mark.integration
