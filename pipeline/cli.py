@@ -143,17 +143,47 @@ def run_demo(ctx: Context) -> None:
                 help="print `dvc exp run` -S arguments instead of editing params.yaml"),
          reads_params=True)
 def run_apply(ctx: Context) -> None:
+    import yaml
+
     from pipeline.tools.params_edit import apply_overrides, load_overrides, set_args
 
     overrides = load_overrides(ctx.options.overrides)
-    if ctx.options.as_set_args:
-        print(" ".join(set_args(overrides)))
+    if ctx.options.as_set_args:  # `datasets.*` keys: each dataset of params.yaml
+        ctx.params  # noqa: B018  validated first
+        print(" ".join(set_args(overrides, yaml.safe_load(ctx.params_file.read_text()))))
         return
     changed = apply_overrides(ctx.params_file, overrides)
     for key, (old, new) in changed.items():
         print(f"{ctx.params_file}: {key}: {old} -> {new}")
     if not changed:
         print(f"{ctx.params_file}: already matches {ctx.options.overrides}")
+
+
+@command("dataset", "your own data as a dataset: add NAME --from SOURCE (IDX files, class "
+         "folders of images, or a CSV; writes params.yaml, dvc.yaml's registry and the validation "
+         "reference), list, remove NAME", "tool",
+         option("action", choices=("add", "list", "remove")),
+         option("name", nargs="?", help="the dataset's key in params.yaml's `datasets`"),
+         option("--from", dest="source", metavar="SOURCE", help="add: a folder or URL holding the "
+                "four IDX files; train/ and test/ (or one tree) of class folders of images; or "
+                "a CSV of label,pixel0..pixel783 (train and test files, or one)"),
+         option("--classes", help="add: the class names in label order, comma-separated "
+                "(default: the folder names, or the labels)"),
+         option("--test-fraction", type=float, default=0.2, help="add, one tree or one CSV: each "
+                "class's share that goes to test (default 0.2)"),
+         option("--seed", type=int, help="add: the seed of that split and of the order of the "
+                "images (default: params.yaml's seed)"),
+         option("--invert", choices=["auto", "yes", "no"], default="auto",
+                help="add, images: dark ink on light paper? as `lenet predict --invert`"),
+         option("--horizontal-flip", action="store_true",
+                help="add: a mirrored image keeps its class (augmentation may flip it)"),
+         reads_params=True)
+def run_dataset(ctx: Context) -> None:
+    from pipeline.tools import dataset
+
+    args = ctx.options
+    dataset.run(args.action, args.name, args.source, args.classes, args.test_fraction, args.seed,
+                args.invert, args.horizontal_flip, ctx.params_file)
 
 
 @command("assets", "install the pinned offline copies of the pages' JavaScript and CSS and the "

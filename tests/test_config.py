@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from harness.synthetic import ROOT
-from pipeline.core.config import ParamsError, load_params, parse_params
+from pipeline.core.config import ParamsError, Train, load_params, parse_params
 
 
 @pytest.fixture
@@ -87,6 +87,7 @@ def test_a_datasets_own_train_setting_wins_over_the_shared_one(raw):
 
 def test_a_setting_found_at_neither_level_is_named_with_both_places(raw):
     del raw["datasets"]["fashion_mnist"]["train"]["epochs"]
+    del raw["train"]["epochs"]
     with pytest.raises(ParamsError, match=r"dataset 'fashion_mnist' has no value for train\.epochs: "
                                           r"give it in `train` \(every dataset\) or in "
                                           r"`datasets\.fashion_mnist\.train` \(this one\)"):
@@ -112,10 +113,15 @@ def test_a_bad_setting_is_reported_once_where_it_was_given(raw, where, problem):
     assert re.fullmatch(problem, str(error.value).splitlines()[1].strip())
 
 
-def test_a_shared_train_setting_every_dataset_overrides_is_refused(raw):
-    """`-S train.epochs=1` would rerun both datasets and change nothing: both give their own."""
-    raw["train"]["epochs"] = 1
-    with pytest.raises(ParamsError, match=r"train\.epochs would never be used: every dataset gives "
-                                          r"its own \(datasets\.mnist\.train\.epochs, "
-                                          r"datasets\.fashion_mnist\.train\.epochs\); set it there"):
-        parse_params(raw)
+def test_the_shared_train_settings_hold_a_value_for_every_key(raw):
+    """What a dataset added with `train: {}` trains with: nothing is missing."""
+    assert Train(**raw["train"])
+
+
+def test_a_dataset_without_own_train_settings_trains_with_the_shared_ones(raw):
+    """Both shipped datasets give their own epochs; the shared value is kept as the default of a
+    dataset that gives none (`lenet dataset add` writes `train: {}`), not refused as unused."""
+    raw["datasets"]["digits"] = {**copy.deepcopy(raw["datasets"]["mnist"]), "train": {}}
+    params = parse_params(raw)
+    assert params.train_for("digits") == Train(**raw["train"])
+    assert params.train_for("fashion_mnist").epochs == raw["datasets"]["fashion_mnist"]["train"]["epochs"]

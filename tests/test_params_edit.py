@@ -6,7 +6,7 @@ import yaml
 from harness.synthetic import ROOT
 from pipeline.cli import main
 from pipeline.core.config import ParamsError, flatten, load_params
-from pipeline.tools.params_edit import apply_overrides, set_args
+from pipeline.tools.params_edit import apply_overrides, for_every_dataset, load_overrides, set_args
 
 
 @pytest.fixture
@@ -20,7 +20,8 @@ def test_classic_preset_changes_exactly_its_keys_and_keeps_comments(params_copy,
     before = yaml.safe_load(params_copy.read_text())
     assert main(["apply", str(ROOT / "presets" / "classic.yaml"), "--params", str(params_copy)]) == 0
     after = yaml.safe_load(params_copy.read_text())
-    preset = flatten(yaml.safe_load((ROOT / "presets" / "classic.yaml").read_text()))
+    preset = for_every_dataset(flatten(yaml.safe_load((ROOT / "presets" / "classic.yaml").read_text())),
+                               before["datasets"])
     flat_before, flat_after = flatten(before), flatten(after)
     assert all(flat_after[key] == value for key, value in preset.items())
     assert {k: v for k, v in flat_after.items() if k not in preset} == \
@@ -72,6 +73,32 @@ def test_set_args_for_dvc_exp_run():
     assert set_args({"train.learning_rate": 1e-5, "model.pooling": "avg", "model.batch_norm": False}) == [
         "-Strain.learning_rate=1e-05", "-Smodel.pooling=avg", "-Smodel.batch_norm=false",
     ]
+
+
+def test_apply_rewrites_only_the_lines_it_changes(params_copy):
+    """The urls lists keep their indentation, long commented lines stay whole."""
+    before = params_copy.read_text().splitlines()
+    apply_overrides(params_copy, {"train.learning_rate": 0.003})
+    after = params_copy.read_text().splitlines()
+    assert [(a, b) for a, b in zip(before, after, strict=True) if a != b] == [
+        ("  learning_rate: 0.004     # at batch 256 (0.002 at 128)",
+         "  learning_rate: 0.003     # at batch 256 (0.002 at 128)")]
+
+
+def test_a_preset_for_every_dataset_reaches_one_without_its_own_setting(params_copy):
+    """`datasets: {"*": ...}` (presets/pr-reduced.yaml): every dataset params.yaml defines, one
+    added with `train: {}` too, and a key named for one dataset wins over `*`."""
+    raw = yaml.safe_load(params_copy.read_text())
+    raw["datasets"]["digits"] = {**raw["datasets"]["mnist"], "train": {}}
+    params_copy.write_text(yaml.safe_dump(raw, sort_keys=False))
+    reduced = load_overrides(ROOT / "presets" / "pr-reduced.yaml")
+    apply_overrides(params_copy, {**reduced, "datasets.mnist.train.epochs": 3})
+    params = load_params(params_copy)
+    assert {name: params.train_for(name).epochs for name in params.datasets} == {
+        "mnist": 3, "fashion_mnist": 2, "digits": 2}
+    assert set_args(reduced, raw) == ["-Sdatasets.mnist.train.epochs=2",
+                                      "-Sdatasets.fashion_mnist.train.epochs=2",
+                                      "-S++datasets.digits.train.epochs=2"]
 
 
 def test_fast_preset_applies_and_validates(params_copy, capsys):

@@ -96,8 +96,8 @@ class Model(Strict):
 
 
 class Train(Strict):
-    """params.yaml's `train`: the settings every dataset trains with, unless its own
-    `datasets.<name>.train` gives a key another value (Params.train_for)."""
+    """The settings one dataset trains with (Params.train_for): params.yaml's `train`, the defaults
+    of every dataset, where its own `datasets.<name>.train` does not give a key another value."""
 
     optimizer: Literal["adam", "sgd"]
     momentum: Annotated[float, Field(ge=0, lt=1)]
@@ -123,6 +123,8 @@ class Train(Strict):
 
 # params.yaml's `train` and each `datasets.<name>.train`: any keys of Train, validated as there.
 # Resolved per dataset by Params.train_for, which must find every key at one level or the other.
+# The shared `train` holds a default for every key in the project's params.yaml, so that a dataset
+# added with `train: {}` trains; a shared value that every dataset overrides is kept as that default.
 TrainOverrides = create_model(
     "TrainOverrides", __config__=ConfigDict(extra="forbid", frozen=True),
     **{name: ((Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
@@ -236,16 +238,6 @@ class Params(Strict):
                 raise ValueError(
                     f"dataset {name!r} has no value for {', '.join(f'train.{k}' for k in missing)}: "
                     f"give it in `train` (every dataset) or in `datasets.{name}.train` (this one)")
-        return self
-
-    @model_validator(mode="after")
-    def _no_shared_train_setting_that_every_dataset_overrides(self) -> Params:
-        given = self.train.model_dump(exclude_none=True)
-        for key in given:
-            if all(getattr(self.dataset(name).train, key) is not None for name in self.datasets):
-                places = ", ".join(f"datasets.{name}.train.{key}" for name in self.datasets)
-                raise ValueError(f"train.{key} would never be used: every dataset gives its own "
-                                 f"({places}); set it there")
         return self
 
     @model_validator(mode="after")
