@@ -1,4 +1,4 @@
-# The README's commands. Each creates .venv with the pinned dependencies on first use.
+# The commands README.md shows. Each creates .venv with the pinned dependencies on first use.
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
@@ -75,10 +75,10 @@ pr-report: $(STAMP)  ## the pull-request report against BASE: reports/pr/report.
 bench: $(STAMP)  ## accuracy and speed on the real data; rewrites docs/benchmarks.md
 	python -m bench.run --update-readme
 
-SEEDS ?= 5
+SEEDS ?=
 SET ?=  # space-separated key=value settings without spaces in them; else python -m bench.seeds --set
-bench-seeds: $(STAMP)  ## test accuracy over SEEDS seeds (defaults, or SET="key=value ..."); rewrites the results tables
-	python -m bench.seeds --seeds $(SEEDS) $(foreach setting,$(SET),--set $(setting)) $(if $(POOL),--pool $(POOL)) --update-readme
+bench-seeds: $(STAMP)  ## test accuracy over SEEDS seeds (5 unless given; defaults, or SET="key=value ..."); rewrites the results tables
+	python -m bench.seeds --seeds $(or $(SEEDS),5) $(foreach setting,$(SET),--set $(setting)) $(if $(POOL),--pool $(POOL)) --update-readme
 
 # Prefect: a local server (127.0.0.1, SQLite in .prefect/), the pipeline as a flow, a schedule, a worker.
 PORT ?= 4200
@@ -102,10 +102,10 @@ serve: $(STAMP)  ## the audit on a cron schedule (blocks; Ctrl-C stops serving);
 	lenet serve --cron "$(CRON)" $(if $(NOTIFY),--notify $(NOTIFY)) $(if $(TRAIN_POOL),--train-pool $(TRAIN_POOL))
 
 LIMIT ?=
-worker: $(STAMP)  ## serve POOL from this machine: each run in a fresh checkout of the commit it names
-	lenet worker --pool $(or $(POOL),gpu) $(if $(LIMIT),--limit $(LIMIT))
+worker: $(STAMP)  ## serve POOL (default cpu) from this machine: each run in a fresh checkout of the commit it names
+	lenet worker --pool $(or $(POOL),cpu) $(if $(LIMIT),--limit $(LIMIT))
 
-# A grid: SEEDS seeds (5 unless SEEDS= is empty) times SET="key=a,b ..." values, on POOL's workers
-# (without POOL: here, one after another).
+# A grid: SEEDS seeds (none unless given: params.yaml's seed only) times SET="key=a,b ..." values,
+# on POOL's workers (without POOL: here, one after another). SEEDS=5 SET="k=a,b" is 10 sets.
 grid: $(STAMP)  ## parameter sets as DVC experiments: SEEDS=5 SET="train.learning_rate=0.002,0.004" POOL=cpu
 	lenet grid $(if $(SEEDS),--seeds $(SEEDS)) $(foreach setting,$(SET),-S $(setting)) $(if $(POOL),--pool $(POOL))

@@ -168,3 +168,26 @@ def test_op_profile_sums_each_op_on_the_executors_threads_and_leaves_other_threa
     assert times == {names[2]: 8.0, names[3]: 1.5}
     assert calls == {names[2]: 2, names[3]: 2}
     assert executor == 10.0
+
+
+def test_the_targets_labels_say_the_constants_they_check(monkeypatch):
+    """No target's label is typed beside its constant: change a constant, and its label says so."""
+    monkeypatch.setattr(run, "REPRO_BUDGET_S", 900)
+    monkeypatch.setattr(run, "EPOCH_BEFORE_S", 8)
+    monkeypatch.setattr(run, "EPOCH_AFTER_S", 5)
+    monkeypatch.setattr(run, "EPOCH_SPEEDUP", 1.6)
+    monkeypatch.setattr(run, "SEED_MEAN_SEEDS", 3)
+    monkeypatch.setattr(readme_table, "current_seed_run", lambda root: None)
+    results = {"accuracy": {"mnist": 0.995, "fashion_mnist": 0.925}, "repro_seconds": 200.0,
+               "repro_seconds_second_run": 210.0, "identical_metrics": True,
+               "train_images_per_second": {"mnist": 2e4, "fashion_mnist": 2e4},
+               "plain_keras_images_per_second": 1.5e4,
+               "inference": {"onnx_batch1": 1e4, "keras_batch1": 30.0, "onnx_batch1000": 4e4,
+                             "keras_batch1000": 2e4},
+               "epoch_seconds": {"baseline": 8.0, "current": 5.0}}
+
+    labels = [row[0] for row in run.summary_rows(results)]
+
+    assert any("≤ 15 min" in label for label in labels), labels
+    assert any("≥ 1.60× faster" in label and "about 8 s -> 5 s" in label for label in labels), labels
+    assert sum("mean of 3 seeds" in label for label in labels) == len(run.SEED_MEAN_TARGETS), labels
