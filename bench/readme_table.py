@@ -47,8 +47,7 @@ LEVERS_BEGIN, LEVERS_END = "<!-- levers:begin -->", "<!-- levers:end -->"
 BLOCK = re.compile(r"<!-- ([a-z][a-z0-9-]*):begin -->\n(.*?)<!-- \1:end -->", re.DOTALL)
 LATEST_RESULTS = Path("bench/results/latest.json")  # python -m bench.run
 SEEDS_RESULTS = Path("bench/results/seeds")  # python -m bench.seeds [--set KEY=VALUE ...]
-DATASETS = ("mnist", "fashion_mnist")
-TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}  # how tables name them; others: their key
 # (label, folder of its metrics files, command): the default row shows the committed metrics,
 # which `lenet verify` checks; the classic preset's are kept by `make bench`.
 PRESETS = (
@@ -145,19 +144,18 @@ def seed_spread(seeds: dict | None) -> dict[str, str]:
 
 def results_section(root: Path, results: dict, targets: list[list[str]]) -> str:
     seeds = current_seed_run(root)
+    names = dataset_names(root)
     rows = []
     for label, folder, command in PRESETS:
         metrics_dir = root / folder
         if not metrics_dir.is_dir():
             continue
-        acc = {
-            ds: json.loads((metrics_dir / f"{ds}.json").read_text())["test"]["accuracy"]
-            for ds in ("mnist", "fashion_mnist")
-        }
+        acc = {ds: json.loads((metrics_dir / f"{ds}.json").read_text())["test"]["accuracy"]
+               for ds in names if (metrics_dir / f"{ds}.json").is_file()}
         spread = seed_spread(seeds) if folder == PRESETS[0][1] else {}
-        rows.append([label, *(f"{acc[ds]:.2%}{spread.get(ds, '')}" for ds in ("mnist", "fashion_mnist")),
+        rows.append([label, *(f"{acc[ds]:.2%}{spread.get(ds, '')}" if ds in acc else "—" for ds in names),
                      f"`{command}`"])
-    table = markdown_table(["params", "MNIST test accuracy", "Fashion-MNIST test accuracy", "reproduce"], rows)
+    table = markdown_table(["params", *(f"{title(ds)} test accuracy" for ds in names), "reproduce"], rows)
     targets_table = markdown_table(["target (this 2-core CPU machine)", "anchor", "measured", "pass"], targets)
     measured = f"at commit `{results['commit']}`" if "commit" in results else "before it recorded commits"
     lever = f" with {change_text(seeds['overrides'])}, since adopted" if seeds and seeds["overrides"] else ""
@@ -175,19 +173,23 @@ def levers_section(root: Path) -> str:
     """One row per seeds run: the defaults', or a lever's (params.yaml keys changed from the
     defaults of the commit it names)."""
     rows = []
-    for run in seed_runs(root):
+    runs = seed_runs(root)
+    names = dataset_names(root)  # and any a run measured that params.yaml no longer defines
+    names += [ds for run in runs for ds in run["summary"] if ds not in names]
+    names = list(dict.fromkeys(names))
+    for run in runs:
         change = change_text(run["overrides"])
         seeds = sorted(map(int, run["seeds"]))
         cells = []
-        for ds in DATASETS:
+        for ds in names:
             stats = run["summary"].get(ds)
             epoch = [times[ds] for times in run.get("epoch_seconds", {}).values()
                      if times.get(ds) is not None]
             timing = f" ({statistics.median(epoch):.1f} s)" if epoch else ""
             cells.append("" if stats is None else f"{stats['mean']:.2%} ± {stats['std']:.2%}{timing}")
         rows.append([change or "the defaults", f"{seeds[0]}-{seeds[-1]}", *cells, f"`{run['commit'][:7]}`"])
-    table = markdown_table(["change from the defaults", "seeds", "MNIST: mean ± std (epoch)",
-                            "Fashion-MNIST: mean ± std (epoch)", "defaults of"], rows)
+    table = markdown_table(["change from the defaults", "seeds",
+                            *(f"{title(ds)}: mean ± std (epoch)" for ds in names), "defaults of"], rows)
     return (f"{table}\n\nGenerated from `{SEEDS_RESULTS}/`, written by "
             f"`python -m bench.seeds [--set KEY=VALUE ...]`; epoch: median seconds per epoch after "
             f"the first, over the seeds.")
@@ -200,7 +202,7 @@ def percent(value: float) -> str:
 
 
 def dataset_names(root: Path) -> list[str]:
-    return list(yaml.safe_load(ProjectPaths(root).params.read_text())["datasets"])
+    return list(yaml.safe_load(ProjectPaths(root).params.read_text()).get("datasets") or {})
 
 
 def title(ds: str) -> str:

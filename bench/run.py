@@ -40,8 +40,7 @@ from pipeline.core.paths import DatasetPaths, ProjectPaths
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ProjectPaths(ROOT)
 
-DATASETS = ("mnist", "fashion_mnist")
-TARGETS = {"mnist": 0.9930, "fashion_mnist": 0.915}  # the committed seed
+TARGETS = {"mnist": 0.9930, "fashion_mnist": 0.915}  # the committed seed; other datasets: none
 SEED_MEAN_TARGETS = {"mnist": 0.9950, "fashion_mnist": 0.920}  # issue 15
 SEED_MEAN_SEEDS = 5  # the seeds a mean needs to count against SEED_MEAN_TARGETS
 ANCHORS = {
@@ -68,11 +67,16 @@ def paths(ds: str) -> DatasetPaths:
     return DatasetPaths(ds, ROOT)
 
 
+def datasets() -> list[str]:
+    """params.yaml's datasets: every one is measured."""
+    return readme_table.dataset_names(ROOT)
+
+
 def timed_repro() -> tuple[float, dict[str, bytes]]:
     started = time.perf_counter()
     sh("dvc", "repro", "--force")
     wall = time.perf_counter() - started
-    outputs = {ds: paths(ds).metrics.read_bytes() for ds in DATASETS}
+    outputs = {ds: paths(ds).metrics.read_bytes() for ds in datasets()}
     return wall, {**outputs, "dvc.lock": PROJECT.dvc_lock.read_bytes()}
 
 
@@ -96,7 +100,7 @@ def train_throughput(ds: str) -> float:
 
 def machine() -> str:
     """The CPU and profile that produced the results: said beside them in the README."""
-    facts = train_facts(DATASETS[0])
+    facts = train_facts(datasets()[0])
     cpu = facts["cpu"]
     return (f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['cores']} cores), {facts['device']}, "
             f"reproducibility profile {'honoured' if facts['profile_honoured'] else 'NOT honoured'}")
@@ -189,7 +193,7 @@ def classic_run() -> dict[str, float]:
         sh("dvc", "repro")
         wall = time.perf_counter() - started
         shutil.copytree(PROJECT.metrics_dir, ROOT / "bench/results/classic-metrics", dirs_exist_ok=True)
-        return {"wall_seconds": wall, **{ds: readme_table.metrics_accuracy(ROOT, ds) for ds in DATASETS}}
+        return {"wall_seconds": wall, **{ds: readme_table.metrics_accuracy(ROOT, ds) for ds in datasets()}}
     finally:
         params.write_bytes(backup)
         sh("dvc", "repro")  # the run cache brings back the default outputs without retraining
@@ -227,12 +231,12 @@ def main() -> int:
         results["classic"] = classic_run()
         return report(results, args.update_readme)
 
-    sh("dvc", "repro", *[f"download@{ds}" for ds in DATASETS])  # timing starts from downloaded data
+    sh("dvc", "repro", *[f"download@{ds}" for ds in datasets()])  # timing starts from downloaded data
     wall_1, metrics_1 = timed_repro()
     results = {
         "repro_seconds": wall_1,
-        "accuracy": {ds: readme_table.metrics_accuracy(ROOT, ds) for ds in DATASETS},
-        "train_images_per_second": {ds: train_throughput(ds) for ds in DATASETS},
+        "accuracy": {ds: readme_table.metrics_accuracy(ROOT, ds) for ds in datasets()},
+        "train_images_per_second": {ds: train_throughput(ds) for ds in datasets()},
         "machine": machine(),
         "commit": workspace.run("git", "rev-parse", "--short", "HEAD", cwd=ROOT).stdout.strip(),
     }
@@ -268,12 +272,13 @@ def summary_rows(r: dict) -> list[list[str]]:
     ratio = r["train_images_per_second"]["fashion_mnist"] / r["plain_keras_images_per_second"]
     inf = r["inference"]
     rows = [
-        [f"{ds} test accuracy ≥ {TARGETS[ds]:.2%}", ANCHORS[ds], f"{r['accuracy'][ds]:.2%}",
-         verdict(r["accuracy"][ds] >= TARGETS[ds])]
-        for ds in DATASETS
+        [f"{ds} test accuracy ≥ {TARGETS[ds]:.2%}", ANCHORS[ds], f"{accuracy:.2%}",
+         verdict(accuracy >= TARGETS[ds])] if ds in TARGETS else
+        [f"{ds} test accuracy (report only)", "—", f"{accuracy:.2%}", "—"]
+        for ds, accuracy in r["accuracy"].items()
     ]
     rows += [
-        [f"full `dvc repro --force`, both datasets ≤ {REPRO_BUDGET_S / 60:g} min", "—",
+        [f"full `dvc repro --force`, every dataset ≤ {REPRO_BUDGET_S / 60:g} min", "—",
          f"{r['repro_seconds'] / 60:.1f} min (2nd run {r['repro_seconds_second_run'] / 60:.1f})",
          verdict(r["repro_seconds"] <= REPRO_BUDGET_S)],
         [f"train throughput ≥ {THROUGHPUT_RATIO}× plain Keras", "bench/plain_keras.py",
@@ -305,7 +310,8 @@ def summary_rows(r: dict) -> list[list[str]]:
                              and stats["mean"] >= target)])
     if "classic" in r:
         rows.append(["1998 classic preset (report only)", "LeCun 1998: 99.05%",
-                     f"MNIST {r['classic']['mnist']:.2%}, Fashion {r['classic']['fashion_mnist']:.2%}", "—"])
+                     ", ".join(f"{readme_table.title(ds)} {accuracy:.2%}"
+                               for ds, accuracy in r["classic"].items() if ds != "wall_seconds"), "—"])
     return rows
 
 

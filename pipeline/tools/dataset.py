@@ -401,7 +401,8 @@ def decode(paths: list[Path], invert: str) -> np.ndarray:
     for start in range(0, len(paths), CHUNK):
         for i, item in enumerate(load(paths[start:start + CHUNK], invert), start):
             if item.error is not None:
-                failed.append((paths[i], item.error.replace(", nor IDX or .npy", "")))
+                reason = item.error.replace(", nor IDX or .npy", "").replace(", IDX or .npy file", "")
+                failed.append((paths[i], reason))  # predict's words, less the arrays it also takes
             else:
                 out[i] = np.clip(np.rint(item.pixels), 0, 255).astype(np.uint8)
     if failed:

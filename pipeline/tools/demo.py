@@ -123,7 +123,7 @@ def serve(params: Params, project: ProjectPaths, port: int) -> None:
 PAGE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>LeNet-5: draw a digit</title>
+<title>LeNet-5: draw, and a model classifies it</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:0;color:#222}
 header{background:#1f3a5f;color:#fff;padding:.6em 1em}header h1{margin:0;font-size:1.3em}
@@ -139,7 +139,7 @@ canvas#pad{width:280px;height:280px;max-width:90vw;max-height:90vw;border:2px so
 #drop{border:2px dashed #aaa;padding:.6em;margin-top:.5em}
 </style></head>
 <body>
-<header><h1>LeNet-5: draw a digit (or a piece of clothing)</h1></header>
+<header><h1>LeNet-5: draw, and a model classifies it</h1></header>
 <main>
 <section aria-label="drawing">
   <label for="dataset">Model</label>
