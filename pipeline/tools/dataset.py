@@ -683,9 +683,13 @@ def add(name: str | None, source: str | None, options: Options, params_file: Pat
     except BaseException as error:
         for path in made:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-        if isinstance(error, workspace.CommandFailed):
-            last = [line for line in str(error).splitlines() if line.startswith("error:")]
-            raise DatasetError(f"nothing added: {last[-1] if last else error}") from None
+        for parent in (imports.parent, paths.raw.parent):  # data/imports, data/raw if made here
+            if parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+        if isinstance(error, workspace.CommandFailed):  # the stage's own error, on one line
+            lines = str(error).splitlines()
+            first = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
+            raise DatasetError("nothing added: " + " ".join(line.strip() for line in lines[first:])) from None
         raise
     shown = [(params_file, (f"datasets.{name}: md5s of the decompressed IDX files, rows, classes, "
                             f"the mirror {mirror}")),
