@@ -15,8 +15,8 @@ holding one of:
 One tree or one CSV is split by a stated rule: per class, the images in name order (CSV: row
 order) are shuffled with numpy's default_rng(SEED) (`--seed`, default params.yaml's `seed`);
 round(n x FRACTION) of them (`--test-fraction`; at least 1, at most n - 1) go to test, the rest to
-train. Every split built here (image folders, CSV) is then put in an order shuffled by the same
-generator, so that classes interleave; IDX files keep theirs.
+train. Every split built here (image folders, CSV) is then put in an order shuffled by a generator
+of the same seed, so that classes interleave; IDX files keep theirs.
 
 Everything is read and checked before anything is written: a bad input ends with one line naming
 the file, class or value at fault, and changes nothing. Then: the IDX files (gzipped) go to
@@ -220,7 +220,7 @@ def from_idx_files(paths: list[Path], options: Options, source: Source) -> Found
 
 
 def from_idx(found: dict[str, tuple[str, bytes]], options: Options, source: Source) -> Found:
-    where = source.path or source.url
+    where = source.path or source.folder_url().rstrip("/")
     arrays = {}
     for key, (name, data) in found.items():
         raw = idx.decompress_bytes(data, f"{where}/{name}") if data[:2] == b"\x1f\x8b" else data
@@ -246,7 +246,7 @@ def from_idx(found: dict[str, tuple[str, bytes]], options: Options, source: Sour
             raise DatasetError(f"{where}/{found[f'{split}_labels'][0]}: labels {outside} outside "
                                f"the {len(classes)} classes {classes}")
     gzipped = all(data[:2] == b"\x1f\x8b" for _, data in found.values())
-    return Found("IDX files", splits, classes, "train and test files as given",
+    return Found("the four IDX files", splits, classes, "train and test as given, in their order",
                  mirror=source.folder_url() if gzipped else None,
                  names={key: name for key, (name, _) in found.items()} if gzipped else dict(STANDARD))
 
@@ -323,14 +323,14 @@ def from_csv(tables: dict[str, tuple[str, bytes]], options: Options) -> Found:
             raise DatasetError(f"{tables[split][0]}: labels {outside} outside the "
                                f"{len(classes)} classes {classes}")
         converted[split] = Split(pixels.reshape(-1, SIDE, SIDE), ids.astype(np.uint8))
-    kind = "a CSV file" if "all" in converted else "CSV files"
+    kind = "one CSV file" if "all" in converted else "a train and a test CSV file"
     if "all" in converted:
         splits, how = split_one(converted["all"], classes, options, "row order")
     else:
-        splits, how = converted, "train and test files as given"
+        splits, how = converted, "train and test as given"
     rng = np.random.default_rng(options.seed)
     return Found(kind, {s: shuffled(splits[s], rng) for s in SPLITS}, classes,
-                 how + f"; each split in a shuffled order (seed {options.seed})")
+                 how + f"; each split shuffled (seed {options.seed})")
 
 
 def image_files(folder: Path) -> tuple[list[Path], int]:
@@ -342,8 +342,11 @@ def image_files(folder: Path) -> tuple[list[Path], int]:
 
 def from_image_folders(root: Path, folders: list[Path], options: Options) -> Found:
     names = {p.name for p in folders}
+    notes = []
     if {"train", "test"} <= names:
         trees = {split: root / split for split in SPLITS}
+        if names - {"train", "test"}:
+            notes.append(f"folders beside train/ and test/ left out: {sorted(names - {'train', 'test'})}")
     elif names & {"train", "test"}:
         raise DatasetError(f"{root}: has {'train' if 'train' in names else 'test'}/ but no "
                            f"{'test' if 'train' in names else 'train'}/")
@@ -364,7 +367,9 @@ def from_image_folders(root: Path, folders: list[Path], options: Options) -> Fou
         if sorted(options.classes) != sorted(class_names):
             raise DatasetError(f"--classes {options.classes} are not the class folders {class_names}")
         class_names = list(options.classes)
-    notes, ignored = [], 0
+    if len(class_names) > 256:
+        raise DatasetError(f"{root}: {len(class_names)} classes; IDX labels hold at most 256")
+    ignored = 0
     converted = {}
     for split, tree in trees.items():
         paths, labels = [], []
@@ -381,14 +386,15 @@ def from_image_folders(root: Path, folders: list[Path], options: Options) -> Fou
         notes.append(f"{ignored} file(s) in the class folders are not images by their suffix: left out")
     if "all" in converted:
         splits, how = split_one(converted["all"], class_names, options, "name order")
-        kind = "one tree of class folders"
+        kind = "one tree of class folders of pictures"
     else:
         splits, how = converted, "train/ and test/ as given"
-        kind = "image folders train/ and test/"
+        kind = "class folders of pictures in train/ and test/"
     rng = np.random.default_rng(options.seed)
     return Found(kind, {s: shuffled(splits[s], rng) for s in SPLITS}, class_names,
-                 how + f"; each split in a shuffled order (seed {options.seed}); images made 28x28 "
-                 f"grey as `lenet predict` does (--invert {options.invert})", notes=notes)
+                 how + f"; each split shuffled (seed {options.seed})",
+                 notes=[(f"each picture made 28x28 grey as `lenet predict` makes it "
+                        f"(--invert {options.invert})"), *notes])
 
 
 def decode(paths: list[Path], invert: str) -> np.ndarray:
@@ -429,7 +435,7 @@ def split_one(data: Split, classes: list[str], options: Options, order: str) -> 
         picks["train"].append(members[n_test:])
     splits = {split: Split(data.images[np.concatenate(found)], data.labels[np.concatenate(found)])
               for split, found in picks.items()}
-    how = (f"one set split per class: its images in {order}, shuffled with seed {options.seed}, "
+    how = (f"split per class: its images in {order}, shuffled (seed {options.seed}), "
            f"round(n x {options.test_fraction:g}) to test (at least 1), the rest to train")
     return splits, how
 
@@ -466,9 +472,9 @@ def encoded(found: Found) -> dict[str, bytes]:
 def report(name: str, found: Found, validation) -> list[str]:
     """Rows per split, class balance, image statistics; warnings where validate would fail."""
     train, test = found.splits["train"], found.splits["test"]
-    lines = [f"  found: {found.kind}; {found.how}",
-             (f"  rows: train {len(train.labels)}, test {len(test.labels)}; "
-              f"{len(found.classes)} classes")]
+    lines = [f"  found: {found.kind}, {len(found.classes)} classes",
+             f"  split: {found.how}",
+             f"  rows: train {len(train.labels)}, test {len(test.labels)}"]
     width = max(len(c) for c in found.classes) + 2
     lines.append(f"  {'class':<{width}}{'train':>16}{'test':>16}")
     for label, cls in enumerate(found.classes):
@@ -491,7 +497,7 @@ def report(name: str, found: Found, validation) -> list[str]:
                      for image in test.images)
     lines.append(f"  blank images: {sum(blank.values())}; more than half at 255: "
                  f"{sum(saturated.values())}; test images identical to a training image: {duplicates}")
-    lines += [f"  note: {note}" for note in found.notes]
+    lines += [f"  {note}" for note in found.notes]
     warnings = []
     for split, data in found.splits.items():
         n = len(data.labels)
@@ -660,7 +666,7 @@ def add(name: str | None, source: str | None, options: Options, params_file: Pat
     artifact = artifact_entry(name, len(found.classes))
     new_dvc = edited(dvc_text, insert_entry(dvc_text, "artifacts", artifact), project.dvc_yaml,
                      "artifacts", registry_name(name), _entry_value(artifact))
-    summary = [f"lenet dataset add {name}: from {source}", *report(name, found, params.validation)]
+    summary = [f"lenet dataset add {name} --from {source}", *report(name, found, params.validation)]
 
     paths = DatasetPaths(name, project.root)
     made = [paths.raw, paths.reference] + ([] if found.mirror else [imports])
@@ -699,9 +705,9 @@ def add(name: str | None, source: str | None, options: Options, params_file: Pat
         shown.append((imports, "the IDX files (gzipped): the mirror download@" + name + " reads"))
     width = max(len(str(p)) for p, _ in shown) + 2
     summary += ["  written:", *(f"    {p!s:<{width}}{what}" for p, what in shown),
-                (f"  next: review the above, then `dvc repro` (runs the stages of {name} and "
-                 f"the overview), and commit params.yaml, dvc.yaml, dvc.lock, {paths.reference} and "
-                 "the outputs git tracks")]
+                f"  next: review the above; `dvc repro` (the stages of {name}, and the overview);",
+                (f"        commit params.yaml, dvc.yaml, dvc.lock, {paths.reference}, and metrics/ "
+                f"and models/{name}/")]
     return summary
 
 
