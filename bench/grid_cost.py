@@ -37,12 +37,13 @@ from pathlib import Path
 import yaml
 
 from bench.run import ROOT
-from harness.helpers import free_port
+from harness.helpers import api, chromium_dom, free_port
 from harness.pool import kill_worker, start_worker
 from harness.s3 import MotoS3
 from harness.synthetic import commit_all, make_tiny_project, run_in, tiny_params, write_mirror
 from pipeline.core import workspace
 from pipeline.orchestration import server
+from pipeline.orchestration.grid import GRID_FLOW
 from pipeline.runtime import machine
 
 POOL = "bench"
@@ -100,6 +101,7 @@ def pool_run(project: Path, base: Path, seeds: int, url: str) -> tuple[float, di
         start = time.perf_counter()
         assert coordinator.run() == 0
         wall = time.perf_counter() - start
+        screenshot_grid(url, base)
         # What a user compares next: the experiments table, and each set's test accuracy.
         print(run_in(project, "lenet", "exp").stdout)
         for one in planned:
@@ -109,6 +111,17 @@ def pool_run(project: Path, base: Path, seeds: int, url: str) -> tuple[float, di
         for name, process in workers.items():
             kill_worker(base / name)
             process.wait()
+
+
+def screenshot_grid(url: str, base: Path) -> None:
+    """Prefect's UI on the grid's flow run (its sets are the child runs), in headless Chromium:
+    reports/screenshots/prefect-grid.png."""
+    (run,) = api(url, "/flow_runs/filter", {"flows": {"name": {"any_": [GRID_FLOW]}},
+                                            "sort": "EXPECTED_START_TIME_DESC", "limit": 1})
+    shot = ROOT / "reports" / "screenshots" / "prefect-grid.png"
+    chromium_dom(f"{url.removesuffix('/api')}/runs/flow-run/{run['id']}", base / "chromium",
+                 "--virtual-time-budget=20000", "--window-size=1400,1000", f"--screenshot={shot}")
+    print(f"wrote {shot.relative_to(ROOT)}")
 
 
 def experiment_accuracy(project: Path, name: str) -> dict[str, float]:

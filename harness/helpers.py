@@ -169,14 +169,15 @@ class Receiver(LoopbackServer):
         super().__init__(Handler, "/hook")
 
 
-def chromium_dom(page: Path, profile: Path, *extra: str) -> str:
-    """The DOM of a local page after Debian's headless Chromium rendered it (`make test` installs
-    chromium); flags as this machine needs them: no sandbox as root, no background networking."""
+def chromium_dom(page: Path | str, profile: Path, *extra: str) -> str:
+    """The DOM of a local page (a file, or a URL on loopback) after Debian's headless Chromium
+    rendered it (`make test` installs chromium); flags as this machine needs them: no sandbox as
+    root, no background networking."""
     assert shutil.which("chromium"), "needs Debian's chromium package (`make test` installs it)"
     return subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *extra,
-         "--dump-dom", page.as_uri()],
+         "--dump-dom", page.as_uri() if isinstance(page, Path) else page],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
 

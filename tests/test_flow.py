@@ -56,6 +56,7 @@ def proxied(sentinel) -> dict[str, str]:
 # `lenet serve` and `lenet worker` ask the server for due runs every 10 s by default; here every
 # 2 s, so that a test waits for the run, not for the next poll.
 QUICK_POLLING = {"PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_WORKER_QUERY_SECONDS": "2"}
+LOST_AFTER = 50  # seconds without a heartbeat (every 30 s) before the server crashes a run
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +170,7 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
     for key, value in proxied(sentinel).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-client"))
-    url = orchestrate.start_server(port, state_dir=state)
+    url = orchestrate.start_server(port, state_dir=state, lost_after=LOST_AFTER)
     monkeypatch.setenv("PREFECT_API_URL", url)
     try:
         flow = start_group(project, "python", "-m", "pipeline", "flow")
@@ -180,10 +181,12 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
         assert orchestrate.stop_server(state_dir=state)
         os.killpg(flow.pid, signal.SIGKILL)  # ...and the flow's process dies while it is away
         flow.communicate()
-        assert latest_run(orchestrate.start_server(port, state_dir=state), "lenet-pipeline") \
-            ["state"]["type"] == "CRASHED"  # back: the run does not stay Running forever
-        crashed = latest_run(url, "lenet-pipeline")
-        assert "ended without reporting a final state" in crashed["state"]["message"]
+        orchestrate.start_server(port, state_dir=state, lost_after=LOST_AFTER)
+        # Back: with no heartbeat from the run, the server's automation marks it Crashed.
+        crashed = wait_for(lambda: (run := latest_run(url, "lenet-pipeline"))["state"]["type"]
+                           == "CRASHED" and run, LOST_AFTER + 60, "the lost run to be Crashed",
+                           every=3)
+        assert f"no heartbeat for {LOST_AFTER} s" in crashed["state"]["message"]
 
         again = run_in(project, "python", "-m", "pipeline", "flow")
         output = again.stdout + again.stderr

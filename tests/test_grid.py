@@ -4,6 +4,7 @@ homes and caches standing in for two machines. Everything listens on 127.0.0.1."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -11,19 +12,24 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
+import uuid
+from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
-from harness.helpers import api, free_port
+from harness.helpers import api, free_port, read_until, start_group, stop_session
 from harness.pool import kill_worker, start_worker
 from harness.postgres import Postgres
 from harness.s3 import MotoS3, corrupt_objects
-from harness.synthetic import commit_all, run_in
+from harness.synthetic import commit_all, copy_project, run_in
 from pipeline.core import workspace
 from pipeline.orchestration import server
 from pipeline.orchestration.grid import experiment_file
+from pipeline.orchestration.sets import installed_pins
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +166,218 @@ def test_a_server_reachable_from_the_network_needs_an_auth_string(tmp_path, monk
     assert result.returncode != 0
     assert "PREFECT_SERVER_API_AUTH_STRING" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / ".prefect" / "server.json").exists()
+
+
+# Faults, one per test, each on a pool of its own (so no other test's worker takes its runs) and
+# a project pushed to its own bare git remote and bucket. Each ends finished, or with one line.
+
+def pool_project(project, tmp_path, s3) -> Path:
+    """`project` with a bare git remote (origin) and its own bucket as the default DVC remote."""
+    run_in(project, "git", "rm", "-q", "tune/dvc.yaml")
+    commit_all(project, "no search")
+    run_in(project, "git", "clone", "-q", "--bare", str(project), str(tmp_path / "origin.git"))
+    run_in(project, "git", "remote", "add", "origin", str(tmp_path / "origin.git"))
+    run_in(project, "git", "fetch", "-q", "origin")
+    s3.add_dvc_remote(project, s3.bucket(f"lenet-{uuid.uuid4().hex[:12]}"))
+    return project
+
+
+@pytest.fixture
+def pool(services, reproduced_project, tmp_path, monkeypatch):
+    """(project, environment of a worker, environment of a coordinator) for one fault test."""
+    url, s3 = services
+    for key, value in s3.env.items():
+        monkeypatch.setenv(key, value)
+    env = {**os.environ, **QUICK, "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": AUTH}
+    coordinator = {**env, "PREFECT_HOME": str(tmp_path / "coordinator-prefect")}
+    return pool_project(reproduced_project, tmp_path, s3), env, coordinator
+
+
+def worker_in(home: Path, pool_name: str, name: str, env: dict,
+              checkouts: Path | None = None) -> subprocess.Popen:
+    """A worker whose sets' checkouts go to `checkouts` (default: home/sets)."""
+    return start_worker(pool_name, name, home,
+                        {**env, "LENET_WORKER_CHECKOUTS": str(checkouts or home / "sets")})
+
+
+def stop_workers(*homes: Path) -> None:
+    for home in homes:
+        kill_worker(home)
+
+
+def processes_of(home: Path) -> list[psutil.Process]:
+    """The live processes a worker started in `home` runs (the worker, its runs, their stages)."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get("PREFECT_HOME") == str(home / "prefect"):
+                found.append(process)
+    return found
+
+
+def test_a_worker_restarted_under_its_own_name_has_its_lost_set_sent_again(pool, tmp_path):
+    project, env, coordinator = pool
+    first, again, checkouts = tmp_path / "w1", tmp_path / "w1-again", tmp_path / "sets"
+    worker = worker_in(first, "restart", "w1", env, checkouts)  # one machine: one checkouts folder
+    grid = subprocess.Popen([sys.executable, "-m", "pipeline", "grid", "--seeds", "1", "--pool",
+                             "restart", "--name", "restart"], cwd=project,
+                            env=workspace.environment(coordinator), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    watchdog = threading.Timer(DEADLINE, os.killpg, (grid.pid, signal.SIGKILL))
+    watchdog.start()
+    try:
+        seen, killed_at, resent_after = [], None, None
+        for line in grid.stdout:
+            seen.append(line)
+            if killed_at is None and re.search(r"running \(restart-1 on w1\)", line):
+                stop_workers(first)  # the machine's service manager restarts it at once...
+                worker.wait()
+                killed_at = time.monotonic()
+                assert processes_of(first) == []  # nothing of it left running
+                worker = worker_in(again, "restart", "w1", env, checkouts)  # ...same name
+            if killed_at and resent_after is None and "sending it again" in line:
+                resent_after = time.monotonic() - killed_at
+        grid.wait()
+    finally:
+        watchdog.cancel()
+        stop_workers(first, again)
+        worker.wait()
+    output = "".join(seen)
+    assert grid.returncode == 0, output
+    assert re.search(rf"restart-1: Crashed on w1: no heartbeat for {LOST_AFTER} s", output), output
+    assert "restart: 1/1 done" in output
+    # Detected by the server's automation: within LOST_AFTER plus one heartbeat and a poll.
+    assert resent_after is not None and resent_after < LOST_AFTER + 30 + 15, resent_after
+    print(f"worker restarted under its own name: set sent again {resent_after:.0f} s after the kill")
+    assert list(checkouts.iterdir()) == []  # the killed run's checkout: removed by the restart
+
+
+def test_a_hung_stage_is_ended_at_its_time_limit_and_reported(pool, tmp_path):
+    project, env, coordinator = pool
+    home = tmp_path / "w1"
+    worker = worker_in(home, "hung", "w1", env)
+    grid = subprocess.Popen([sys.executable, "-m", "pipeline", "grid", "--seeds", "1", "--pool",
+                             "hung", "--name", "hung", "--retries", "0", "--time-limit", "60",
+                             "-S", "train.epochs=500"],  # minutes: stopped long before its end
+                            cwd=project, env=workspace.environment(coordinator), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    stopped = None
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while stopped is None and time.monotonic() < deadline and grid.poll() is None:
+            for process in processes_of(home):  # the set's training process: stop it
+                with contextlib.suppress(psutil.Error):
+                    if "pipeline.stages" in process.cmdline() and "train" in process.cmdline():
+                        process.suspend()
+                        stopped = process
+            time.sleep(0.5)
+        output, _ = grid.communicate(timeout=DEADLINE)
+    finally:
+        stop_workers(home)
+        worker.wait()
+    assert stopped is not None, output
+    assert grid.returncode == 1, output
+    assert re.search(r"error: hung-1: TimedOut on w1 after 1 send: `dvc exp run .*` ran past its "
+                     r"time limit of 60 s; ended", output), output
+    assert not stopped.is_running()  # ended, not left stopped
+    assert not list((home / "sets").iterdir())  # its checkout removed
+
+
+def test_a_worker_with_another_version_of_the_set_code_refuses_in_one_line(pool, tmp_path):
+    project, env, coordinator = pool
+    sets_code = project / "pipeline/orchestration/sets.py"
+    sets_code.write_text(sets_code.read_text() + "\n# a newer set flow\n")
+    commit_all(project, "a newer set flow")
+    run_in(project, "git", "push", "-q", "origin", "HEAD:main")
+    home = tmp_path / "w1"
+    worker = worker_in(home, "older", "w1", env)
+    try:
+        result = run_in(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "1",
+                        "--pool", "older", "--name", "older", env=coordinator, check=False)
+    finally:
+        stop_workers(home)
+        worker.wait()
+    assert result.returncode == 1
+    assert re.search(r"error: older-1: Failed on w1: .*worker w1 runs another version of "
+                     r"pipeline/orchestration/sets.py than commit \w+: update its package",
+                     result.stderr), result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_installed_with_other_dependency_pins_refuses_in_one_line(pool, tmp_path):
+    project, env, coordinator = pool
+    pins = [pin for pin in installed_pins() if not pin.startswith("numpy")] + ["numpy<2"]
+    (project / "pyproject.toml").write_text(tomli_w_dependencies(pins))
+    commit_all(project, "numpy 1")
+    run_in(project, "git", "push", "-q", "origin", "HEAD:main")
+    home = tmp_path / "w1"
+    worker = worker_in(home, "pins", "w1", env)
+    try:
+        result = run_in(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "1",
+                        "--pool", "pins", "--name", "pins", env=coordinator, check=False)
+    finally:
+        stop_workers(home)
+        worker.wait()
+    assert result.returncode == 1
+    assert re.search(r"error: pins-1: Failed on w1: .*worker w1 was installed with other "
+                     r"dependency pins than commit \w+ declares \(numpy<2 where this worker has "
+                     r"numpy.*\): reinstall it", result.stderr), result.stdout + result.stderr
+
+
+def tomli_w_dependencies(pins: list[str]) -> str:
+    return "[project]\nname = \"lenet-pipeline\"\ndependencies = [\n" + "".join(
+        f"    {json.dumps(pin)},\n" for pin in pins) + "]\n"
+
+
+def test_two_coordinators_of_one_grid_in_two_clones_send_each_set_once(pool, tmp_path):
+    project, env, coordinator = pool
+    other = copy_project(project, tmp_path / "other")  # a second clone of the same commit
+    home = tmp_path / "w1"
+    worker = worker_in(home, "twice", "w1", env)
+    command = [sys.executable, "-m", "pipeline", "grid", "--seeds", "1", "--pool", "twice"]
+    try:
+        grids = [subprocess.Popen(command, cwd=clone, env=workspace.environment(coordinator),
+                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for clone in (project, other)]
+        outputs = [grid.communicate(timeout=DEADLINE)[0] for grid in grids]
+    finally:
+        stop_workers(home)
+        worker.wait()
+    assert [grid.returncode for grid in grids] == [0, 0], outputs
+    name = re.search(r"grid (grid-\w+):", outputs[0]).group(1) + "-1"
+    assert experiment_file(project, name, "dvc.lock") == experiment_file(other, name, "dvc.lock")
+    sent = [run for run in set_runs(env["PREFECT_API_URL"]) if f"lenet-set:{name}" in run["tags"]]
+    assert len(sent) == 1
+
+
+def test_a_second_grid_in_the_same_workspace_is_refused(reproduced_project):
+    project = reproduced_project
+    first = start_group(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "2")
+    try:
+        read_until(first, "set 1/2")
+        second = run_in(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "2",
+                        check=False)
+    finally:
+        stop_session(first)
+    assert second.returncode != 0
+    assert f"another run is using this workspace ({project})" in second.stderr
+    assert "Traceback" not in second.stderr
+
+
+def test_a_run_that_completed_stays_completed_when_declared_lost(services):
+    """What the automation does when a run's last heartbeat and its completion cross: it
+    proposes Crashed, and the server refuses it over Completed."""
+    from prefect import flow
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.states import Completed, Crashed, Running
+
+    @flow(name="lenet-race")
+    def finished() -> None:
+        pass
+
+    with SyncPrefectClient(services[0], auth_string=AUTH) as client:
+        run = client.create_flow_run(finished)
+        client.set_flow_run_state(run.id, Running())
+        client.set_flow_run_state(run.id, Completed())
+        client.set_flow_run_state(run.id, Crashed(message="no heartbeat"), force=False)
+        assert client.read_flow_run(run.id).state.type.value == "COMPLETED"

@@ -1,9 +1,6 @@
-"""Prefect around the DVC pipeline: the server (server), the flows built from dvc.yaml (flows),
-work sent to a pool's workers (sets), grids of parameter sets (grid), and the deployments:
-workers, the scheduled audit (deploy).
-
-Layering: server imports core only; sets imports core and runtime; flows imports sets, server,
-core, runtime and tools.verify; grid imports sets and core; deploy imports flows and sets.
-Prefect loads the set flow by module path on any worker: `pipeline.orchestration.sets.compute_set`.
-Imported by pipeline.cli (and bench/) only; no stage imports it.
+"""Prefect around the DVC pipeline: the server and the automations that find lost runs (server,
+watch), the flows built from dvc.yaml (flows), work sent to a pool's workers (sets) and waited
+for (dispatch), grids of parameter sets (grid), and the deployments: workers, the scheduled audit
+(deploy). No stage imports this package; Prefect loads the set flow on any worker by module path,
+`pipeline.orchestration.sets.compute_set`.
 """

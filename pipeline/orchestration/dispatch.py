@@ -62,11 +62,13 @@ def decide(units: Sequence[str], runs: Mapping[str, Run], sent: Mapping[str, int
             else:
                 actions.append(Action("collect", unit))
         elif run.state in RESENT_STATES or (run.state == "FAILED" and run.name == sets.TIMED_OUT):
-            last = f"{run.name} on {run.worker}: {run.message}"
             if times > retries:
-                actions.append(Action("fail", unit, f"{run.name} {times} times; last: {last}"))
+                sends = f"{times} send{'s' if times > 1 else ''}"
+                actions.append(Action("fail", unit, f"{run.name} on {run.worker} after {sends}: "
+                                                    f"{run.message}"))
             else:
-                actions.append(Action("send", unit, f"{last}; sending it again"))
+                actions.append(Action("send", unit, f"{run.name} on {run.worker}: {run.message}; "
+                                                    "sending it again"))
         elif run.state in ("CANCELLING", "CANCELLED"):
             actions.append(Action("fail", unit, f"cancelled on {run.worker}: {run.message}"))
         elif run.state in ("FAILED", "PAUSED"):

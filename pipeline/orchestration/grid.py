@@ -5,8 +5,9 @@
     lenet grid --seeds 3 -S model.dropout=0,0.1 --pool cpu                      # 6 sets, on workers
 
 Sets are the cross product of --seeds and every -S (the syntax of `dvc exp run -S`, values split
-at commas outside brackets: `-S model.batch_norm=[F5,F6],[]` is two values). Each set is one DVC experiment, named `<prefix>-<k>`; `dvc exp show` (or `lenet exp`)
-lists them and `dvc exp apply NAME` promotes one.
+at commas outside brackets: `-S model.batch_norm=[F5,F6],[]` is two values). Each set is one
+DVC experiment, named `<prefix>-<k>`; `dvc exp show` (or `lenet exp`) lists them and
+`dvc exp apply NAME` promotes one.
 
 Without --pool the sets run here, one after another (`dvc exp run`, in this workspace: it ends
 holding the last set's results, as after any `dvc exp run`). With --pool each set is a
@@ -14,15 +15,14 @@ flow run of `lenet-set/set-<pool>` (pipeline/orchestration/sets.py) on whichever
 the worker pushes the experiment (git ref to the git remote, outputs and run cache to the DVC
 remote) and this command pulls it (`dvc exp pull`): nothing is trained here.
 
-Faults: a set whose worker stops sending heartbeats (a machine switched off, a worker killed) is
-marked Crashed and sent again, to any worker; a set that fails (or is cancelled) is reported, not
-retried. The
-grid's state is on the Prefect server (its flow runs are tagged with the grid's id) and in git
-(the experiments pulled): run the same command again after the coordinator was stopped and it
-collects what finished, waits for what runs and sends only the rest.
-
-Imports pipeline.core and .orchestration.sets; imported by pipeline.cli (which connects to the
-Prefect server first: orchestration.server.connect) and bench/.
+Faults (dispatch.py, watch.py): a set whose run stops sending heartbeats (a machine switched off,
+a worker killed, even one restarted at once under the same name) is marked Crashed by the Prefect
+server and sent again, to any worker; so is a set that passes its time limit on its worker. A set
+that fails or is cancelled is reported, not retried. The grid is one Prefect flow run with a child
+run per set, so Prefect's UI shows it. Its state is on the Prefect server (the sets' runs are
+tagged with the grid's id) and in git (the experiments pulled): run the same command again after
+the coordinator was stopped and it collects what finished, waits for what runs and sends only
+the rest. One grid per workspace at a time (the run lock, pipeline/core/runlock.py).
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ class Coordinator:
         return True
 
 
-@flow(name=GRID_FLOW, log_prints=True)
+@flow(name=GRID_FLOW)
 def grid_flow(job: dispatch.Dispatch) -> dict[str, str]:
     """The grid as one Prefect flow run: each set's run is its child, so Prefect's UI shows the
     grid, its sets, their workers and states. Returns the sets that failed."""

@@ -175,10 +175,19 @@ def clean_stale_checkouts() -> list[Path]:
     removed = []
     for folder in checkouts().glob("set-*-*"):
         pid = folder.name.split("-")[1]
-        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+        if pid.isdigit() and ended(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
+
+
+def ended(pid: int) -> bool:
+    """Has process `pid` ended? A killed process whose parent was killed too may stay a zombie
+    (unreaped) for a while: it runs nothing."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 @contextlib.contextmanager
@@ -226,13 +235,30 @@ def check_code(clone: Path, commit: str) -> None:
     pyproject = clone / "pyproject.toml"
     if not pyproject.exists():
         return
-    wanted = set(tomllib.loads(pyproject.read_text())["project"].get("dependencies", []))
-    installed = set(installed_pins())
-    if wanted != installed:
-        diff = sorted(wanted ^ installed)[:4]
+    wanted = pins(tomllib.loads(pyproject.read_text())["project"].get("dependencies", []))
+    installed = pins(installed_pins())
+    changed = sorted(name for name in wanted.keys() | installed.keys()
+                     if wanted.get(name) != installed.get(name))
+    if changed:
+        differences = "; ".join(f"{wanted.get(name, f'no {name}')} where this worker has "
+                                f"{installed.get(name, f'no {name}')}" for name in changed[:3])
         raise SetFailed(f"worker {worker_name()} was installed with other dependency pins than "
-                        f"commit {commit[:12]} declares ({', '.join(diff)}): reinstall it from "
-                        "that commit (make install) and restart it")
+                        f"commit {commit[:12]} declares ({differences}): reinstall it from that "
+                        "commit (make install) and restart it")
+
+
+def pins(requirements: list[str]) -> dict[str, str]:
+    """{package: its requirement, normalised} (a package's metadata writes `b<2,>=1` for the
+    pyproject's `b>=1,<2`)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    normal = {}
+    for text in requirements:
+        requirement = Requirement(text)
+        requirement.name = canonicalize_name(requirement.name)
+        normal[requirement.name] = str(requirement)
+    return normal
 
 
 def installed_pins() -> list[str]:
@@ -311,7 +337,7 @@ def compute_set(repo: str, commit: str, params_yaml: str, remote: dict,
                             experiment)
             seconds["push"] = time.monotonic() - start
         except TimeoutError as limit:
-            return Failed(name=TIMED_OUT, message=f"{what} on {worker_name()}: {limit}")
+            return Failed(name=TIMED_OUT, message=str(limit))
         except workspace.CommandFailed as failure:
             raise SetFailed(f"{what} failed on {worker_name()}: {failure}") from None
     log.info("%s: %s done (%s)", worker_name(), what,
