@@ -4,26 +4,31 @@ params.yaml with the key or the set at fault named; what a worker is sent and wh
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.orchestration import sets
 from pipeline.orchestration.grid import GridError, plan
 
 PARAMS = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
+SEED = yaml.safe_load(PARAMS)["seed"]  # the first seed of a grid; the next ones count up from it
 
 
 def test_seeds_and_settings_make_the_cross_product_in_order():
     sets = plan(PARAMS, 2, ["train.learning_rate=0.002,0.004"], "g", "c0ffee")
     assert [s.name for s in sets] == ["g-1", "g-2", "g-3", "g-4"]
+    first, second = f"seed={SEED}", f"seed={SEED + 1}"
     assert [s.overrides for s in sets] == [
-        ("seed=42", "train.learning_rate=0.002"), ("seed=42", "train.learning_rate=0.004"),
-        ("seed=43", "train.learning_rate=0.002"), ("seed=43", "train.learning_rate=0.004")]
+        (first, "train.learning_rate=0.002"), (first, "train.learning_rate=0.004"),
+        (second, "train.learning_rate=0.002"), (second, "train.learning_rate=0.004")]
 
 
 def test_the_default_name_is_the_same_for_the_same_grid_and_differs_for_another():
     one = plan(PARAMS, 3, [], None, "c0ffee")[0].name
     assert one == plan(PARAMS, 3, [], None, "c0ffee")[0].name and one.startswith("grid-")
     assert one != plan(PARAMS, 3, [], None, "beef")[0].name  # another commit
-    assert one != plan(PARAMS.replace("seed: 42", "seed: 7"), 3, [], None, "c0ffee")[0].name
+    other_seed = PARAMS.replace(f"\nseed: {SEED}", f"\nseed: {SEED + 7}", 1)
+    assert other_seed != PARAMS
+    assert one != plan(other_seed, 3, [], None, "c0ffee")[0].name
 
 
 def test_commas_inside_brackets_belong_to_the_value():
