@@ -5,12 +5,14 @@ files gzipped or not, served over HTTP, CSV files, one CSV, 28x28 PNG folders. E
 copy of the tiny project (the real download stage and `lenet reference` run) and must give the
 same images and labels. Pictures of other sizes are made 28x28 by `lenet predict`'s preprocessing.
 Each bad input gets one line and changes nothing. One integration test runs docs/pipeline.md's
-recipe as written: add, `dvc repro` (the new dataset's stages and the overview only), predict.
+recipe as written: add, `dvc repro` (the new dataset's stages and the overview only), predict;
+then removes the dataset again.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import shlex
 import time
@@ -342,4 +344,11 @@ def test_the_documented_recipe_adds_trains_and_predicts_a_new_dataset_alone(repr
     page = demo.page_data(load_params(reproduced_project / "params.yaml"), ProjectPaths(reproduced_project))
     assert set(page) == {"digits", "shapes"} and page["shapes"]["classes"] == list(SHAPES)
     assert "shapes" in run_in(reproduced_project, "lenet", "summary").stdout
+
+    # Taken out again: its dvc.lock entries and outputs go, only the overview is left to rerun.
+    run_in(reproduced_project, "lenet", "dataset", "remove", "shapes")
+    status = json.loads(run_in(reproduced_project, "dvc", "status", "dvc.yaml", "--json").stdout)
+    assert list(status) == ["overview"], status
+    assert "@shapes" not in (reproduced_project / "dvc.lock").read_text()
+    assert not (reproduced_project / "models/shapes").exists()
 

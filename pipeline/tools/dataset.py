@@ -623,7 +623,7 @@ def check_name(name: str | None, params: dict, dvc: dict, project: ProjectPaths)
         raise DatasetError("name the dataset: lenet dataset add NAME --from SOURCE")
     if not NAME.fullmatch(name):
         raise DatasetError(f"{name!r} is not a valid dataset name: lower-case letters, digits and "
-                           "underscores, starting with a letter, at most 40 (it names stages "
+                           "underscores, starting with a letter, at most 40 characters (it names stages "
                            "train@NAME, folders and the model lenet5-NAME)")
     if name in params.get("datasets", {}):
         raise DatasetError(f"dataset {name!r} exists already in params.yaml (`lenet dataset "
