@@ -108,6 +108,9 @@ def test_the_last_screen_of_make_repro_on_an_up_to_date_project_fits_100_columns
     summary = run_in(reproduced_project, "lenet", "summary").stdout
     screen = (repro + summary).strip().splitlines()
     assert len(screen) <= 20 and max(len(line) for line in screen) <= 100, screen
-    assert any(line.split()[:1] == ["digits"] and "errors of 50" in line
+    # N is the test set's size: the metrics' errors and accuracy, as this project computed them.
+    test = json.loads((reproduced_project / "metrics/digits.json").read_text())["test"]
+    rows = round(test["errors"] / (1 - test["accuracy"]))
+    assert any(line.split()[:1] == ["digits"] and f" {test['errors']} errors of {rows} " in line
                and "same as committed" in line for line in screen), screen
     assert "reports/index.html" in summary and "make exp" in summary and "dvc plots show" in summary
