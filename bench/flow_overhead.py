@@ -47,8 +47,11 @@ def main() -> None:
     print(f"prefect server start (new SQLite database): {server_start:.1f} s")
     print(f"tiny pipeline, all 6 stages run:  dvc repro {repro:.1f} s, Prefect flow {flow:.1f} s "
           f"({flow / repro:.2f}x)")
-    print(f"tiny pipeline, nothing to do:     dvc repro {repro_noop:.1f} s, Prefect flow {flow_noop:.1f} s "
-          f"({flow_noop / repro_noop:.2f}x)")
+    print(
+        f"tiny pipeline, nothing to do:     dvc repro {repro_noop:.1f} s, "
+        f"Prefect flow {flow_noop:.1f} s "
+        f"({flow_noop / repro_noop:.2f}x)"
+    )
     shutil.rmtree(base, ignore_errors=True)
 
 

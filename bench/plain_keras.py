@@ -29,10 +29,15 @@ def lenet5(activation, pooling, pool_before_activation, batch_norm, dropout, aug
     def drop():
         return [layers.Dropout(dropout)] if dropout else []
 
-    def act(name):  # batch norm after the layers params.yaml names, as in the pipeline, and the activation
-        return [*([layers.BatchNormalization()] if name in batch_norm else []), layers.Activation(activation)]
+    # batch norm after the layers params.yaml names, as in the pipeline, and the activation
+    def act(name):
+        return [
+            *([layers.BatchNormalization()] if name in batch_norm else []),
+            layers.Activation(activation),
+        ]
 
-    def conv_pool(filters, name, subsampling):  # the pipeline's order of convolution, pooling and activation
+    # the pipeline's order of convolution, pooling and activation
+    def conv_pool(filters, name, subsampling):
         if subsampling in pool_before_activation:
             return [layers.Conv2D(filters, 5), pool(2), layers.Activation(activation)]
         return [layers.Conv2D(filters, 5), *act(name), pool(2)]

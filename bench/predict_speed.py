@@ -33,7 +33,9 @@ def timed(*command: str) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--repeats", type=int, default=5, help="start-up timings to take the median of")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="start-up timings to take the median of"
+    )
     args = parser.parse_args()
     paths = DatasetPaths(args.dataset)
     dataset = load_params(ProjectPaths().params).dataset(args.dataset)

@@ -58,7 +58,9 @@ def train_once(scratch: Path, dataset: str, base: dict, overrides: dict | None) 
 
 
 def main() -> int:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     cli.add_argument("--epochs", type=int, default=3, help="per run; the first includes tracing")
     cli.add_argument("--dataset", default="mnist")
     args = cli.parse_args()
@@ -71,8 +73,13 @@ def main() -> int:
             print(f"training: {name} ...", flush=True)
             results[name] = train_once(scratch, args.dataset, base, overrides)
     baseline, portable = results[BASELINE], results[next(iter(VARIANTS))]
-    print(f"\n{args.dataset}, {args.epochs} epochs per run, images/s = median of the steady epochs\n")
-    print("| profile | images/s | vs no profile | threads (intra, inter) | weights | same weights as portable |")
+    print(
+        f"\n{args.dataset}, {args.epochs} epochs per run, images/s = median of the steady epochs\n"
+    )
+    print(
+        "| profile | images/s | vs no profile | threads (intra, inter) | weights "
+        "| same weights as portable |"
+    )
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['images_per_second']:.0f} | "

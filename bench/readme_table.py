@@ -10,11 +10,12 @@ markers is rewritten. The blocks and what each is rendered from:
                          i.e. `make bench`; that file stays on the machine that measured it)
     profile              docs/reproducibility.md: params.yaml and presets/fast.yaml
     onnx-metadata        docs/model.md: the committed model card (the ONNX file's metadata)
-    architecture, tune   docs/design.md: LeNet-5 built from params.yaml; tune/dvc.lock, reports/tune/
+    architecture, tune   docs/design.md: LeNet-5 built from params.yaml; tune/dvc.lock,
+                         reports/tune/
     commands             docs/pipeline.md: `lenet`'s commands, from pipeline.cli
 
-    python -m bench.readme_table          # rewrite every block (results: where latest.json exists)
-    python -m bench.readme_table --check  # exit 1 naming the blocks that differ (tests/test_docs.py)
+    python -m bench.readme_table          # rewrite every block (results: where latest.json is)
+    python -m bench.readme_table --check  # exit 1 naming the blocks that differ (test_docs.py)
 
 `make bench` and `make bench-seeds` rewrite them all after measuring.
 """
@@ -47,7 +48,8 @@ LEVERS_BEGIN, LEVERS_END = "<!-- levers:begin -->", "<!-- levers:end -->"
 BLOCK = re.compile(r"<!-- ([a-z][a-z0-9-]*):begin -->\n(.*?)<!-- \1:end -->", re.DOTALL)
 LATEST_RESULTS = Path("bench/results/latest.json")  # python -m bench.run
 SEEDS_RESULTS = Path("bench/results/seeds")  # python -m bench.seeds [--set KEY=VALUE ...]
-TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}  # how tables name them; others: their key
+# how tables name them; others: their key
+TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 # (label, folder of its metrics files, command): the default row shows the committed metrics,
 # which `lenet verify` checks; the classic preset's are kept by `make bench`.
 PRESETS = (
@@ -79,10 +81,14 @@ def trained_settings(root: Path, commit: str, overrides: dict[str, object]) -> d
     where that file no longer validates (a key since renamed or retyped)."""
     with tempfile.TemporaryDirectory() as scratch:
         params_file = Path(scratch) / "params.yaml"
-        params_file.write_text(workspace.run("git", "show", f"{commit}:params.yaml", cwd=root).stdout)
+        params_file.write_text(
+            workspace.run("git", "show", f"{commit}:params.yaml", cwd=root).stdout
+        )
         try:
             apply_overrides(params_file, overrides, check=False)
-            return parse_params(upgrade(yaml.safe_load(params_file.read_text())), params_file).resolved()
+            return parse_params(
+                upgrade(yaml.safe_load(params_file.read_text())), params_file
+            ).resolved()
         except ParamsError:
             return None
 
@@ -126,7 +132,11 @@ def current_seed_run(root: Path) -> dict | None:
     """The last `python -m bench.seeds` run that measured this params.yaml (`describes_params`)."""
     runs = seed_runs(root)
     # Validated once, and only where a lever needs comparing (a run without one compares bytes).
-    settings = load_params(ProjectPaths(root).params).resolved() if any(r["overrides"] for r in runs) else None
+    settings = (
+        load_params(ProjectPaths(root).params).resolved()
+        if any(r["overrides"] for r in runs)
+        else None
+    )
     current = [run for run in runs if describes_params(root, run, settings)]
     return current[-1] if current else None
 
@@ -153,13 +163,32 @@ def results_section(root: Path, results: dict, targets: list[list[str]]) -> str:
         acc = {ds: json.loads((metrics_dir / f"{ds}.json").read_text())["test"]["accuracy"]
                for ds in names if (metrics_dir / f"{ds}.json").is_file()}
         spread = seed_spread(seeds) if folder == PRESETS[0][1] else {}
-        rows.append([label, *(f"{acc[ds]:.2%}{spread.get(ds, '')}" if ds in acc else "—" for ds in names),
-                     f"`{command}`"])
-    table = markdown_table(["params", *(f"{title(ds)} test accuracy" for ds in names), "reproduce"], rows)
-    targets_table = markdown_table(["target (this 2-core CPU machine)", "anchor", "measured", "pass"], targets)
-    measured = f"at commit `{results['commit']}`" if "commit" in results else "before it recorded commits"
-    lever = f" with {change_text(seeds['overrides'])}, since adopted" if seeds and seeds["overrides"] else ""
-    means = f"`python -m bench.seeds` at `{seeds['commit'][:7]}`{lever}" if seeds else "`make bench-seeds`"
+        rows.append(
+            [
+                label,
+                *(f"{acc[ds]:.2%}{spread.get(ds, '')}" if ds in acc else "—" for ds in names),
+                f"`{command}`",
+            ]
+        )
+    table = markdown_table(
+        ["params", *(f"{title(ds)} test accuracy" for ds in names), "reproduce"], rows
+    )
+    targets_table = markdown_table(
+        ["target (this 2-core CPU machine)", "anchor", "measured", "pass"], targets
+    )
+    measured = (
+        f"at commit `{results['commit']}`" if "commit" in results else "before it recorded commits"
+    )
+    lever = (
+        f" with {change_text(seeds['overrides'])}, since adopted"
+        if seeds and seeds["overrides"]
+        else ""
+    )
+    means = (
+        f"`python -m bench.seeds` at `{seeds['commit'][:7]}`{lever}"
+        if seeds
+        else "`make bench-seeds`"
+    )
     return (f"{table}\n\n{targets_table}\n\nGenerated by `make bench` from the metrics files it "
             f"produced, on {results['machine']}; targets measured {measured} (the 5-seed means by "
             f"{means}).")
@@ -186,10 +215,21 @@ def levers_section(root: Path) -> str:
             epoch = [times[ds] for times in run.get("epoch_seconds", {}).values()
                      if times.get(ds) is not None]
             timing = f" ({statistics.median(epoch):.1f} s)" if epoch else ""
-            cells.append("" if stats is None else f"{stats['mean']:.2%} ± {stats['std']:.2%}{timing}")
-        rows.append([change or "the defaults", f"{seeds[0]}-{seeds[-1]}", *cells, f"`{run['commit'][:7]}`"])
-    table = markdown_table(["change from the defaults", "seeds",
-                            *(f"{title(ds)}: mean ± std (epoch)" for ds in names), "defaults of"], rows)
+            cells.append(
+                "" if stats is None else f"{stats['mean']:.2%} ± {stats['std']:.2%}{timing}"
+            )
+        rows.append(
+            [change or "the defaults", f"{seeds[0]}-{seeds[-1]}", *cells, f"`{run['commit'][:7]}`"]
+        )
+    table = markdown_table(
+        [
+            "change from the defaults",
+            "seeds",
+            *(f"{title(ds)}: mean ± std (epoch)" for ds in names),
+            "defaults of",
+        ],
+        rows,
+    )
     return (f"{table}\n\nGenerated from `{SEEDS_RESULTS}/`, written by "
             f"`python -m bench.seeds [--set KEY=VALUE ...]`; epoch: median seconds per epoch after "
             f"the first, over the seeds.")
@@ -250,8 +290,8 @@ def glance_section(root: Path) -> str:
     names = dataset_names(root)
     run = current_seed_run(root)
     metrics = {ds: json.loads(DatasetPaths(ds, root).metrics.read_text())["test"] for ds in names}
-    rows = [[f"committed model (seed {yaml.safe_load(ProjectPaths(root).params.read_text())['seed']})",
-             *(percent(metrics[ds]["accuracy"]) for ds in names)]]
+    seed = yaml.safe_load(ProjectPaths(root).params.read_text())["seed"]
+    rows = [[f"committed model (seed {seed})", *(percent(metrics[ds]["accuracy"]) for ds in names)]]
     if run:
         first, last = min(map(int, run["seeds"])), max(map(int, run["seeds"]))
         stats = run["summary"]
@@ -290,22 +330,26 @@ def setup_cost_section(root: Path) -> str:
     names = dataset_names(root)
     downloads = {ds: sum(out["size"] for out in lock[f"download@{ds}"]["outs"]) for ds in names}
     outputs = {out["path"]: out["size"] for stage in lock.values() for out in stage.get("outs", [])}
-    text = (f"Data: `make repro` downloads {megabytes(sum(downloads.values()))} "
-            f"({', '.join(f'{title(ds)} {megabytes(size)}' for ds, size in downloads.items())}) and "
-            f"writes {megabytes(sum(outputs.values()))} of outputs, kept again in DVC's cache "
-            f"(`.dvc/cache`); sizes from `dvc.lock`.")
+    text = (
+        f"Data: `make repro` downloads {megabytes(sum(downloads.values()))} "
+        f"({', '.join(f'{title(ds)} {megabytes(size)}' for ds, size in downloads.items())}) and "
+        f"writes {megabytes(sum(outputs.values()))} of outputs, kept again in DVC's cache "
+        f"(`.dvc/cache`); sizes from `dvc.lock`."
+    )
     grid_cost = results_file("real", root)
     run = current_seed_run(root)
     walls = sorted(run.get("wall_seconds", {}).values()) if run else []
     if grid_cost.is_file():
         measured = json.loads(grid_cost.read_text())
         machine = measured["machine"]
-        text += (f" Time: a run with another seed (everything after validation: preprocessing, "
-                 f"training, evaluation and export of every dataset) took "
-                 f"{measured['median']['baseline_set_s'] / 60:.1f} min on {machine['model']} "
-                 f"({machine['cores']} cores), measured by `{measured['command']}` "
-                 f"([docs/benchmarks.md](docs/benchmarks.md#going-wide-what-a-grid-on-a-pool-costs)); "
-                 f"`make repro` adds the download and validation.")
+        text += (
+            f" Time: a run with another seed (everything after validation: preprocessing, "
+            f"training, evaluation and export of every dataset) took "
+            f"{measured['median']['baseline_set_s'] / 60:.1f} min on {machine['model']} "
+            f"({machine['cores']} cores), measured by `{measured['command']}` "
+            f"([docs/benchmarks.md](docs/benchmarks.md#going-wide-what-a-grid-on-a-pool-costs)); "
+            f"`make repro` adds the download and validation."
+        )
     elif walls:
         text += (f" Time: training and evaluating every dataset took {walls[0] / 60:.1f} to "
                  f"{walls[-1] / 60:.1f} min per seed in the seeds run of the results above, on "
@@ -325,19 +369,32 @@ def seeds_section(root: Path) -> str:
     for seed in sorted(run["seeds"], key=int):
         epochs = run.get("epoch_seconds", {}).get(seed, {})
         wall = run.get("wall_seconds", {}).get(seed)
-        rows.append([seed, *(percent(run["seeds"][seed][ds]) for ds in names),
-                     *(f"{epochs[ds]:.1f} s" if epochs.get(ds) is not None else "—" for ds in names),
-                     f"{wall / 60:.1f} min" if wall is not None else "committed metrics"])
+        rows.append(
+            [
+                seed,
+                *(percent(run["seeds"][seed][ds]) for ds in names),
+                *(f"{epochs[ds]:.1f} s" if epochs.get(ds) is not None else "—" for ds in names),
+                f"{wall / 60:.1f} min" if wall is not None else "committed metrics",
+            ]
+        )
     for label in ("mean", "std", "min", "max"):
-        rows.append([label, *(percent(run["summary"][ds][label]) for ds in names), *([""] * len(names)), ""])
+        rows.append(
+            [label, *(percent(run["summary"][ds][label]) for ds in names), *([""] * len(names)), ""]
+        )
     table = markdown_table(["seed", *(title(ds) for ds in names),
                             *(f"{title(ds)}: epoch" for ds in names), "training"], rows)
-    lever = (f" It ran as a lever ({change_text(run['overrides'])}) that params.yaml has since adopted."
-             if run["overrides"] else "")
-    return (f"{table}\n\n`{seeds_command(run, dataset_names(root))}` at commit `{run['commit'][:7]}`, on "
-            f"{seeds_machine(root, run)}.{lever} Test accuracy per seed; epoch: median seconds per "
-            f"epoch after the first; training: wall time of both datasets' train and evaluate "
-            f"stages. Generated from `{SEEDS_RESULTS}/` by `python -m bench.readme_table`.")
+    lever = (
+        f" It ran as a lever ({change_text(run['overrides'])}) that params.yaml has since adopted."
+        if run["overrides"]
+        else ""
+    )
+    return (
+        f"{table}\n\n`{seeds_command(run, dataset_names(root))}` "
+        f"at commit `{run['commit'][:7]}`, on "
+        f"{seeds_machine(root, run)}.{lever} Test accuracy per seed; epoch: median seconds per "
+        f"epoch after the first; training: wall time of both datasets' train and evaluate "
+        f"stages. Generated from `{SEEDS_RESULTS}/` by `python -m bench.readme_table`."
+    )
 
 
 PROFILE_SETTINGS = {
@@ -345,7 +402,8 @@ PROFILE_SETTINGS = {
     "intra_op_threads": "threads inside one op (0: one per core)",
     "inter_op_threads": "ops run side by side (0: TensorFlow's default)",
     "onednn": "TensorFlow's oneDNN kernels (`TF_ENABLE_ONEDNN_OPTS`)",
-    "accuracy_band": "where the profile cannot be honoured: the test-accuracy change `verify` allows",
+    "accuracy_band": "where the profile cannot be honoured: "
+                     "the test-accuracy change `verify` allows",
 }
 
 
@@ -356,8 +414,11 @@ def profile_section(root: Path) -> str:
     rows = [[f"`{key}`", PROFILE_SETTINGS.get(key, ""), f"`{json.dumps(value)}`",
              f"`{json.dumps(fast[key])}`" if key in fast else "as params.yaml"]
             for key, value in default.items()]
-    table = markdown_table(["setting", "what it pins", "params.yaml (portable)", "presets/fast.yaml"], rows)
-    return f"{table}\n\nGenerated from `params.yaml` and `presets/fast.yaml` by `python -m bench.readme_table`."
+    table = markdown_table(
+        ["setting", "what it pins", "params.yaml (portable)", "presets/fast.yaml"], rows
+    )
+    return (f"{table}\n\nGenerated from `params.yaml` and `presets/fast.yaml` "
+            "by `python -m bench.readme_table`.")
 
 
 def onnx_metadata_section(root: Path) -> str:
@@ -450,17 +511,25 @@ def tune_section(root: Path) -> str:
         key_today, value = now(key)
         return shown(value) + (f" as `{key_today}`" if key_today != key else "")
 
-    rows = [[f"`{key}`", shown(value), today_cell(key), "" if now(key)[1] == value else "differs"]
-            for key, value in flatten({k: searched[k] for k in ("model", "train") if k in searched}).items()]
-    table = markdown_table(["setting", "at the search (tune/dvc.lock)", "params.yaml today", ""], rows)
+    rows = [
+        [f"`{key}`", shown(value), today_cell(key), "" if now(key)[1] == value else "differs"]
+        for key, value in flatten(
+            {k: searched[k] for k in ("model", "train") if k in searched}
+        ).items()
+    ]
+    table = markdown_table(
+        ["setting", "at the search (tune/dvc.lock)", "params.yaml today", ""], rows
+    )
     winner = ", ".join(f"`{key}`: {shown(value)}" for key, value in best.items())
-    return (f"The search: {tune['algorithm']}, {summary['completed_trials']} trials of "
-            f"{tune['epochs']} epochs on {title(ds)}, objective {tune['objective']} (training and "
-            f"validation splits only). Its best trial, {summary['best_trial']}, reached "
-            f"{percent(summary['best_val_accuracy'])} {tune['objective']} with {winner}; the trials "
-            f"ranged from {percent(min(scores))} to {percent(max(scores))}. It searched around the "
-            f"settings of its time, not today's:\n\n{table}\n\nGenerated from `tune/dvc.lock` and "
-            f"`reports/tune/` by `python -m bench.readme_table`.")
+    return (
+        f"The search: {tune['algorithm']}, {summary['completed_trials']} trials of "
+        f"{tune['epochs']} epochs on {title(ds)}, objective {tune['objective']} (training and "
+        f"validation splits only). Its best trial, {summary['best_trial']}, reached "
+        f"{percent(summary['best_val_accuracy'])} {tune['objective']} with {winner}; the trials "
+        f"ranged from {percent(min(scores))} to {percent(max(scores))}. It searched around the "
+        f"settings of its time, not today's:\n\n{table}\n\nGenerated from `tune/dvc.lock` and "
+        f"`reports/tune/` by `python -m bench.readme_table`."
+    )
 
 
 def actions(command) -> str:
@@ -476,12 +545,21 @@ def commands_section(root: Path) -> str:
 
     parts = []
     for group, heading in GROUPS.items():
-        rows = [[f"`lenet {c.name}{actions(c)}`" + (" `--dataset NAME`" if c.per_dataset else ""), c.help]
-                for c in REGISTRY.values() if c.group == group]
+        rows = [
+            [
+                f"`lenet {c.name}{actions(c)}`" + (" `--dataset NAME`" if c.per_dataset else ""),
+                c.help,
+            ]
+            for c in REGISTRY.values()
+            if c.group == group
+        ]
         if rows:
             parts.append(f"{heading[0].upper()}{heading[1:]}:\n\n"
                          + markdown_table(["command", "what it does"], rows))
-    return "\n\n".join(parts) + "\n\nGenerated from `pipeline/cli.py` by `python -m bench.readme_table`."
+    return (
+        "\n\n".join(parts)
+        + "\n\nGenerated from `pipeline/cli.py` by `python -m bench.readme_table`."
+    )
 
 
 # name -> renderer: the blocks whose inputs are committed (results needs bench/results/latest.json).
@@ -492,7 +570,9 @@ def grid_cost_section(root: Path) -> str:
     runs = [json.loads(path.read_text()) for kind in ("tiny", "real")
             if (path := results_file(kind, root)).is_file()]
     if not runs:
-        return "No run yet: `python -m bench.grid_cost --tiny`, `python -m bench.grid_cost --seeds 5`."
+        return (
+            "No run yet: `python -m bench.grid_cost --tiny`, `python -m bench.grid_cost --seeds 5`."
+        )
 
     def took(seconds: float) -> str:
         return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
@@ -546,9 +626,13 @@ def latest_results(root: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def renderers(root: Path, results: dict | None, targets: list[list[str]] | None) -> dict[str, Callable[[], str]]:
+def renderers(
+    root: Path, results: dict | None, targets: list[list[str]] | None
+) -> dict[str, Callable[[], str]]:
     """Each block's renderer, called at most once however many files hold the block."""
-    blocks = {name: functools.cache(functools.partial(render, root)) for name, render in COMMITTED.items()}
+    blocks = {
+        name: functools.cache(functools.partial(render, root)) for name, render in COMMITTED.items()
+    }
     if results is not None:
         if targets is None:
             from bench.run import summary_rows
@@ -572,7 +656,9 @@ def rewrite(text: str, blocks: dict[str, Callable[[], str]]) -> tuple[str, set[s
     return BLOCK.sub(replace, text), found
 
 
-def update_docs(root: Path, results: dict | None, targets: list[list[str]] | None = None) -> list[Path]:
+def update_docs(
+    root: Path, results: dict | None, targets: list[list[str]] | None = None
+) -> list[Path]:
     """Rewrite the generated blocks of README.md and docs/*.md: the `results` block from
     `results` (bench.run's; None leaves it as it is), every other from the committed files.
     Returns the files that changed."""
@@ -611,14 +697,20 @@ def stale_blocks(root: Path) -> list[tuple[Path, str, str, str]]:
 
 
 def main() -> int:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    cli.add_argument("--check", action="store_true",
-                     help="write nothing; exit 1 naming every block that differs from its generator")
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    cli.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming every block that differs from its generator",
+    )
     args = cli.parse_args()
     root = Path(__file__).resolve().parents[1]
     from pipeline.runtime import noise
 
-    noise.drop_native_noise()  # TensorFlow's start-up lines, when the architecture block builds the model
+    # TensorFlow's start-up lines, when the architecture block builds the model
+    noise.drop_native_noise()
     if args.check:
         stale = stale_blocks(root)
         for path, name, _, _ in stale:

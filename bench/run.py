@@ -54,7 +54,8 @@ THROUGHPUT_RATIO = 0.9
 EPOCH_BASELINE = "aae49d7"
 EPOCH_BEFORE_S, EPOCH_AFTER_S = 7, 4
 EPOCH_SPEEDUP = EPOCH_BEFORE_S / EPOCH_AFTER_S
-EPOCH_PAIRS = 3  # with 2, one slow baseline run in a 15-minute window took the ratio from 1.4x to 1.8x
+# with 2, one slow baseline run in a 15-minute window took the ratio from 1.4x to 1.8x
+EPOCH_PAIRS = 3
 
 
 def sh(*command: str, capture: bool = False) -> str:
@@ -102,8 +103,10 @@ def machine() -> str:
     """The CPU and profile that produced the results: said beside them in the README."""
     facts = train_facts(datasets()[0])
     cpu = facts["cpu"]
-    return (f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['cores']} cores), {facts['device']}, "
-            f"reproducibility profile {'honoured' if facts['profile_honoured'] else 'NOT honoured'}")
+    return (
+        f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['cores']} cores), {facts['device']}, "
+        f"reproducibility profile {'honoured' if facts['profile_honoured'] else 'NOT honoured'}"
+    )
 
 
 def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float | None:
@@ -113,7 +116,8 @@ def epoch_seconds(revision: str, ds: str = "mnist", epochs: int = 4) -> float | 
     from pipeline.tools.verify import restore_upstream
 
     with workspace.scratch_checkout(revision, ROOT) as checkout:
-        shape = yaml.safe_load(ProjectPaths(checkout).params.read_text())  # older revisions: train.epochs
+        # older revisions: train.epochs
+        shape = yaml.safe_load(ProjectPaths(checkout).params.read_text())
         own = shape["datasets"][ds].get("train") or {}
         key = f"datasets.{ds}.train.epochs" if "epochs" in own else "train.epochs"
         apply_overrides(ProjectPaths(checkout).params, {key: epochs}, check=False)
@@ -134,8 +138,12 @@ def epoch_comparison() -> dict:
         timings["baseline"].append(epoch_seconds(EPOCH_BASELINE))
         timings["current"].append(epoch_seconds("HEAD"))
     print(f"seconds per epoch, each run: {timings}", flush=True)
-    return {**{side: statistics.median(times) for side, times in timings.items()},
-            "pair_ratios": [b / c for b, c in zip(timings["baseline"], timings["current"], strict=True)]}
+    return {
+        **{side: statistics.median(times) for side, times in timings.items()},
+        "pair_ratios": [
+            b / c for b, c in zip(timings["baseline"], timings["current"], strict=True)
+        ],
+    }
 
 
 def epoch_speedup(seconds: dict) -> tuple[float, str]:
@@ -143,8 +151,13 @@ def epoch_speedup(seconds: dict) -> tuple[float, str]:
     and how it reads in the table; results from before pairs were kept: the medians' ratio."""
     ratios = seconds.get("pair_ratios") or [seconds["baseline"] / seconds["current"]]
     ratio = statistics.median(ratios)
-    spread = f"; {len(ratios)} pairs: {min(ratios):.2f}-{max(ratios):.2f}×" if len(ratios) > 1 else ""
-    return ratio, f"{ratio:.2f}× ({seconds['current']:.2f} s vs {seconds['baseline']:.2f} s{spread})"
+    spread = (
+        f"; {len(ratios)} pairs: {min(ratios):.2f}-{max(ratios):.2f}×" if len(ratios) > 1 else ""
+    )
+    return (
+        ratio,
+        f"{ratio:.2f}× ({seconds['current']:.2f} s vs {seconds['baseline']:.2f} s{spread})",
+    )
 
 
 def inference_speed(ds: str) -> dict[str, float]:
@@ -192,22 +205,38 @@ def classic_run() -> dict[str, float]:
         started = time.perf_counter()
         sh("dvc", "repro")
         wall = time.perf_counter() - started
-        shutil.copytree(PROJECT.metrics_dir, ROOT / "bench/results/classic-metrics", dirs_exist_ok=True)
-        return {"wall_seconds": wall, **{ds: readme_table.metrics_accuracy(ROOT, ds) for ds in datasets()}}
+        shutil.copytree(
+            PROJECT.metrics_dir, ROOT / "bench/results/classic-metrics", dirs_exist_ok=True
+        )
+        return {
+            "wall_seconds": wall,
+            **{ds: readme_table.metrics_accuracy(ROOT, ds) for ds in datasets()},
+        }
     finally:
         params.write_bytes(backup)
         sh("dvc", "repro")  # the run cache brings back the default outputs without retraining
 
 
 def main() -> int:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     cli.add_argument("--skip-classic", action="store_true", help="skip the 1998 preset run")
-    cli.add_argument("--classic-only", action="store_true",
-                     help="rerun only the classic preset, keeping the rest of bench/results/latest.json")
-    cli.add_argument("--epoch-only", action="store_true",
-                     help="only step 4, the epoch comparison (about 5 min); prints it, writes nothing")
-    cli.add_argument("--against-baseline", action="store_true",
-                     help=f"also step 4: train the historical {EPOCH_BASELINE} against HEAD (about 10 min)")
+    cli.add_argument(
+        "--classic-only",
+        action="store_true",
+        help="rerun only the classic preset, keeping the rest of bench/results/latest.json",
+    )
+    cli.add_argument(
+        "--epoch-only",
+        action="store_true",
+        help="only step 4, the epoch comparison (about 5 min); prints it, writes nothing",
+    )
+    cli.add_argument(
+        "--against-baseline",
+        action="store_true",
+        help=f"also step 4: train the historical {EPOCH_BASELINE} against HEAD (about 10 min)",
+    )
     cli.add_argument("--update-readme", action="store_true",
                      help="rewrite the generated blocks of docs/benchmarks.md and README.md")
     cli.add_argument("--render", action="store_true",
@@ -231,7 +260,8 @@ def main() -> int:
         results["classic"] = classic_run()
         return report(results, args.update_readme)
 
-    sh("dvc", "repro", *[f"download@{ds}" for ds in datasets()])  # timing starts from downloaded data
+    # timing starts from downloaded data
+    sh("dvc", "repro", *[f"download@{ds}" for ds in datasets()])
     wall_1, metrics_1 = timed_repro()
     results = {
         "repro_seconds": wall_1,
@@ -240,8 +270,20 @@ def main() -> int:
         "machine": machine(),
         "commit": workspace.run("git", "rev-parse", "--short", "HEAD", cwd=ROOT).stdout.strip(),
     }
-    baseline = json.loads(sh(sys.executable, "-m", "bench.plain_keras", "--dataset", "fashion_mnist",
-                             "--epochs", "4", capture=True).strip().splitlines()[-1])
+    baseline = json.loads(
+        sh(
+            sys.executable,
+            "-m",
+            "bench.plain_keras",
+            "--dataset",
+            "fashion_mnist",
+            "--epochs",
+            "4",
+            capture=True,
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     results["plain_keras_images_per_second"] = baseline["images_per_second"]
     results["inference"] = inference_speed("fashion_mnist")
     if args.against_baseline:
@@ -278,40 +320,87 @@ def summary_rows(r: dict) -> list[list[str]]:
         for ds, accuracy in r["accuracy"].items()
     ]
     rows += [
-        [f"full `dvc repro --force`, every dataset ≤ {REPRO_BUDGET_S / 60:g} min", "—",
-         f"{r['repro_seconds'] / 60:.1f} min (2nd run {r['repro_seconds_second_run'] / 60:.1f})",
-         verdict(r["repro_seconds"] <= REPRO_BUDGET_S)],
-        [f"train throughput ≥ {THROUGHPUT_RATIO}× plain Keras", "bench/plain_keras.py",
-         (f"{ratio:.2f}× ({r['train_images_per_second']['fashion_mnist']:.0f} vs "
-          f"{r['plain_keras_images_per_second']:.0f} images/s)"), verdict(ratio >= THROUGHPUT_RATIO)],
-        ["ONNX Runtime vs Keras predict, batch 1", "—",
-         (f"{inf['onnx_batch1']:.0f} vs {inf['keras_batch1']:.0f} images/s "
-          f"({inf['onnx_batch1'] / inf['keras_batch1']:.0f}×)"),
-         verdict(inf["onnx_batch1"] > inf["keras_batch1"])],
-        ["ONNX Runtime vs Keras predict, batch 1000", "—",
-         (f"{inf['onnx_batch1000']:.0f} vs {inf['keras_batch1000']:.0f} images/s "
-          f"({inf['onnx_batch1000'] / inf['keras_batch1000']:.1f}×)"),
-         verdict(inf["onnx_batch1000"] > inf["keras_batch1000"])],
-        ["two full runs give identical metrics and dvc.lock", "—", str(r["identical_metrics"]),
-         verdict(r["identical_metrics"])],
+        [
+            f"full `dvc repro --force`, every dataset ≤ {REPRO_BUDGET_S / 60:g} min",
+            "—",
+            f"{r['repro_seconds'] / 60:.1f} min (2nd run {r['repro_seconds_second_run'] / 60:.1f})",
+            verdict(r["repro_seconds"] <= REPRO_BUDGET_S),
+        ],
+        [
+            f"train throughput ≥ {THROUGHPUT_RATIO}× plain Keras",
+            "bench/plain_keras.py",
+            (
+                f"{ratio:.2f}× ({r['train_images_per_second']['fashion_mnist']:.0f} vs "
+                f"{r['plain_keras_images_per_second']:.0f} images/s)"
+            ),
+            verdict(ratio >= THROUGHPUT_RATIO),
+        ],
+        [
+            "ONNX Runtime vs Keras predict, batch 1",
+            "—",
+            (
+                f"{inf['onnx_batch1']:.0f} vs {inf['keras_batch1']:.0f} images/s "
+                f"({inf['onnx_batch1'] / inf['keras_batch1']:.0f}×)"
+            ),
+            verdict(inf["onnx_batch1"] > inf["keras_batch1"]),
+        ],
+        [
+            "ONNX Runtime vs Keras predict, batch 1000",
+            "—",
+            (
+                f"{inf['onnx_batch1000']:.0f} vs {inf['keras_batch1000']:.0f} images/s "
+                f"({inf['onnx_batch1000'] / inf['keras_batch1000']:.1f}×)"
+            ),
+            verdict(inf["onnx_batch1000"] > inf["keras_batch1000"]),
+        ],
+        [
+            "two full runs give identical metrics and dvc.lock",
+            "—",
+            str(r["identical_metrics"]),
+            verdict(r["identical_metrics"]),
+        ],
     ]
     if "epoch_seconds" in r:
         epoch_ratio, epoch_text = epoch_speedup(r["epoch_seconds"])
-        rows.append([(f"epoch of 54,000 augmented images ≥ {EPOCH_SPEEDUP:.2f}× faster than the "
-                      f"pipeline of {EPOCH_BASELINE} (about {EPOCH_BEFORE_S} s -> {EPOCH_AFTER_S} s)"), "—",
-                     epoch_text, verdict(epoch_ratio >= EPOCH_SPEEDUP)])
+        rows.append(
+            [
+                (
+                    f"epoch of 54,000 augmented images ≥ {EPOCH_SPEEDUP:.2f}× faster than the "
+                    f"pipeline of {EPOCH_BASELINE} (about {EPOCH_BEFORE_S} s -> {EPOCH_AFTER_S} s)"
+                ),
+                "—",
+                epoch_text,
+                verdict(epoch_ratio >= EPOCH_SPEEDUP),
+            ]
+        )
     seeds = readme_table.current_seed_run(ROOT)
     for ds, target in SEED_MEAN_TARGETS.items():
         stats = seeds["summary"].get(ds) if seeds else None
-        rows.append([f"{ds} test accuracy, mean of {SEED_MEAN_SEEDS} seeds ≥ {target:.2%}", ANCHORS[ds],
-                     f"{stats['mean']:.2%} ± {stats['std']:.2%} ({stats['seeds']} seeds)" if stats
-                     else "not measured on this params.yaml: `make bench-seeds`",
-                     verdict(bool(stats) and stats["seeds"] >= SEED_MEAN_SEEDS
-                             and stats["mean"] >= target)])
+        rows.append(
+            [
+                f"{ds} test accuracy, mean of {SEED_MEAN_SEEDS} seeds ≥ {target:.2%}",
+                ANCHORS[ds],
+                f"{stats['mean']:.2%} ± {stats['std']:.2%} ({stats['seeds']} seeds)"
+                if stats
+                else "not measured on this params.yaml: `make bench-seeds`",
+                verdict(
+                    bool(stats) and stats["seeds"] >= SEED_MEAN_SEEDS and stats["mean"] >= target
+                ),
+            ]
+        )
     if "classic" in r:
-        rows.append(["1998 classic preset (report only)", "LeCun 1998: 99.05%",
-                     ", ".join(f"{readme_table.title(ds)} {accuracy:.2%}"
-                               for ds, accuracy in r["classic"].items() if ds != "wall_seconds"), "—"])
+        rows.append(
+            [
+                "1998 classic preset (report only)",
+                "LeCun 1998: 99.05%",
+                ", ".join(
+                    f"{readme_table.title(ds)} {accuracy:.2%}"
+                    for ds, accuracy in r["classic"].items()
+                    if ds != "wall_seconds"
+                ),
+                "—",
+            ]
+        )
     return rows
 
 

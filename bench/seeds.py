@@ -16,9 +16,9 @@ Each run is kept as bench/results/seeds/<commit>_<settings changed, or "defaults
 CPU it ran on: a row of docs/benchmarks.md's levers table; a run without --set on the committed
 params.yaml also gives the results tables (README, docs/benchmarks.md) their mean ± std and
 docs/benchmarks.md its per-seed table, and so does a lever's once params.yaml
-adopts it (`readme_table.describes_params`: same settings, its first seed the committed metrics). With --set (a lever: params.yaml keys
-changed from HEAD's) every seed is trained. About 5 minutes per trained seed of both datasets on
-2 CPU cores.
+adopts it (`readme_table.describes_params`: same settings, its first seed the committed metrics).
+With --set (a lever: params.yaml keys changed from HEAD's) every seed is trained. About 5 minutes
+per trained seed of both datasets on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -47,11 +47,15 @@ def setting(text: str) -> tuple[str, object]:
     """KEY=VALUE from the command line; VALUE is read as YAML (0.999, true, [1, 2], cosine)."""
     key, equals, value = text.partition("=")
     if not equals or not key:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. train.ema_momentum=0.999")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected KEY=VALUE, e.g. train.ema_momentum=0.999"
+        )
     return key, yaml.safe_load(value)
 
 
-def trained_with_seed(commit: str, seed: int, datasets: list[str], overrides: dict[str, object]) -> dict:
+def trained_with_seed(
+    commit: str, seed: int, datasets: list[str], overrides: dict[str, object]
+) -> dict:
     """Test accuracy and median epoch time per dataset, and the wall time, with params.yaml's seed
     set to `seed` and `overrides` applied, from a scratch checkout of `commit`."""
     with workspace.scratch_checkout(commit, ROOT) as checkout:
@@ -101,11 +105,15 @@ def summary(per_seed: dict[int, dict[str, float]], datasets: list[str]) -> dict[
 def results_file(commit: str, overrides: dict[str, object]) -> Path:
     """bench/results/seeds/<commit>_<settings changed, or "defaults">.json."""
     name = "_".join(f"{key}={json.dumps(value)}" for key, value in sorted(overrides.items()))
-    return SEEDS_RESULTS / f"{commit[:7]}_{re.sub(r'[^A-Za-z0-9_.=-]+', '-', name or 'defaults')}.json"
+    return (
+        SEEDS_RESULTS / f"{commit[:7]}_{re.sub(r'[^A-Za-z0-9_.=-]+', '-', name or 'defaults')}.json"
+    )
 
 
 def main() -> int:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     cli.add_argument("--seeds", type=int, default=5, help="how many seeds, the committed one first")
     cli.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
                      help="a params.yaml key changed from HEAD's for every seed (repeatable)")
@@ -116,9 +124,12 @@ def main() -> int:
                      help="rewrite the generated blocks of docs/benchmarks.md and README.md")
     cli.add_argument("--render", action="store_true",
                      help="train nothing: rewrite those blocks from the stored results")
-    cli.add_argument("--train-all", action="store_true",
-                     help="train the committed seed too (on another kind of CPU than the one that committed "
-                          "the metrics); prints only: the README's tables hold the committing machine's runs")
+    cli.add_argument(
+        "--train-all",
+        action="store_true",
+        help="train the committed seed too (on another kind of CPU than the one that committed "
+        "the metrics); prints only: the README's tables hold the committing machine's runs",
+    )
     args = cli.parse_args()
     if args.render:
         results = readme_table.latest_results(ROOT)
@@ -137,7 +148,8 @@ def main() -> int:
     commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
 
     per_seed, epoch_seconds, walls = {}, {}, {}
-    if not overrides and not args.train_all:  # the committed seed's results are the committed metrics
+    # the committed seed's results are the committed metrics
+    if not overrides and not args.train_all:
         per_seed[seeds[0]] = {ds: metrics_accuracy(ROOT, ds) for ds in datasets}
         epoch_seconds[seeds[0]] = {ds: median_epoch(ds) for ds in datasets}
     if args.pool:

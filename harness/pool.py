@@ -17,11 +17,30 @@ def start_worker(pool: str, name: str, home: Path, env: dict[str, str]) -> subpr
     """`lenet worker --pool POOL --name NAME --limit 1` in `home` (made here), its output in
     home/worker.log; `env` is its whole environment (PREFECT_API_URL and credentials included)."""
     home.mkdir()
-    env = {**env, "PREFECT_HOME": str(home / "prefect"), "LENET_WORKER_CACHE": str(home / "dvc-cache")}
+    env = {
+        **env,
+        "PREFECT_HOME": str(home / "prefect"),
+        "LENET_WORKER_CACHE": str(home / "dvc-cache"),
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "worker", "--pool", pool, "--name", name, "--limit", "1"],
-        cwd=home, env=workspace.environment(env), stdout=(home / "worker.log").open("w"),
-        stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "worker",
+            "--pool",
+            pool,
+            "--name",
+            name,
+            "--limit",
+            "1",
+        ],
+        cwd=home,
+        env=workspace.environment(env),
+        stdout=(home / "worker.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def kill_worker(home: Path) -> None:

@@ -27,7 +27,9 @@ def binaries() -> Path:
     initdb = shutil.which("initdb")
     if initdb:
         return Path(initdb).parent
-    raise RuntimeError("PostgreSQL not installed: run `make postgres` (Debian's postgresql package)")
+    raise RuntimeError(
+        "PostgreSQL not installed: run `make postgres` (Debian's postgresql package)"
+    )
 
 
 class Postgres:

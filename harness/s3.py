@@ -1,8 +1,9 @@
-"""A real S3 server on 127.0.0.1 (moto's server mode) for tests and benchmarks, and DVC remotes on it.
+"""A real S3 server on 127.0.0.1 (moto's server mode) for tests and benchmarks, and DVC remotes
+on it.
 
     with MotoS3() as s3:
-        url = s3.bucket("lenet-remote")          # s3://lenet-remote
-        s3.add_dvc_remote(project, url)           # in project/.dvc/config.local, credentials included
+        url = s3.bucket("lenet-remote")  # s3://lenet-remote
+        s3.add_dvc_remote(project, url)  # in project/.dvc/config.local, credentials included
 
 Credentials are moto's dummies; they go into `.dvc/config.local` (never committed) or the
 environment (`s3.env`), as a user's real ones would.
@@ -51,11 +52,14 @@ class MotoS3:
         return f"s3://{name}"
 
     def add_dvc_remote(self, project: Path, url: str, name: str = "shared") -> None:
-        """`url` as `project`'s default DVC remote, endpoint and credentials in .dvc/config.local."""
-        for args in (("add", "--local", "-f", "-d", name, url),
-                     ("modify", "--local", name, "endpointurl", self.endpoint),
-                     ("modify", "--local", name, "access_key_id", ACCESS["AWS_ACCESS_KEY_ID"]),
-                     ("modify", "--local", name, "secret_access_key", ACCESS["AWS_SECRET_ACCESS_KEY"])):
+        """`url` as `project`'s default DVC remote, endpoint and credentials in
+        .dvc/config.local."""
+        for args in (
+            ("add", "--local", "-f", "-d", name, url),
+            ("modify", "--local", name, "endpointurl", self.endpoint),
+            ("modify", "--local", name, "access_key_id", ACCESS["AWS_ACCESS_KEY_ID"]),
+            ("modify", "--local", name, "secret_access_key", ACCESS["AWS_SECRET_ACCESS_KEY"]),
+        ):
             workspace.run("dvc", "remote", *args, cwd=project)
 
     def objects(self, bucket: str) -> dict[str, bytes]:

@@ -47,13 +47,23 @@ def write_idx_gz(path: Path, array: np.ndarray) -> str:
     return idx.md5(raw)
 
 
-def write_mirror(mirror: Path, mirror_dir: str, train_per_class=20, test_per_class=5, seed=0) -> dict:
+def write_mirror(
+    mirror: Path, mirror_dir: str, train_per_class=20, test_per_class=5, seed=0
+) -> dict:
     """A mirror folder holding one tiny dataset; returns its params.yaml catalog entry."""
     train_x, train_y = make_split(train_per_class, seed)
     test_x, test_y = make_split(test_per_class, seed + 1)
-    arrays = {"train_images": train_x, "train_labels": train_y, "test_images": test_x, "test_labels": test_y}
+    arrays = {
+        "train_images": train_x,
+        "train_labels": train_y,
+        "test_images": test_x,
+        "test_labels": test_y,
+    }
     files = {
-        key: {"name": FILES[key], "md5": write_idx_gz(mirror / mirror_dir / FILES[key], arrays[key])}
+        key: {
+            "name": FILES[key],
+            "md5": write_idx_gz(mirror / mirror_dir / FILES[key], arrays[key]),
+        }
         for key in FILES
     }
     return {
@@ -111,7 +121,9 @@ def make_tiny_project(project: Path, params: dict, mirror: Path) -> Path:
     """Copy the pipeline into `project`, with `params`, as a committed git + DVC repository whose
     reference profile was built from `mirror` (the params' data)."""
     project.mkdir()
-    shutil.copytree(ROOT / "pipeline", project / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "pipeline", project / "pipeline", ignore=shutil.ignore_patterns("__pycache__")
+    )
     for name in ("dvc.yaml", ".gitignore", "prefect.toml", "tune/dvc.yaml"):
         (project / name).parent.mkdir(exist_ok=True)
         shutil.copy(ROOT / name, project / name)
@@ -128,7 +140,9 @@ def make_tiny_project(project: Path, params: dict, mirror: Path) -> Path:
     dataset = next(iter(params["datasets"]))
     with_mirror = {**os.environ, "LENET_DATA_MIRROR": mirror.as_uri()}
     for stage in ("download", "reference"):
-        workspace.run("python", "-m", "pipeline", stage, "--dataset", dataset, cwd=project, env=with_mirror)
+        workspace.run(
+            "python", "-m", "pipeline", stage, "--dataset", dataset, cwd=project, env=with_mirror
+        )
     shutil.rmtree(project / "data")
     commit_all(project, "tiny project")
     return project
@@ -160,5 +174,7 @@ def commit_all(project: Path, message: str) -> None:
 def copy_project(template: Path, to: Path) -> Path:
     """A copy of a tiny project (its git history and DVC cache included): cheaper than building
     or reproducing one per test. DVC's machine-local state (.dvc/tmp) is left behind."""
-    shutil.copytree(template, to, symlinks=True, ignore=lambda d, names: ["tmp"] if d.endswith(".dvc") else [])
+    shutil.copytree(
+        template, to, symlinks=True, ignore=lambda d, names: ["tmp"] if d.endswith(".dvc") else []
+    )
     return to

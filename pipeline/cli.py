@@ -102,7 +102,9 @@ def run_report(ctx: Context) -> int:
     if args.pull:
         rerun.pull()
     report.refuse_stale(args.base, args.out, args.post_comment)
-    base, change = rerun.rerun_reduced(args.base, args.reduced) if args.reduced else (args.base, None)
+    base, change = (
+        rerun.rerun_reduced(args.base, args.reduced) if args.reduced else (args.base, None)
+    )
     verdicts = report.run(ctx.params, base, change, args.out, args.post_comment)
     print(f"{args.out / 'report.md'}: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
     strict = args.fail_on_regression or ctx.params.report.fail_on_regression
@@ -117,11 +119,33 @@ def run_summary(ctx: Context) -> None:
     summary.run(ctx.params, ProjectPaths())
 
 
-@command("exp", "the experiments table: per experiment, the params that differ and each "
-         "dataset's test accuracy and errors (dvc exp show's data, one line per experiment)", "tool",
-         option("dvc_args", nargs="*", metavar="DVC_EXP_SHOW_ARG",
-                help="passed to `dvc exp show --json` after `--`, e.g. -- --all-commits"))
+@command(
+    "exp",
+    "the experiments table: per experiment, the params that differ and each "
+    "dataset's test accuracy and errors (dvc exp show's data, one line per experiment)",
+    "tool",
+    option(
+        "dvc_args",
+        nargs="*",
+        metavar="DVC_EXP_SHOW_ARG",
+        help="passed to `dvc exp show --json` after `--`, e.g. -- --all-commits",
+    ),
+    option(
+        "--html",
+        nargs="?",
+        type=Path,
+        const=Path("reports/experiments.html"),
+        metavar="PATH",
+        help="write the experiments page instead (offline HTML: per dataset, each seed's test "
+        "accuracy as a point, grouped by the params that vary; default: reports/experiments.html)",
+    ),
+)
 def run_exp(ctx: Context) -> None:
+    if ctx.options.html is not None:
+        from pipeline.tools import experiments_page
+
+        experiments_page.run(ctx.options.html, ctx.options.dvc_args)
+        return
     from pipeline.tools import experiments
 
     experiments.run(ctx.options.dvc_args)
@@ -186,9 +210,12 @@ def run_dataset(ctx: Context) -> None:
                 args.invert, args.horizontal_flip, ctx.params_file)
 
 
-@command("assets", "install the pinned offline copies of the pages' JavaScript and CSS and the "
-         "drawing page's ONNX Runtime Web from npm, and DVC's plots template (`make install` runs it)",
-         "tool")
+@command(
+    "assets",
+    "install the pinned offline copies of the pages' JavaScript and CSS and the "
+    "drawing page's ONNX Runtime Web from npm, and DVC's plots template (`make install` runs it)",
+    "tool",
+)
 def run_assets(ctx: Context) -> None:
     from pipeline.pages import assets
     from pipeline.tools import demo

@@ -76,7 +76,8 @@ class Command:
     exclusive: bool = False
     # Optional packages its libraries would import and it never uses (runtime.profile.skip_imports).
     skips: tuple[str, ...] = ()
-    # Before running: a check of the inputs that names what to run first (stages: their dvc.yaml deps).
+    # Before running: a check of the inputs that names what to run first (stages: their
+    # dvc.yaml deps).
     precheck: Callable[[Context], None] | None = None
 
 

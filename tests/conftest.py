@@ -108,7 +108,13 @@ def tuned_template(reproduced_template, tiny_template, tmp_path_factory, worker_
     def build(base: Path) -> Path:
         tuned = copy_project(reproduced_template[0], base / "project")
         set_params(tuned, "tune", max_trials=TUNED_TRIALS)
-        run_in(tuned, "dvc", "repro", "tune/dvc.yaml", env={"LENET_DATA_MIRROR": tiny_template[1].as_uri()})
+        run_in(
+            tuned,
+            "dvc",
+            "repro",
+            "tune/dvc.yaml",
+            env={"LENET_DATA_MIRROR": tiny_template[1].as_uri()},
+        )
         commit_all(tuned, "search")
         return base
 

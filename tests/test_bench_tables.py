@@ -1,5 +1,6 @@
 """What the benchmarks compute from what they measured: which seeds run is "the current one" in
-the README tables, oneDNN's cost per primitive from its verbose log, and each op's from TensorFlow's profiler trace."""
+the README tables, oneDNN's cost per primitive from its verbose log, and each op's from TensorFlow's
+profiler trace."""
 
 import json
 from pathlib import Path
@@ -36,7 +37,10 @@ def test_current_seed_run_is_the_latest_commits_not_the_last_file_name(tmp_path)
 
     assert readme_table.current_seed_run(tmp_path)["commit"] == commits[1]
     assert [run["commit"] for run in readme_table.seed_runs(tmp_path)] == commits
-    assert "mean of 5 seeds" in readme_table.seed_spread(readme_table.current_seed_run(tmp_path))["mnist"]
+    assert (
+        "mean of 5 seeds"
+        in readme_table.seed_spread(readme_table.current_seed_run(tmp_path))["mnist"]
+    )
 
 
 def committed_params(root: Path, params_text: str) -> tuple[str, Path]:
@@ -54,14 +58,21 @@ def committed_params(root: Path, params_text: str) -> tuple[str, Path]:
 
 def test_a_levers_update_rewrites_the_levers_table_and_leaves_the_results_alone(tmp_path):
     commit, folder = committed_params(tmp_path, "seed: 42\n")
-    lever = {"overrides": {"train.interpolation": "nearest"},
-             "seeds": {"42": {"mnist": 0.995}, "43": {"mnist": 0.997}},
-             "summary": {"mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2}},
-             "params_sha256": "other", "commit": commit}
+    lever = {
+        "overrides": {"train.interpolation": "nearest"},
+        "seeds": {"42": {"mnist": 0.995}, "43": {"mnist": 0.997}},
+        "summary": {
+            "mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2}
+        },
+        "params_sha256": "other",
+        "commit": commit,
+    }
     (folder / "lever.json").write_text(json.dumps(lever))
     results_block = f"{readme_table.BEGIN}\nmeasured by make bench\n{readme_table.END}"
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{results_block}\n{readme_table.LEVERS_BEGIN}\nold\n{readme_table.LEVERS_END}\n")
+    readme.write_text(
+        f"# x\n{results_block}\n{readme_table.LEVERS_BEGIN}\nold\n{readme_table.LEVERS_END}\n"
+    )
 
     readme_table.update_readme(tmp_path, None)
 
@@ -71,43 +82,64 @@ def test_a_levers_update_rewrites_the_levers_table_and_leaves_the_results_alone(
     assert "\nold\n" not in text
 
 
-def test_an_adopted_levers_seeds_are_the_defaults_seeds_while_its_first_seed_is_the_committed_metrics(tmp_path):
+def test_an_adopted_levers_seeds_are_the_defaults_seeds_while_its_first_seed_is_the_committed_metrics(  # noqa: E501
+    tmp_path,
+):
     commit, folder = committed_params(tmp_path, PARAMS_FILE.read_text())
     params = tmp_path / "params.yaml"
-    lever = {"overrides": {"train.shift": 0.07},
-             "seeds": {"42": {"mnist": 0.995, "fashion_mnist": 0.921},
-                       "43": {"mnist": 0.997, "fashion_mnist": 0.923}},
-             "summary": {"mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2},
-                         "fashion_mnist": {"mean": 0.922, "std": 0.0014, "min": 0.921, "max": 0.923,
-                                           "seeds": 2}},
-             "params_sha256": readme_table.params_sha256(tmp_path), "commit": commit}
+    lever = {
+        "overrides": {"train.shift": 0.07},
+        "seeds": {
+            "42": {"mnist": 0.995, "fashion_mnist": 0.921},
+            "43": {"mnist": 0.997, "fashion_mnist": 0.923},
+        },
+        "summary": {
+            "mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2},
+            "fashion_mnist": {"mean": 0.922, "std": 0.0014, "min": 0.921, "max": 0.923, "seeds": 2},
+        },
+        "params_sha256": readme_table.params_sha256(tmp_path),
+        "commit": commit,
+    }
     (folder / "lever.json").write_text(json.dumps(lever))
     (tmp_path / "metrics").mkdir()
 
     def committed(mnist: float) -> None:
         for ds, accuracy in (("mnist", mnist), ("fashion_mnist", 0.921)):
-            (tmp_path / "metrics" / f"{ds}.json").write_text(json.dumps({"test": {"accuracy": accuracy}}))
+            (tmp_path / "metrics" / f"{ds}.json").write_text(
+                json.dumps({"test": {"accuracy": accuracy}})
+            )
 
     committed(0.995)
     assert readme_table.current_seed_run(tmp_path) is None  # a lever, not yet the defaults
 
     apply_overrides(params, {"train.shift": 0.07})  # adopted: other bytes, the lever's settings
     assert readme_table.current_seed_run(tmp_path)["commit"] == commit
-    assert "mean of 2 seeds (42 to 43): 99.60%" in readme_table.seed_spread(readme_table.current_seed_run(tmp_path))["mnist"]
+    assert (
+        "mean of 2 seeds (42 to 43): 99.60%"
+        in readme_table.seed_spread(readme_table.current_seed_run(tmp_path))["mnist"]
+    )
 
     committed(0.994)  # the code has changed the numbers since the lever ran
     assert readme_table.current_seed_run(tmp_path) is None
 
 
-def test_an_adopted_levers_seeds_still_describe_the_defaults_after_a_key_with_the_old_behaviour_is_added(tmp_path):
+def test_an_adopted_levers_seeds_still_describe_the_defaults_after_a_key_with_the_old_behaviour_is_added(  # noqa: E501
+    tmp_path,
+):
     """The lever ran on a params.yaml without model.pool_before_activation (the key came later,
     its default [] what that code trained): the README must keep its 5-seed mean."""
     without_key = "".join(line for line in PARAMS_FILE.read_text().splitlines(keepends=True)
                           if "pool_before_activation:" not in line)
     commit, folder = committed_params(tmp_path, without_key)
-    lever = {"overrides": {"train.shift": 0.07}, "seeds": {"42": {"mnist": 0.995}, "43": {"mnist": 0.997}},
-             "summary": {"mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2}},
-             "params_sha256": "other", "commit": commit}
+    lever = {
+        "overrides": {"train.shift": 0.07},
+        "seeds": {"42": {"mnist": 0.995}, "43": {"mnist": 0.997}},
+        "summary": {
+            "mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2}
+        },
+        "params_sha256": "other",
+        "commit": commit,
+    }
     (folder / "lever.json").write_text(json.dumps(lever))
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "mnist.json").write_text(json.dumps({"test": {"accuracy": 0.995}}))
@@ -131,7 +163,8 @@ def test_onednn_cost_per_step_is_the_median_call_times_calls_per_step():
     conv = ("onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx2,forward_training,"
             "src:f32::blocked:acdb::f0 dst:f32::blocked:acdb::f0,attr-post-ops:eltwise_relu,"
             "alg:convolution_direct,mb256_ic1oc6_ih32oh28kh5sh1dh0ph0_iw32ow28kw5sw1dw0pw0,{ms}")
-    gemm = "onednn_verbose,v1,primitive,exec,cpu,gemm_api,,undef,src_f32::blocked:ab:f0,,,256x400:400x120,{ms}"
+    gemm = ("onednn_verbose,v1,primitive,exec,cpu,gemm_api,,undef,src_f32::blocked:ab:f0,,,"
+            "256x400:400x120,{ms}")
     log = "\n".join([
         "onednn_verbose,v1,info,cpu,isa:Intel AVX2",
         "onednn_verbose,v1,primitive,create:cache_miss,cpu,convolution,brg_conv_fwd:avx2,x,y,z,9.0",
@@ -159,7 +192,8 @@ def test_op_profile_sums_each_op_on_the_executors_threads_and_leaves_other_threa
         plane.event_metadata[key].name = name
     for line_name, events in [("tf_Compute/1", [(1, 10.0), (2, 6.0), (3, 1.0), (2, 2.0)]),
                               ("tf_Compute/2", [(3, 0.5)]),
-                              ("python", [(4, 20.0), (2, 9.0)])]:  # the caller's thread: not the executor's
+                              # the caller's thread: not the executor's
+                              ("python", [(4, 20.0), (2, 9.0)])]:
         line = plane.lines.add(name=line_name)
         for key, ms in events:
             line.events.add(metadata_id=key, duration_ps=int(ms * 1e9))
@@ -189,5 +223,7 @@ def test_the_targets_labels_say_the_constants_they_check(monkeypatch):
     labels = [row[0] for row in run.summary_rows(results)]
 
     assert any("≤ 15 min" in label for label in labels), labels
-    assert any("≥ 1.60× faster" in label and "about 8 s -> 5 s" in label for label in labels), labels
+    assert any("≥ 1.60× faster" in label and "about 8 s -> 5 s" in label for label in labels), (
+        labels
+    )
     assert sum("mean of 3 seeds" in label for label in labels) == len(run.SEED_MEAN_TARGETS), labels

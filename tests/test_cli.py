@@ -52,7 +52,9 @@ def test_every_dvc_stage_runs_a_registered_stage_command():
     for name, cmd in commands.items():  # per dataset (foreach), or one over all datasets
         per_dataset = STAGE_COMMANDS[name].per_dataset
         assert per_dataset == ("foreach" in dvc["stages"][name])
-        assert cmd == f"python -m pipeline.stages {name}" + (" --dataset ${key}" if per_dataset else "")
+        assert cmd == f"python -m pipeline.stages {name}" + (
+            " --dataset ${key}" if per_dataset else ""
+        )
     tune = yaml.safe_load((ROOT / "tune/dvc.yaml").read_text())
     assert tune["stages"]["tune"]["cmd"] == "python -m pipeline.stages tune"
 

@@ -75,7 +75,10 @@ def test_a_valid_artifact_creates_the_comment_then_updates_it(github, tmp_path):
     assert first.stdout == "pull request #7: report comment created\n"
     second = comment(tmp_path, github, artifact(tmp_path, body=REPORT + "\nsecond push\n"))
     assert second.stdout == "pull request #7: report comment updated\n", second.stderr
-    assert [c["body"] for c in github.comments] == ["a reviewer's comment", REPORT + "\nsecond push\n"]
+    assert [c["body"] for c in github.comments] == [
+        "a reviewer's comment",
+        REPORT + "\nsecond push\n",
+    ]
     assert ("GET", f"/repos/{REPO}/pulls/7") in github.requests  # the number was checked first
 
 
@@ -147,7 +150,9 @@ def test_each_api_failure_is_one_clear_line(github, tmp_path, method, status, bo
 
 def test_an_unreachable_api_is_one_clear_line(github, tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
-    refused(comment(tmp_path, github, artifact(tmp_path), GITHUB_API_URL=url), f"GitHub API at {url}")
+    refused(
+        comment(tmp_path, github, artifact(tmp_path), GITHUB_API_URL=url), f"GitHub API at {url}"
+    )
 
 
 def test_no_artifact_posts_nothing_and_says_why(github, tmp_path):

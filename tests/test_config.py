@@ -28,7 +28,8 @@ def test_unknown_key_is_rejected_and_named(raw):
     ("section", "key", "value", "message"),
     [
         ("train", "batch_size", "big", r"train\.batch_size: .*'big'"),  # wrong type
-        ("preprocess", "validation_fraction", 1.5, r"preprocess\.validation_fraction: .*1\.5"),  # range
+        # out of range
+        ("preprocess", "validation_fraction", 1.5, r"preprocess\.validation_fraction: .*1\.5"),
         ("model", "activation", "gelu", r"model\.activation: .*'gelu'"),  # not a choice
     ],
 )
@@ -40,7 +41,9 @@ def test_bad_value_is_rejected_and_named(raw, section, key, value, message):
 
 def test_pooling_before_the_activation_refuses_batch_norm_on_its_convolution(raw):
     raw["model"].update(pool_before_activation=["S4"], batch_norm=["C3", "F5"])
-    with pytest.raises(ParamsError, match=r"model: .*pool_before_activation \['S4'\] .*batch norm on C3"):
+    with pytest.raises(
+        ParamsError, match=r"model: .*pool_before_activation \['S4'\] .*batch norm on C3"
+    ):
         parse_params(raw)
 
 
@@ -88,9 +91,12 @@ def test_a_datasets_own_train_setting_wins_over_the_shared_one(raw):
 def test_a_setting_found_at_neither_level_is_named_with_both_places(raw):
     del raw["datasets"]["fashion_mnist"]["train"]["epochs"]
     del raw["train"]["epochs"]
-    with pytest.raises(ParamsError, match=r"dataset 'fashion_mnist' has no value for train\.epochs: "
-                                          r"give it in `train` \(every dataset\) or in "
-                                          r"`datasets\.fashion_mnist\.train` \(this one\)"):
+    with pytest.raises(
+        ParamsError,
+        match=r"dataset 'fashion_mnist' has no value for train\.epochs: "
+        r"give it in `train` \(every dataset\) or in "
+        r"`datasets\.fashion_mnist\.train` \(this one\)",
+    ):
         parse_params(raw)
 
 
@@ -100,10 +106,16 @@ def test_a_datasets_train_setting_is_validated_as_the_shared_one(raw):
         parse_params(raw)
 
 
-@pytest.mark.parametrize(("where", "problem"), [
-    ("shared", r"train\.epochs: Input should be greater than or equal to 1 \(got 0\)"),
-    ("mnist", r"datasets\.mnist\.train\.epochs: Input should be greater than or equal to 1 \(got 0\)"),
-])
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        ("shared", r"train\.epochs: Input should be greater than or equal to 1 \(got 0\)"),
+        (
+            "mnist",
+            r"datasets\.mnist\.train\.epochs: Input should be greater than or equal to 1 \(got 0\)",
+        ),
+    ],
+)
 def test_a_bad_setting_is_reported_once_where_it_was_given(raw, where, problem):
     """One line about the value as written, naming the level that gave it."""
     (raw["train"] if where == "shared" else raw["datasets"]["mnist"]["train"])["epochs"] = 0
@@ -124,4 +136,7 @@ def test_a_dataset_without_own_train_settings_trains_with_the_shared_ones(raw):
     raw["datasets"]["digits"] = {**copy.deepcopy(raw["datasets"]["mnist"]), "train": {}}
     params = parse_params(raw)
     assert params.train_for("digits") == Train(**raw["train"])
-    assert params.train_for("fashion_mnist").epochs == raw["datasets"]["fashion_mnist"]["train"]["epochs"]
+    assert (
+        params.train_for("fashion_mnist").epochs
+        == raw["datasets"]["fashion_mnist"]["train"]["epochs"]
+    )

@@ -17,7 +17,9 @@ def test_the_page_classifies_the_test_strip_and_a_drawing_offline_as_predict_wou
         reproduced_project, tmp_path):
     # The project's own copy of the pinned ONNX Runtime Web, as `lenet assets` installs it.
     (reproduced_project / "tools" / "demo-assets").mkdir(parents=True, exist_ok=True)
-    (reproduced_project / "tools" / "demo-assets" / "node_modules").symlink_to(DEMO_ASSETS / "node_modules")
+    (reproduced_project / "tools" / "demo-assets" / "node_modules").symlink_to(
+        DEMO_ASSETS / "node_modules"
+    )
     images, evaluated = tiny_test_images(reproduced_project)
     pictures = []
     drawn = Image.new("RGB", (280, 280), "white")  # a 7, dark ink on light paper, any size
@@ -33,9 +35,11 @@ def test_the_page_classifies_the_test_strip_and_a_drawing_offline_as_predict_wou
     assert seen["refused"] == [], seen["refused"]  # nothing left 127.0.0.1
     strip = seen["strip"]
     assert len(strip) == min(12, len(evaluated))
-    assert [item["page"] for item in strip] == evaluated[:len(strip)]  # the evaluate stage's answers
+    # the evaluate stage's answers
+    assert [item["page"] for item in strip] == evaluated[:len(strip)]
     assert all(item["evaluated"] == answer for item, answer in zip(strip, evaluated, strict=False))
-    assert seen["drawn"]["top"] in {f"c{i}" for i in range(10)}  # the pointer-drawn stroke, classified
+    # the pointer-drawn stroke, classified
+    assert seen["drawn"]["top"] in {f"c{i}" for i in range(10)}
     assert seen["drawn"]["live"] == "polite"
     for picture, page in zip(pictures, seen["inputs"], strict=True):
         ours = predict.read_picture(picture, "auto")

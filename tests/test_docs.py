@@ -130,7 +130,8 @@ def lenet_problems(words: list[str], commands_: dict[str, argparse.ArgumentParse
 
 
 def settings_named(words: list[str]) -> list[str]:
-    """params.yaml keys set in a command: `-S KEY=VALUE`, `--set KEY=VALUE`, `SET="KEY=VALUE ..."`."""
+    """params.yaml keys set in a command: `-S KEY=VALUE`, `--set KEY=VALUE`, `SET="KEY=VALUE
+    ..."`."""
     keys = []
     for flag, value in itertools.pairwise(words):
         if flag in ("-S", "--set") and "=" in value:
@@ -159,14 +160,18 @@ def params_has(key: str) -> bool:
 @pytest.mark.parametrize("path", docs(), ids=shown)
 def test_the_make_targets_the_docs_name_exist(path):
     targets = make_targets()
-    missing = sorted({t for words in commands(path.read_text()) for t in make_calls(words)} - targets)
+    missing = sorted(
+        {t for words in commands(path.read_text()) for t in make_calls(words)} - targets
+    )
     assert not missing, f"{shown(path)} names make targets the Makefile lacks: {missing}"
 
 
 @pytest.mark.parametrize("path", docs(), ids=shown)
 def test_the_lenet_commands_and_options_the_docs_name_exist(path):
     commands_ = subparsers(lenet_parser())
-    problems = sorted({p for words in commands(path.read_text()) for p in lenet_problems(words, commands_)})
+    problems = sorted(
+        {p for words in commands(path.read_text()) for p in lenet_problems(words, commands_)}
+    )
     assert not problems, f"{shown(path)}: " + "; ".join(problems)
 
 
@@ -212,7 +217,9 @@ def test_every_lenet_example_in_the_docs_parses_with_the_cli(path):
                 parser.parse_args(args)
         except SystemExit as stop:
             if stop.code:
-                refused.append(f"`lenet {shlex.join(args)}`: {errors.getvalue().strip().splitlines()[-1]}")
+                refused.append(
+                    f"`lenet {shlex.join(args)}`: {errors.getvalue().strip().splitlines()[-1]}"
+                )
     assert not refused, f"{shown(path)}: " + "; ".join(refused)
 
 
@@ -264,7 +271,14 @@ def test_the_readmes_prerequisites_name_every_package_make_test_installs():
     assert f"sudo apt-get install {' '.join(sorted(packages))}" in quick_start
 
 
-CONFIG_FILES = ("params.yaml", ".gitignore", "pyproject.toml", "Makefile", "dvc.yaml", "prefect.toml")
+CONFIG_FILES = (
+    "params.yaml",
+    ".gitignore",
+    "pyproject.toml",
+    "Makefile",
+    "dvc.yaml",
+    "prefect.toml",
+)
 DOC_REFERENCE = re.compile(r"\b(README(?:\.md)?|docs/[\w-]+\.md)(?:#([\w-]+))?(?:'s \"([^\"]+)\")?")
 
 
@@ -329,7 +343,9 @@ def test_the_tuning_tables_today_column_names_keys_params_yaml_has():
 def heading_anchors(path: Path) -> set[str]:
     """GitHub's anchors for a markdown file's headings."""
     headings = re.findall(r"^#+\s+(.*)$", FENCE.sub("", path.read_text()), re.MULTILINE)
-    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+    return {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings
+    }
 
 
 @pytest.mark.parametrize("path", docs(), ids=shown)
@@ -353,7 +369,9 @@ def test_relative_links_point_to_files_and_headings_that_exist(path):
 
 
 def test_every_docs_page_links_back_to_the_readme():
-    assert [shown(p) for p in docs() if p != README and "](../README.md)" not in p.read_text()] == []
+    assert [
+        shown(p) for p in docs() if p != README and "](../README.md)" not in p.read_text()
+    ] == []
 
 
 def test_the_readme_is_short_and_names_no_commits_in_its_prose():

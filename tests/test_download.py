@@ -19,7 +19,9 @@ def test_downloads_and_verifies_over_http(http_mirror, tmp_path, monkeypatch):
     monkeypatch.setenv(download.MIRROR_ENV, url)
     out = tmp_path / "raw"
     download.run("digits", _dataset(entry, []), SETTINGS, out)
-    assert sorted(p.name for p in out.iterdir()) == sorted(f["name"] for f in entry["files"].values())
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f["name"] for f in entry["files"].values()
+    )
 
 
 def test_file_mirror_comes_before_params_urls(mirror, monkeypatch):

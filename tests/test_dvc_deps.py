@@ -68,8 +68,8 @@ STAGES = (*MODEL_STAGES, "overview")
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_stage_depends_on_its_whole_import_closure(stage):
-    """The stage `x` runs pipeline/stages/x.py. Export also depends on the code of every stage that makes
-    the model: its provenance names the last commit of that code (export.code_commit), so a
+    """The stage `x` runs pipeline/stages/x.py. Export also depends on the code of every stage that
+    makes the model: its provenance names the last commit of that code (export.code_commit), so a
     change to any of it must re-export."""
     needed = closure(*ENTRY, f"stages.{stage}")
     if stage == "export":

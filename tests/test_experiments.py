@@ -94,14 +94,22 @@ def checkout(tmp_path):
 
 
 def test_one_datasets_change_reruns_that_dataset_and_a_shared_change_both(checkout):
-    assert params_changed(checkout, "datasets.mnist.train.epochs", 14) == {"train@mnist", "overview"}
+    assert params_changed(checkout, "datasets.mnist.train.epochs", 14) == {
+        "train@mnist",
+        "overview",
+    }
 
 
 def test_a_shared_train_setting_reruns_both_datasets(checkout):
-    assert params_changed(checkout, "train.learning_rate", 0.003) == {"train@mnist", "train@fashion_mnist"}
+    assert params_changed(checkout, "train.learning_rate", 0.003) == {
+        "train@mnist",
+        "train@fashion_mnist",
+    }
 
 
-def test_the_last_screen_of_make_repro_on_an_up_to_date_project_fits_100_columns(reproduced_project):
+def test_the_last_screen_of_make_repro_on_an_up_to_date_project_fits_100_columns(
+    reproduced_project,
+):
     """`make repro` is `dvc repro` then `lenet summary`: per dataset, accuracy, errors of N and the
     change against the committed numbers, then where to look next."""
     repro = run_in(reproduced_project, "dvc", "repro").stdout

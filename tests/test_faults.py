@@ -35,7 +35,9 @@ def training_outputs(project: Path) -> dict[str, bytes]:
             "dvc.lock": yaml.safe_dump(lock).encode()}
 
 
-def test_training_killed_after_its_second_epoch_resumes_to_the_same_bytes(reproduced_project, tmp_path):
+def test_training_killed_after_its_second_epoch_resumes_to_the_same_bytes(
+    reproduced_project, tmp_path
+):
     set_params(reproduced_project, "train", epochs=4)
     uninterrupted = copy_project(reproduced_project, tmp_path / "uninterrupted")
     run_in(uninterrupted, "dvc", "repro", STAGE)
@@ -67,13 +69,17 @@ def test_search_killed_after_two_trials_resumes_to_the_same_results(reproduced_p
                                                                     tuned_template):
     """The uninterrupted search of the same params is tuned_template's."""
     set_params(reproduced_project, "tune", max_trials=TUNED_TRIALS)
-    kill_after(start_group(reproduced_project, "dvc", "repro", "tune/dvc.yaml"), "trial done", times=2)
+    kill_after(
+        start_group(reproduced_project, "dvc", "repro", "tune/dvc.yaml"), "trial done", times=2
+    )
     rerun = run_in(reproduced_project, "dvc", "repro", "tune/dvc.yaml")
     assert "resuming the search:" in rerun.stderr
     assert rerun.stderr.count("trial done") < TUNED_TRIALS
     for name in ("trials.csv", "summary.json", "best_params.yaml"):
         tuned = Path("reports", "tune", name)
-        assert (reproduced_project / tuned).read_text() == (tuned_template / tuned).read_text(), name
+        assert (reproduced_project / tuned).read_text() == (tuned_template / tuned).read_text(), (
+            name
+        )
     assert not (reproduced_project / ".lenet" / "resume" / "tune").exists()
 
 
@@ -125,8 +131,16 @@ def test_a_second_run_is_refused_while_one_runs_and_the_first_finishes_unharmed(
         second = run_in(reproduced_project, "dvc", "repro", check=False)
         assert second.returncode != 0 and "is busy" in second.stderr, second.stderr
         # ...a stage that DVC does not lock, run by hand: the workspace's owner refuses.
-        by_hand = run_in(reproduced_project, "python", "-m", "pipeline", "validate", "--dataset", "digits",
-                         check=False)
+        by_hand = run_in(
+            reproduced_project,
+            "python",
+            "-m",
+            "pipeline",
+            "validate",
+            "--dataset",
+            "digits",
+            check=False,
+        )
         assert by_hand.returncode != 0
         assert f"another run is using this workspace ({reproduced_project}): PID {first.pid}" \
             in by_hand.stderr, by_hand.stderr

@@ -29,7 +29,9 @@ def test_count_disagreeing_with_file_size(tmp_path):
     raw = struct.pack(">HBB", 0, 8, 3) + struct.pack(">3I", 5, 28, 28) + bytes(4 * 28 * 28)
     path = tmp_path / "short.gz"
     path.write_bytes(gzip.compress(raw))
-    with pytest.raises(idx.IdxError, match=r"short\.gz: header declares shape \(5, 28, 28\).*holds 3136"):
+    with pytest.raises(
+        idx.IdxError, match=r"short\.gz: header declares shape \(5, 28, 28\).*holds 3136"
+    ):
         idx.read(path)
 
 

@@ -75,7 +75,9 @@ def test_the_graph_sees_imports_inside_functions():
 def test_each_module_imports_only_what_its_package_may(module):
     allowed = ALLOWED[part(module)] | {part(module), "__init__"}
     wrong = sorted(o for o in imports(module)[0] if part(o) not in allowed)
-    assert not wrong, f"pipeline.{module} imports {wrong}; {part(module)} may import {sorted(allowed)}"
+    assert not wrong, (
+        f"pipeline.{module} imports {wrong}; {part(module)} may import {sorted(allowed)}"
+    )
 
 
 def test_no_import_cycles():

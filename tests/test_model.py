@@ -51,17 +51,40 @@ def test_a_pooled_convolution_is_the_convolution_then_the_average_pooling():
     np.testing.assert_allclose(pooled(inputs).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(("pooling", "pooled_first", "layer_types"), [
-    ("avg", ["S2", "S4"], ["ConvAveragePool", "Activation", "ConvAveragePool", "Activation"]),
-    ("avg", ["S4"], ["Conv2D", "Activation", "AveragePooling2x2", "ConvAveragePool", "Activation"]),
-    ("max", ["S2", "S4"], ["Conv2D", "MaxPooling2D", "Activation", "Conv2D", "MaxPooling2D", "Activation"]),
-    ("max", ["S2"], ["Conv2D", "MaxPooling2D", "Activation", "Conv2D", "Activation", "MaxPooling2D"]),
-])
-def test_pooling_before_the_activation_keeps_the_weights_and_moves_the_activation(pooling, pooled_first,
-                                                                                  layer_types):
-    model = build_lenet5((32, 32, 1), 10, model_settings(pooling=pooling, pool_before_activation=pooled_first,
-                                                         batch_norm=["F5", "F6"]))
-    reference = build_lenet5((32, 32, 1), 10, model_settings(pooling=pooling, batch_norm=["F5", "F6"]))
+@pytest.mark.parametrize(
+    ("pooling", "pooled_first", "layer_types"),
+    [
+        ("avg", ["S2", "S4"], ["ConvAveragePool", "Activation", "ConvAveragePool", "Activation"]),
+        (
+            "avg",
+            ["S4"],
+            ["Conv2D", "Activation", "AveragePooling2x2", "ConvAveragePool", "Activation"],
+        ),
+        (
+            "max",
+            ["S2", "S4"],
+            ["Conv2D", "MaxPooling2D", "Activation", "Conv2D", "MaxPooling2D", "Activation"],
+        ),
+        (
+            "max",
+            ["S2"],
+            ["Conv2D", "MaxPooling2D", "Activation", "Conv2D", "Activation", "MaxPooling2D"],
+        ),
+    ],
+)
+def test_pooling_before_the_activation_keeps_the_weights_and_moves_the_activation(
+    pooling, pooled_first, layer_types
+):
+    model = build_lenet5(
+        (32, 32, 1),
+        10,
+        model_settings(
+            pooling=pooling, pool_before_activation=pooled_first, batch_norm=["F5", "F6"]
+        ),
+    )
+    reference = build_lenet5(
+        (32, 32, 1), 10, model_settings(pooling=pooling, batch_norm=["F5", "F6"])
+    )
     flatten = [type(layer).__name__ for layer in model.layers].index("Flatten")
     assert [type(layer).__name__ for layer in model.layers[:flatten]] == layer_types
     assert model.layers[flatten - 1].output.shape[1:] == (5, 5, 16)
@@ -84,7 +107,9 @@ def test_learning_rate_schedules_have_their_documented_shape(train_settings, sch
     settings = train_settings.model_copy(update={"schedule": schedule, "epochs": epochs,
                                                  "learning_rate": base})
     rate = learning_rate(settings, steps)
-    at = [base if isinstance(rate, float) else float(rate(epoch * steps)) for epoch in range(epochs)]
+    at = [
+        base if isinstance(rate, float) else float(rate(epoch * steps)) for epoch in range(epochs)
+    ]
     if schedule == "constant":
         assert at == [base] * epochs
     elif schedule == "cosine":
@@ -92,8 +117,9 @@ def test_learning_rate_schedules_have_their_documented_shape(train_settings, sch
         assert at[epochs // 2] == pytest.approx(base / 2, rel=1e-5)
         assert float(rate(epochs * steps)) == pytest.approx(0.0, abs=1e-9)
     else:
-        for (start, fraction), (end, _) in zip(LECUN1998_SCHEDULE, [*LECUN1998_SCHEDULE[1:], (epochs, 0)],
-                                               strict=True):
+        for (start, fraction), (end, _) in zip(
+            LECUN1998_SCHEDULE, [*LECUN1998_SCHEDULE[1:], (epochs, 0)], strict=True
+        ):
             assert at[start:end] == pytest.approx([base * fraction] * (end - start))
 
 
@@ -114,7 +140,8 @@ def test_augmentation_shifts_by_whole_pixels_within_the_limit_and_is_identity_at
     moves = set()
     for _ in range(20):
         out = np.asarray(layer(image, training=True))[0, :, :, 0]
-        assert out.sum() == pytest.approx(1.0) and out.max() == pytest.approx(1.0)  # copied, not blurred
+        # copied, not blurred
+        assert out.sum() == pytest.approx(1.0) and out.max() == pytest.approx(1.0)
         row, col = np.unravel_index(out.argmax(), out.shape)
         assert abs(row - 16) <= 3.2 and abs(col - 16) <= 3.2  # shift 0.1 of 32 pixels
         moves.add((row - 16, col - 16))
@@ -185,7 +212,8 @@ def elastic_field(alpha: float, sigma: float, seed: int, n: int = 4, size: int =
 
 
 def test_elastic_distortion_is_a_smooth_random_displacement_independent_per_axis_and_image():
-    field = elastic_field(alpha=8.0, sigma=4.0, seed=3)[:, 6:26, 6:26]  # away from the clipped edges
+    # away from the clipped edges
+    field = elastic_field(alpha=8.0, sigma=4.0, seed=3)[:, 6:26, 6:26]
     size = np.abs(field).mean()
     assert 0.05 < size < 8.0  # it moves pixels, by less than alpha
     roughness = np.abs(np.diff(field, axis=2)).mean()
@@ -219,7 +247,9 @@ def tiny_training(train_settings, steps_per_execution: int | None = None, **trai
 
 
 
-def test_an_epoch_runs_as_one_execution_and_trains_the_weights_of_one_step_at_a_time(train_settings):
+def test_an_epoch_runs_as_one_execution_and_trains_the_weights_of_one_step_at_a_time(
+    train_settings,
+):
     whole_epochs = tiny_training(train_settings)
     assert whole_epochs.steps_per_execution == 13  # the steps_per_epoch given to compile_model
     one_step_at_a_time = tiny_training(train_settings, steps_per_execution=1)
@@ -228,7 +258,9 @@ def test_an_epoch_runs_as_one_execution_and_trains_the_weights_of_one_step_at_a_
 
 
 
-def test_the_cheaper_average_pooling_gradient_trains_the_weights_of_keras_own_pooling(train_settings):
+def test_the_cheaper_average_pooling_gradient_trains_the_weights_of_keras_own_pooling(
+    train_settings,
+):
     """AveragePooling2x2 (S2 and S4 of the defaults) replaces only how the gradient is computed."""
     import keras
 
@@ -250,5 +282,7 @@ def test_ema_momentum_leaves_the_averaged_weights_in_the_model(train_settings):
     assert averaged.optimizer.use_ema and len(averages) == len(averaged.trainable_weights)
     for weight, average in zip(averaged.trainable_weights, averages, strict=True):
         assert np.array_equal(np.asarray(weight), np.asarray(average)), weight.path
-    assert not all(np.array_equal(np.asarray(a), np.asarray(b))
-                   for a, b in zip(last_step.trainable_weights, averaged.trainable_weights, strict=True))
+    assert not all(
+        np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(last_step.trainable_weights, averaged.trainable_weights, strict=True)
+    )

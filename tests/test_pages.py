@@ -43,13 +43,16 @@ def test_dvc_plots_show_and_diff_render_offline_with_no_flag(reproduced_project,
     assert_every_plot_drawn(tmp_path / "diff" / "index.html", tmp_path / "diff.png")
 
 
-def test_data_docs_list_every_validation_run_and_render_styled_offline(reproduced_project, tmp_path):
+def test_data_docs_list_every_validation_run_and_render_styled_offline(
+    reproduced_project, tmp_path
+):
     site = DatasetPaths("digits", reproduced_project).data_docs
     results = sorted(site.glob("validations/**/*.html"))
     dom, requests = chromium_offline(site / "index.html", tmp_path / "data-docs.png")
     assert requests == []
     rows = re.findall(r'<tr class="clickable-row" data-href="(validations/[^"]+)"', dom)
-    assert len(results) == 8 and sorted(site / row for row in rows) == results  # 2 splits x 4 tables
+    # 2 splits x 4 tables
+    assert len(results) == 8 and sorted(site / row for row in rows) == results
 
     # A result page: laid out by the local bootstrap (a sticky navigation bar), its tables built
     # by the local bootstrap-table (rows get a data-index), the suite's checks listed.
@@ -65,10 +68,15 @@ def test_overview_page_shows_every_part_of_the_run_offline(reproduced_project, t
     project, paths = ProjectPaths(reproduced_project), DatasetPaths("digits", reproduced_project)
     metrics = json.loads(paths.metrics.read_text())
     # Count what the browser drew: decoded images, runtime rows, and every local link's target.
-    probe = with_probe(project.overview, (
-        "document.title = [[...document.images].filter(i => i.complete && i.naturalWidth > 0).length,"
-        "document.querySelector('table.runtime').rows.length - 1,"
-        "[...document.links].map(a => a.getAttribute('href')).join(' ')].join('|')"))
+    probe = with_probe(
+        project.overview,
+        (
+            "document.title = ["
+            "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length,"
+            "document.querySelector('table.runtime').rows.length - 1,"
+            "[...document.links].map(a => a.getAttribute('href')).join(' ')].join('|')"
+        ),
+    )
     dom, requests = chromium_offline(probe, tmp_path / "overview.png", window="1280,3000")
     assert requests == []
     images, runtime_rows, links = re.search(r"<title>(\d+)\|(\d+)\|([^<]*)</title>", dom).groups()

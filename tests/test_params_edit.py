@@ -18,10 +18,13 @@ def params_copy(tmp_path):
 
 def test_classic_preset_changes_exactly_its_keys_and_keeps_comments(params_copy, capsys):
     before = yaml.safe_load(params_copy.read_text())
-    assert main(["apply", str(ROOT / "presets" / "classic.yaml"), "--params", str(params_copy)]) == 0
+    assert (
+        main(["apply", str(ROOT / "presets" / "classic.yaml"), "--params", str(params_copy)]) == 0
+    )
     after = yaml.safe_load(params_copy.read_text())
-    preset = for_every_dataset(flatten(yaml.safe_load((ROOT / "presets" / "classic.yaml").read_text())),
-                               before["datasets"])
+    preset = for_every_dataset(
+        flatten(yaml.safe_load((ROOT / "presets" / "classic.yaml").read_text())), before["datasets"]
+    )
     flat_before, flat_after = flatten(before), flatten(after)
     assert all(flat_after[key] == value for key, value in preset.items())
     assert {k: v for k, v in flat_after.items() if k not in preset} == \
@@ -66,12 +69,18 @@ def test_another_revisions_params_are_edited_unchecked_only_when_asked(params_co
 def test_a_datasets_own_setting_is_added_where_the_file_had_none(params_copy):
     assert apply_overrides(params_copy, {"datasets.mnist.train.batch_size": 128}) == {
         "datasets.mnist.train.batch_size": (None, 128)}
-    assert yaml.safe_load(params_copy.read_text())["datasets"]["mnist"]["train"]["batch_size"] == 128
+    assert (
+        yaml.safe_load(params_copy.read_text())["datasets"]["mnist"]["train"]["batch_size"] == 128
+    )
 
 
 def test_set_args_for_dvc_exp_run():
-    assert set_args({"train.learning_rate": 1e-5, "model.pooling": "avg", "model.batch_norm": False}) == [
-        "-Strain.learning_rate=1e-05", "-Smodel.pooling=avg", "-Smodel.batch_norm=false",
+    assert set_args(
+        {"train.learning_rate": 1e-5, "model.pooling": "avg", "model.batch_norm": False}
+    ) == [
+        "-Strain.learning_rate=1e-05",
+        "-Smodel.pooling=avg",
+        "-Smodel.batch_norm=false",
     ]
 
 

@@ -23,7 +23,8 @@ def test_dvc_repro_runs_every_stage_and_learns_the_tiny_data(reproduced_template
     assert all(f"Running stage '{stage}@digits'" in first_output for stage in STAGES)
     assert "Running stage 'overview'" in first_output  # after every dataset's stages
     assert first_output.index("Running stage 'overview'") > first_output.index("'export@digits'")
-    assert "tune" not in first_output  # the search runs only when asked for: dvc repro tune/dvc.yaml
+    # the search runs only when asked for: dvc repro tune/dvc.yaml
+    assert "tune" not in first_output
 
     metrics = json.loads((project / "metrics" / "digits.json").read_text())
     assert metrics["test"]["accuracy"] >= WELL_ABOVE_CHANCE > 1 / N_CLASSES
@@ -40,7 +41,9 @@ def test_exported_onnx_model_gives_the_reported_accuracy_on_the_raw_test_files(r
     test = load_raw_split(reproduced_project / "data/raw/digits", params.dataset("digits"), "test")
     session = ort.InferenceSession(str(reproduced_project / "models/digits/model.onnx"),
                                    providers=["CPUExecutionProvider"])
-    (probabilities,) = session.run(None, {session.get_inputs()[0].name: test.images.astype(np.float32)})
+    (probabilities,) = session.run(
+        None, {session.get_inputs()[0].name: test.images.astype(np.float32)}
+    )
     accuracy = float(np.mean(probabilities.argmax(axis=1) == test.labels))
     metrics = json.loads((reproduced_project / "metrics/digits.json").read_text())
     assert accuracy == pytest.approx(metrics["test"]["accuracy"], abs=1e-9)
@@ -54,7 +57,10 @@ def test_nothing_to_do_after_a_repro_and_metrics_show(reproduced_project):
     shown = json.loads(run_in(reproduced_project, "dvc", "metrics", "show", "--json").stdout)
     (workspace,) = shown.values()
     reported = workspace["data"]["metrics/digits.json"]["data"]["test"]["accuracy"]
-    assert reported == json.loads((reproduced_project / "metrics/digits.json").read_text())["test"]["accuracy"]
+    assert (
+        reported
+        == json.loads((reproduced_project / "metrics/digits.json").read_text())["test"]["accuracy"]
+    )
 
 
 def test_changing_one_param_reruns_only_its_dependents(reproduced_project):
@@ -79,14 +85,18 @@ def test_bad_params_fail_before_any_work(tiny_project):
     params = yaml.safe_load((tiny_project / "params.yaml").read_text())
     params["train"]["learning_rat"] = 0.1
     (tiny_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    result = run_in(tiny_project, "python", "-m", "pipeline", "download", "--dataset", "digits", check=False)
+    result = run_in(
+        tiny_project, "python", "-m", "pipeline", "download", "--dataset", "digits", check=False
+    )
     assert result.returncode == 1
     assert "train.learning_rat: unknown key" in result.stderr
     assert not (tiny_project / "data").exists()
 
 
 def test_unknown_dataset_is_a_clear_error(tiny_project):
-    result = run_in(tiny_project, "python", "-m", "pipeline", "train", "--dataset", "cifar", check=False)
+    result = run_in(
+        tiny_project, "python", "-m", "pipeline", "train", "--dataset", "cifar", check=False
+    )
     assert result.returncode == 1
     assert "unknown dataset 'cifar'; params.yaml defines: digits" in result.stderr
 

@@ -24,7 +24,10 @@ integration = pytest.mark.integration
 def png_header_only(path: Path, width: int, height: int) -> None:
     """A PNG that declares width x height but holds no pixels: huge to decode, tiny on disk."""
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
 
@@ -38,7 +41,8 @@ def test_a_drawn_dark_digit_on_light_paper_becomes_an_mnist_image(tmp_path):
     assert image.shape == (28, 28) and image.max() > 250  # inverted: light ink, full range
     assert image[0].max() == image[-1].max() == image[:, 0].max() == image[:, -1].max() == 0
     rows, cols = np.nonzero(image > 0.1 * 255)
-    assert max(np.ptp(rows), np.ptp(cols)) + 1 in (20, 21)  # the ink's box fits 20x20 (+ resampling)
+    # the ink's box fits 20x20 (+ resampling)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 in (20, 21)
     centre = [(image.sum(axis=1 - axis) * np.arange(28)).sum() / image.sum() for axis in (0, 1)]
     assert np.allclose(centre, 13.5, atol=0.6)  # centred by mass, as MNIST was
 
@@ -51,7 +55,15 @@ def test_unreadable_files_are_reported_by_name_and_the_rest_still_loaded(tmp_pat
     (tmp_path / "corrupt.png").write_bytes((tmp_path / "good.png").read_bytes()[:60])
     png_header_only(tmp_path / "huge.png", 20_000, 20_000)
     np.save(tmp_path / "wrong-shape.npy", np.zeros((3, 32, 32)))
-    names = ["good.png", "notes.txt", "empty.png", "corrupt.png", "huge.png", "wrong-shape.npy", "gone.png"]
+    names = [
+        "good.png",
+        "notes.txt",
+        "empty.png",
+        "corrupt.png",
+        "huge.png",
+        "wrong-shape.npy",
+        "gone.png",
+    ]
     items = {Path(i.source).name: i for i in predict.load([tmp_path / n for n in names], "auto")}
     assert np.array_equal(items["good.png"].pixels, images[0])  # 28x28, light on dark: as it is
     assert "not an image Pillow can read" in items["notes.txt"].error
@@ -83,12 +95,16 @@ def test_the_exported_model_carries_its_provenance(reproduced_project):
     metrics = json.loads((reproduced_project / "metrics" / "digits.json").read_text())
     assert meta["dataset"] == "digits"
     assert json.loads(meta["classes"]) == params["datasets"]["digits"]["classes"]
-    assert json.loads(meta["data_md5"]) == {f["name"]: f["md5"] for f in params["datasets"]["digits"]["files"].values()}
+    assert json.loads(meta["data_md5"]) == {
+        f["name"]: f["md5"] for f in params["datasets"]["digits"]["files"].values()
+    }
     assert json.loads(meta["test_accuracy"]) == metrics["test"]["accuracy"]
     assert json.loads(meta["input"])["shape"] == ["N", 28, 28]
     assert json.loads(meta["reproducibility"])["cpu_isa"] == params["reproducibility"]["cpu_isa"]
     assert meta["opset"] == "15" and onnx.load(str(model)).opset_import[0].version == 15
-    code_commit = run_in(reproduced_project, "git", "log", "-1", "--format=%H", "--", "pipeline").stdout
+    code_commit = run_in(
+        reproduced_project, "git", "log", "-1", "--format=%H", "--", "pipeline"
+    ).stdout
     assert meta["git_commit"] == code_commit.strip()
     assert len(meta["params_sha256"]) == 64
     card = json.loads((reproduced_project / "models" / "digits" / "model_card.json").read_text())
@@ -97,7 +113,9 @@ def test_the_exported_model_carries_its_provenance(reproduced_project):
 
 
 @integration
-def test_predict_on_pngs_agrees_with_the_evaluate_stage_and_reports_bad_files(reproduced_project, tmp_path):
+def test_predict_on_pngs_agrees_with_the_evaluate_stage_and_reports_bad_files(
+    reproduced_project, tmp_path
+):
     images, evaluated = tiny_test_images(reproduced_project)
     files = []
     for i, image in enumerate(images):
@@ -120,7 +138,9 @@ def test_predict_on_pngs_agrees_with_the_evaluate_stage_and_reports_bad_files(re
 
 
 @integration
-def test_verify_refuses_a_model_trained_on_other_data_or_without_provenance(reproduced_project, tmp_path):
+def test_verify_refuses_a_model_trained_on_other_data_or_without_provenance(
+    reproduced_project, tmp_path
+):
     image = tmp_path / "one.png"
     Image.fromarray(tiny_test_images(reproduced_project)[0][0]).save(image)
     assert predict_json(reproduced_project, "--check-provenance", str(image))[0].returncode == 0
@@ -130,7 +150,10 @@ def test_verify_refuses_a_model_trained_on_other_data_or_without_provenance(repr
     params["datasets"]["digits"]["files"]["test_images"]["md5"] = "0" * 32  # the data changed
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     result, _ = predict_json(reproduced_project, "--check-provenance", str(image), check=False)
-    assert result.returncode == 1 and "trained on other data than params.yaml's digits" in result.stderr
+    assert (
+        result.returncode == 1
+        and "trained on other data than params.yaml's digits" in result.stderr
+    )
 
     result, _ = predict_json(reproduced_project, "--top", "0", str(image), check=False)
     assert result.returncode == 1 and "--top must be at least 1" in result.stderr
@@ -139,7 +162,9 @@ def test_verify_refuses_a_model_trained_on_other_data_or_without_provenance(repr
     proto = onnx.load(str(reproduced_project / "models" / "digits" / "model.onnx"))
     del proto.metadata_props[:]
     onnx.save(proto, str(bare))
-    result, _ = predict_json(reproduced_project, "--check-provenance", "--model", str(bare), str(image), check=False)
+    result, _ = predict_json(
+        reproduced_project, "--check-provenance", "--model", str(bare), str(image), check=False
+    )
     assert result.returncode == 1 and "no provenance metadata" in result.stderr
 
 
@@ -148,9 +173,11 @@ def test_predict_never_imports_tensorflow(reproduced_project, tmp_path):
     image = tmp_path / "one.png"
     images, evaluated = tiny_test_images(reproduced_project)
     Image.fromarray(images[0]).save(image)
-    check = ("import sys; from pipeline.cli import main; "
-             f"code = main(['predict', '--dataset', 'digits', {str(image)!r}]); "
-             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; sys.exit(code)")
+    check = (
+        "import sys; from pipeline.cli import main; "
+        f"code = main(['predict', '--dataset', 'digits', {str(image)!r}]); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; sys.exit(code)"
+    )
     result = run_in(reproduced_project, "python", "-c", check)
     assert f"  {evaluated[0]} (" in result.stdout  # and it classified, as the evaluate stage did
 
@@ -172,7 +199,9 @@ def test_every_dataset_has_a_registry_entry_for_its_exported_model():
 def test_dvc_artifacts_get_fetches_the_model_by_name(reproduced_project, tmp_path):
     dvc_yaml = reproduced_project / "dvc.yaml"
     pipeline = yaml.safe_load(dvc_yaml.read_text())
-    pipeline["artifacts"] = {registry_name("digits"): {"path": "models/digits/model.onnx", "type": "model"}}
+    pipeline["artifacts"] = {
+        registry_name("digits"): {"path": "models/digits/model.onnx", "type": "model"}
+    }
     dvc_yaml.write_text(yaml.safe_dump(pipeline, sort_keys=False))
     run_in(reproduced_project, "dvc", "remote", "add", "-d", "shared", str(tmp_path / "remote"))
     run_in(reproduced_project, "dvc", "push", "-q")
@@ -180,7 +209,16 @@ def test_dvc_artifacts_get_fetches_the_model_by_name(reproduced_project, tmp_pat
     # A version is a git tag in the registry's convention (GTO): <name>@v<semver>.
     run_in(reproduced_project, "git", "tag", "-a", "lenet5-digits@v1.0.0", "-m", "first model")
 
-    run_in(tmp_path, "dvc", "artifacts", "get", str(reproduced_project), "lenet5-digits", "-o", "got.onnx")
+    run_in(
+        tmp_path,
+        "dvc",
+        "artifacts",
+        "get",
+        str(reproduced_project),
+        "lenet5-digits",
+        "-o",
+        "got.onnx",
+    )
     model = reproduced_project / "models" / "digits" / "model.onnx"
     assert (tmp_path / "got.onnx").read_bytes() == model.read_bytes()
 
@@ -199,11 +237,15 @@ def test_predict_with_only_a_model_file_works_outside_the_project(reproduced_pro
         Image.fromarray(image).save(elsewhere / f"{i:03d}.png")
     lenet = str(Path(sys.executable).parent / "lenet")
     files = sorted(str(p.name) for p in elsewhere.glob("*.png"))
-    result = run_in(elsewhere, lenet, "predict", "--model", "model.onnx", "--format", "json", *files)
+    result = run_in(
+        elsewhere, lenet, "predict", "--model", "model.onnx", "--format", "json", *files
+    )
     assert [row["top"][0]["class"] for row in json.loads(result.stdout)] == evaluated
     assert not (elsewhere / "params.yaml").exists()
 
-    checked = run_in(elsewhere, lenet, "predict", "--model", "model.onnx", "--check-provenance", files[0])
+    checked = run_in(
+        elsewhere, lenet, "predict", "--model", "model.onnx", "--check-provenance", files[0]
+    )
     assert "provenance present (trained on digits" in checked.stderr
     assert "no params.yaml here to compare the data with" in checked.stderr
 

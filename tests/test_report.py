@@ -79,7 +79,9 @@ def metric(project, rev, key):
 
 
 def correctness(project, rev) -> np.ndarray:
-    rows = json.loads(run_in(project, "git", "show", f"{rev}:reports/eval/digits/confusion.json").stdout)
+    rows = json.loads(
+        run_in(project, "git", "show", f"{rev}:reports/eval/digits/confusion.json").stdout
+    )
     return np.array([r["actual"] == r["predicted"] for r in rows])
 
 
@@ -148,7 +150,9 @@ def test_stale_results_are_reported_instead_of_compared(reproduced_project):
 
 
 @pytest.mark.integration
-def test_the_report_compares_the_real_outputs_of_both_sides_from_an_s3_remote(two_commits, tmp_path):
+def test_the_report_compares_the_real_outputs_of_both_sides_from_an_s3_remote(
+    two_commits, tmp_path
+):
     """`lenet report --pull`, a maintainer's way with the remote at hand: a fresh clone (no DVC
     cache, no outputs) with the remote set up (the AWS_* credentials in the environment), against
     a real S3 server on 127.0.0.1 that holds both commits' outputs."""
@@ -203,9 +207,20 @@ def test_the_workflows_remote_step_fetches_both_sides_so_the_report_runs_with_no
         run_in(tmp_path, "git", "clone", "-q", str(two_commits), str(clone))
         shutil.rmtree(two_commits)
         output = tmp_path / "github-output"
-        run_in(clone, "bash", "-c", remote_step_script(runner_temp),
-               env={**secrets, "DVC_REMOTE_URL": url, "BASE": "HEAD~1", "GITHUB_OUTPUT": str(output),
-                    "RUNNER_TEMP": str(runner_temp), "GITHUB_WORKSPACE": str(clone)})
+        run_in(
+            clone,
+            "bash",
+            "-c",
+            remote_step_script(runner_temp),
+            env={
+                **secrets,
+                "DVC_REMOTE_URL": url,
+                "BASE": "HEAD~1",
+                "GITHUB_OUTPUT": str(output),
+                "RUNNER_TEMP": str(runner_temp),
+                "GITHUB_WORKSPACE": str(clone),
+            },
+        )
     assert output.read_text() == "pulled=true\n"
     # Nothing of the remote is left in the checkout for the pull request's code to read.
     assert not (clone / ".dvc/config.local").exists()
@@ -237,14 +252,19 @@ def test_html_report_renders_every_table_and_plot_in_headless_chromium(two_commi
 
 def test_comment_is_found_past_the_first_page_and_updated_not_duplicated():
     with FakeGitHub() as github:
-        github.comments = [{"id": i + 1, "issue": 7, "body": f"review comment {i}"} for i in range(150)]
+        github.comments = [
+            {"id": i + 1, "issue": 7, "body": f"review comment {i}"} for i in range(150)
+        ]
         github.comments[120]["body"] = f"{MARKER}\nfirst"
         assert post_comment(f"{MARKER}\nsecond", REPO, 7, TOKEN, github.url) == "updated"
         github.comments = [{"id": 1, "issue": 7, "body": "an unrelated review comment"}]
         assert post_comment(f"{MARKER}\nfirst", REPO, 7, TOKEN, github.url) == "created"
     pages = [path.split("page=")[-1] for method, path in github.requests if method == "GET"]
     assert pages == ["1", "2", "1"]
-    assert [c["body"] for c in github.comments] == ["an unrelated review comment", f"{MARKER}\nfirst"]
+    assert [c["body"] for c in github.comments] == [
+        "an unrelated review comment",
+        f"{MARKER}\nfirst",
+    ]
 
 
 def test_a_report_over_the_summary_limit_leaves_a_pointer_not_nothing(tmp_path, monkeypatch):
@@ -263,10 +283,18 @@ def test_the_summary_holds_the_report_and_a_403_on_posting_does_not_fail_it(repr
     event, summary = tmp_path / "event.json", tmp_path / "step-summary.md"
     event.write_text(json.dumps({"pull_request": {"number": 7}}))
     with FakeGitHub() as github:
-        actions = {**GITHUB_ENV, "GITHUB_EVENT_PATH": str(event), "GITHUB_STEP_SUMMARY": str(summary),
-                   "GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url}
+        actions = {
+            **GITHUB_ENV,
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_REPOSITORY": REPO,
+            "GITHUB_TOKEN": TOKEN,
+            "GITHUB_API_URL": github.url,
+        }
         github.fail("POST", 403, {"message": "Resource not accessible by integration"})
-        forbidden, comment = report(reproduced_project, "--base", "HEAD", "--post-comment", **actions)
+        forbidden, comment = report(
+            reproduced_project, "--base", "HEAD", "--post-comment", **actions
+        )
         assert forbidden.returncode == 0
         assert summary.read_text() == comment and "| digits | test.accuracy |" in comment
         assert (reproduced_project / "reports/pr" / NUMBER_FILE).read_text() == "7\n"
@@ -286,9 +314,15 @@ def test_any_other_api_failure_fails_the_step_after_the_report_is_written(tmp_pa
                             "GITHUB_API_URL": github.url}.items():
             monkeypatch.setenv(name, value)
         github.fail("POST", 422, {"message": "Validation Failed"})
-        with pytest.raises(ApiError, match=r"^GitHub API 422 on POST /repos/.*: refused as invalid"):
+        with pytest.raises(
+            ApiError, match=r"^GitHub API 422 on POST /repos/.*: refused as invalid"
+        ):
             publish(f"{MARKER}\n## the report\n", "<html></html>", tmp_path / "pr", post=True)
-    assert (tmp_path / "pr/report.md").read_text() == summary.read_text() == f"{MARKER}\n## the report\n"
+    assert (
+        (tmp_path / "pr/report.md").read_text()
+        == summary.read_text()
+        == f"{MARKER}\n## the report\n"
+    )
     assert (tmp_path / "pr" / NUMBER_FILE).read_text() == "7\n"
 
 
@@ -297,17 +331,22 @@ def test_reduced_rerun_compares_like_for_like(two_commits, tmp_path):
     project = two_commits
     preset = tmp_path / "reduced.yaml"
     preset.write_text("train:\n  epochs: 1\n")
-    run_in(project, "python", "-m", "pipeline", "report", "--base", "HEAD~1", "--reduced", str(preset))
+    run_in(
+        project, "python", "-m", "pipeline", "report", "--base", "HEAD~1", "--reduced", str(preset)
+    )
     report = (project / "reports/pr/report.md").read_text()
     assert "`refs/lenet/reduced-change` vs `refs/lenet/reduced-base`" in report
     base_params = yaml.safe_load(run_in(project, "git", "show", "HEAD~1:params.yaml").stdout)
-    assert f"| `train.learning_rate` | `{base_params['train']['learning_rate']}` | `0.01` |" in report
+    assert (
+        f"| `train.learning_rate` | `{base_params['train']['learning_rate']}` | `0.01` |" in report
+    )
     assert "train.epochs" not in report  # both sides ran the preset's single epoch
     assert (project / "reports/pr/images/digits-curves.png").is_file()
 
     def export_lock(revision):
-        return yaml.safe_load(run_in(project, "git", "show", f"{revision}:dvc.lock").stdout)["stages"][
-            "export@digits"]
+        return yaml.safe_load(run_in(project, "git", "show", f"{revision}:dvc.lock").stdout)[
+            "stages"
+        ]["export@digits"]
 
     # Only what the comment compares was rerun: the model was retrained, not exported again.
     assert export_lock("refs/lenet/reduced-change") == export_lock("HEAD")

@@ -22,10 +22,16 @@ from pipeline.runtime import profile as runtime
 
 # Settings that change oneDNN's arithmetic when nothing pins them (each measured to change the
 # weights): a lower instruction set than this CPU's, one intra-op thread, oneDNN off.
-HOSTILE_ENV = {"ONEDNN_MAX_CPU_ISA": "SSE41", "TF_NUM_INTRAOP_THREADS": "1", "TF_ENABLE_ONEDNN_OPTS": "0"}
-# The train stage without pipeline.command, i.e. without the profile: what a plain Keras script does.
+HOSTILE_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+}
+# The train stage without pipeline.command, i.e. without the profile: what a plain Keras
+# script does.
 TRAIN_WITHOUT_PROFILE = (
-    "from pipeline.core import config, paths; from pipeline.stages import train; p = config.load_params(); "
+    "from pipeline.core import config, paths; from pipeline.stages import train; "
+    "p = config.load_params(); "
     "train.run('digits', p.dataset('digits'), p, paths.DatasetPaths('digits'))"
 )
 
@@ -39,7 +45,9 @@ VARIANTS = {"plain": (), "hostile env": tuple(f"{k}={v}" for k, v in HOSTILE_ENV
             "one core": ("taskset", "-c", "0")}
 
 
-def train_hashes(project: Path, command: tuple[str, ...], variants=tuple(VARIANTS)) -> dict[str, str]:
+def train_hashes(
+    project: Path, command: tuple[str, ...], variants=tuple(VARIANTS)
+) -> dict[str, str]:
     """The trained weights' hash under each variant: plain, with HOSTILE_ENV preset, on one core."""
     hashes = {}
     for label in variants:
@@ -85,9 +93,12 @@ def committed_project(reproduced_template, tiny_template, tmp_path_factory):
 
 def output_hashes(project: Path) -> dict[str, str]:
     """sha256 of every file the stages wrote, runtime facts (wall times) aside."""
-    return {str(path.relative_to(project)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for top in ("data", "models", "metrics", "reports") for path in sorted((project / top).rglob("*"))
-            if path.is_file() and "runtime" not in path.parts}
+    return {
+        str(path.relative_to(project)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for top in ("data", "models", "metrics", "reports")
+        for path in sorted((project / top).rglob("*"))
+        if path.is_file() and "runtime" not in path.parts
+    }
 
 
 @pytest.mark.integration
@@ -139,7 +150,14 @@ def test_verify_holds_a_cpu_of_another_vendor_to_the_band_not_the_bytes(committe
     card["reproducibility"]["cpu_vendor"] = "OtherVendor"
     metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
     card_file.write_text(json.dumps(card, indent=2) + "\n")
-    run_in(committed_project, "git", "commit", "-q", "-am", "results committed from another vendor's CPU")
+    run_in(
+        committed_project,
+        "git",
+        "commit",
+        "-q",
+        "-am",
+        "results committed from another vendor's CPU",
+    )
     try:
         result = run_in(committed_project, "python", "-m", "pipeline", "verify", check=False)
         assert result.returncode == 0, result.stdout
@@ -163,7 +181,9 @@ def test_profile_lists_the_band_only_for_verify(committed_project):
 
 
 def python_in_root(code: str, **env: str) -> subprocess.CompletedProcess:
-    return workspace.run(sys.executable, "-c", code, cwd=ROOT, env={**os.environ, **env}, check=False)
+    return workspace.run(
+        sys.executable, "-c", code, cwd=ROOT, env={**os.environ, **env}, check=False
+    )
 
 
 @pytest.mark.parametrize(("differ", "honoured", "change", "status", "says"), [

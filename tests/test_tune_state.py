@@ -9,7 +9,8 @@ from pathlib import Path
 def test_a_search_saving_its_state_leaves_the_old_state_whole_until_the_new_one_replaces_it(
         tmp_path, monkeypatch):
     """keras-tuner's own save truncated oracle.json before writing it: a search killed then could
-    not resume (JSONDecodeError). Through pipeline.stages.tune its saves are written aside and renamed."""
+    not resume (JSONDecodeError). Through pipeline.stages.tune its saves are written aside and
+    renamed."""
     from keras_tuner.src.engine.stateful import Stateful
 
     import pipeline.stages.tune  # noqa: F401  (installs the atomic writer)

@@ -21,8 +21,14 @@ from pipeline.stages import validate
 
 N_CLASSES = 10
 CLEAN = {"train": make_split(50, seed=0), "test": make_split(10, seed=1)}
-SETTINGS = {"class_share_tolerance": 0.002, "blank_tolerance": 0.0001, "saturated_tolerance": 0.0001,
-            "ink_band_mostly": 0.99, "drift_tolerance": 0.1, "max_train_test_duplicates": 0}
+SETTINGS = {
+    "class_share_tolerance": 0.002,
+    "blank_tolerance": 0.0001,
+    "saturated_tolerance": 0.0001,
+    "ink_band_mostly": 0.99,
+    "drift_tolerance": 0.1,
+    "max_train_test_duplicates": 0,
+}
 
 
 def dataset(rows=None) -> Dataset:

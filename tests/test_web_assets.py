@@ -13,8 +13,11 @@ import pytest
 from pipeline.core.paths import ProjectPaths
 from pipeline.pages import assets as web_assets
 
-# Found without importing Great Expectations (7 CPU-seconds for each test process that collects this).
-GX_TEMPLATES = Path(importlib.util.find_spec("great_expectations").origin).parent / "render/view/templates"
+# Found without importing Great Expectations (7 CPU-seconds for each test process that
+# collects this).
+GX_TEMPLATES = (
+    Path(importlib.util.find_spec("great_expectations").origin).parent / "render/view/templates"
+)
 # A script or stylesheet a page loads (not a link a reader may follow).
 LOADED = re.compile(r'<(?:script|link)[^>]*(?:src|href)="(https://[^"{]+)"')
 
@@ -32,7 +35,9 @@ def test_every_cdn_asset_in_great_expectations_templates_has_a_local_copy():
     """Fails when a Great Expectations upgrade loads something new from a CDN."""
     loaded = {url for template in GX_TEMPLATES.glob("*.j2")
               for url in LOADED.findall(template.read_text())}
-    assert loaded and loaded <= set(web_assets.DATA_DOCS_ASSETS), loaded - set(web_assets.DATA_DOCS_ASSETS)
+    assert loaded and loaded <= set(web_assets.DATA_DOCS_ASSETS), loaded - set(
+        web_assets.DATA_DOCS_ASSETS
+    )
 
 
 def test_data_docs_pages_at_any_depth_point_at_copies_inside_the_site(tmp_path):

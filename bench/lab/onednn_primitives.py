@@ -46,7 +46,9 @@ def exec_calls(log: str) -> dict[Primitive, list[float]]:
             continue
         at = fields.index("exec")
         kind, implementation, direction = fields[at + 2:at + 5]
-        calls[Primitive(kind, implementation or "-", direction, fields[-2])].append(float(fields[-1]))
+        calls[Primitive(kind, implementation or "-", direction, fields[-2])].append(
+            float(fields[-1])
+        )
     return dict(calls)
 
 
@@ -57,23 +59,55 @@ def per_step(calls: dict[Primitive, list[float]], steps: int) -> dict[Primitive,
 
 
 def main() -> int:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    cli.add_argument("--steps", type=int, default=100, help=f"as in epoch_cost: batches of {STEP_UNIT} images timed")
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    cli.add_argument(
+        "--steps",
+        type=int,
+        default=100,
+        help=f"as in epoch_cost: batches of {STEP_UNIT} images timed",
+    )
     cli.add_argument("--top", type=int, default=15, help="primitives listed")
     args = cli.parse_args()
-    result = workspace.run(sys.executable, "-m", "bench.lab.epoch_cost", "defaults", "--steps", str(args.steps),
-                           "--repeats", "1", env={**os.environ, "ONEDNN_VERBOSE": "1"})
+    result = workspace.run(
+        sys.executable,
+        "-m",
+        "bench.lab.epoch_cost",
+        "defaults",
+        "--steps",
+        str(args.steps),
+        "--repeats",
+        "1",
+        env={**os.environ, "ONEDNN_VERBOSE": "1"},
+    )
     log = result.stdout
-    print(*[line for line in log.splitlines() if not line.startswith(PREFIX) or ",info,cpu,isa:" in line],
-          sep="\n")
+    print(
+        *[
+            line
+            for line in log.splitlines()
+            if not line.startswith(PREFIX) or ",info,cpu,isa:" in line
+        ],
+        sep="\n",
+    )
     batch = load_params().train_for("mnist").batch_size
     cost = per_step(exec_calls(log), (WARMUP_REPEATS + 1) * timed_steps(args.steps, batch))
     total = sum(cost.values())
-    rows = [[f"{ms:.2f}", f"{ms / total:.0%}", *primitive] for primitive, ms in list(cost.items())[:args.top]]
+    rows = [
+        [f"{ms:.2f}", f"{ms / total:.0%}", *primitive]
+        for primitive, ms in list(cost.items())[: args.top]
+    ]
     print()
-    print(markdown_table(["ms per step", "share", "primitive", "implementation", "direction", "shape"], rows))
-    print(f"\noneDNN in all: {total:.1f} ms per step, {total * EPOCH_IMAGES / batch / 1000:.2f} s per epoch "
-          f"of {EPOCH_IMAGES:,} images")
+    print(
+        markdown_table(
+            ["ms per step", "share", "primitive", "implementation", "direction", "shape"], rows
+        )
+    )
+    print(
+        f"\noneDNN in all: {total:.1f} ms per step, "
+        f"{total * EPOCH_IMAGES / batch / 1000:.2f} s per epoch "
+        f"of {EPOCH_IMAGES:,} images"
+    )
     return 0
 
 

@@ -1,6 +1,6 @@
-"""Where the whole training step goes, op by op, oneDNN's and everyone else's: `bench.lab.epoch_cost`'s
-`defaults` variant under TensorFlow's profiler, and the time of every op the executor ran summed
-per op type and per graph node.
+"""Where the whole training step goes, op by op, oneDNN's and everyone else's:
+`bench.lab.epoch_cost`'s `defaults` variant under TensorFlow's profiler, and the time of every op
+the executor ran summed per op type and per graph node.
 
     python -m bench.lab.op_profile [--steps 60] [--top 15]
 
@@ -49,13 +49,30 @@ def op_times(trace_dir: Path) -> tuple[Counter, Counter, float]:
 
 
 def main() -> int:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    cli.add_argument("--steps", type=int, default=60, help=f"as in epoch_cost: batches of {STEP_UNIT} images traced")
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    cli.add_argument(
+        "--steps",
+        type=int,
+        default=60,
+        help=f"as in epoch_cost: batches of {STEP_UNIT} images traced",
+    )
     cli.add_argument("--top", type=int, default=15, help="op types and nodes listed")
     args = cli.parse_args()
     with tempfile.TemporaryDirectory() as trace_dir:
-        result = workspace.run(sys.executable, "-m", "bench.lab.epoch_cost", "defaults", "--steps", str(args.steps),
-                               "--repeats", "1", "--trace", trace_dir)
+        result = workspace.run(
+            sys.executable,
+            "-m",
+            "bench.lab.epoch_cost",
+            "defaults",
+            "--steps",
+            str(args.steps),
+            "--repeats",
+            "1",
+            "--trace",
+            trace_dir,
+        )
         print(result.stdout.strip().splitlines()[-1])
         times, calls, executor = op_times(Path(trace_dir))
     steps = timed_steps(args.steps, load_params().train_for("mnist").batch_size)
@@ -66,15 +83,34 @@ def main() -> int:
         type_calls[op_type] += calls[name]
     total = sum(times.values())
     print()
-    print(markdown_table(["ms per step", "share", "calls per step", "op type"],
-                         [[f"{ms / steps:.2f}", f"{ms / total:.0%}", f"{type_calls[t] / steps:.0f}", t]
-                          for t, ms in by_type.most_common(args.top)]))
+    print(
+        markdown_table(
+            ["ms per step", "share", "calls per step", "op type"],
+            [
+                [f"{ms / steps:.2f}", f"{ms / total:.0%}", f"{type_calls[t] / steps:.0f}", t]
+                for t, ms in by_type.most_common(args.top)
+            ],
+        )
+    )
     print()
-    print(markdown_table(["ms per step", "share", "node"],
-                         [[f"{ms / steps:.2f}", f"{ms / total:.0%}", name.split(":")[0].rsplit("StatefulPartitionedCall/", 1)[-1]]
-                          for name, ms in times.most_common(args.top)]))
-    print(f"\nops in all: {total / steps:.1f} ms per step, {sum(calls.values()) / steps:.0f} ops; the executor "
-          f"outside them: {(executor - total) / steps:.1f} ms per step")
+    print(
+        markdown_table(
+            ["ms per step", "share", "node"],
+            [
+                [
+                    f"{ms / steps:.2f}",
+                    f"{ms / total:.0%}",
+                    name.split(":")[0].rsplit("StatefulPartitionedCall/", 1)[-1],
+                ]
+                for name, ms in times.most_common(args.top)
+            ],
+        )
+    )
+    print(
+        f"\nops in all: {total / steps:.1f} ms per step, "
+        f"{sum(calls.values()) / steps:.0f} ops; the executor "
+        f"outside them: {(executor - total) / steps:.1f} ms per step"
+    )
     return 0
 
 

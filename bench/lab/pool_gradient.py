@@ -1,6 +1,7 @@
 """What AveragePooling2x2's gradient buys: the defaults' training step with it (S2 and S4) and with
 Keras's own AveragePooling2D, whose gradient is oneDNN's AvgPoolGrad, interleaved in one process
-as `bench.lab.epoch_cost` times variants; then whether the two trained the same weights, bit for bit.
+as `bench.lab.epoch_cost` times variants; then whether the two trained the same weights, bit for
+bit.
 
     python -m bench.lab.pool_gradient [--steps 60] [--repeats 8]
 
@@ -28,13 +29,19 @@ def weights_digest(model) -> str:
 
 
 def main() -> None:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    cli.add_argument("--steps", type=int, default=60, help=f"batches of {STEP_UNIT} images per measurement")
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    cli.add_argument(
+        "--steps", type=int, default=60, help=f"batches of {STEP_UNIT} images per measurement"
+    )
     cli.add_argument("--repeats", type=int, default=8)
     args = cli.parse_args()
     params = load_params()
     if params.model.pooling != "avg":
-        cli.error(f"params.yaml has model.pooling: {params.model.pooling}; this compares average pooling")
+        cli.error(
+            f"params.yaml has model.pooling: {params.model.pooling}; this compares average pooling"
+        )
     x, y = training_data(params)
     import keras
 
@@ -44,8 +51,11 @@ def main() -> None:
     measured = interleaved(built, args.repeats)
     print_medians(measured)
     ratios = [k[1] / o[1] for o, k in zip(measured[OURS], measured[KERAS], strict=True)]
-    print(f"wall, Keras's over ours, per repeat: median {statistics.median(ratios):.3f}x "
-          f"({min(ratios):.3f}-{max(ratios):.3f}x), ours faster in {sum(r > 1 for r in ratios)} of {len(ratios)}")
+    print(
+        f"wall, Keras's over ours, per repeat: median {statistics.median(ratios):.3f}x "
+        f"({min(ratios):.3f}-{max(ratios):.3f}x), "
+        f"ours faster in {sum(r > 1 for r in ratios)} of {len(ratios)}"
+    )
     digests = {name: weights_digest(step.model) for name, step in built.items()}
     print(f"weights after {args.repeats + 1} calls of {args.steps} steps: {digests} "
           f"({'the same' if len(set(digests.values())) == 1 else 'DIFFERENT'})")

@@ -44,7 +44,9 @@ def stage_code(project: ProjectPaths, stage: str) -> list[str]:
 
 def last_commit(project: ProjectPaths, files: list[str]) -> str:
     try:
-        commit = workspace.run("git", "log", "-1", "--format=%H", "--", *files, cwd=project.root).stdout
+        commit = workspace.run(
+            "git", "log", "-1", "--format=%H", "--", *files, cwd=project.root
+        ).stdout
         dirty = workspace.run("git", "status", "--porcelain", "--", *files, cwd=project.root).stdout
     except (workspace.CommandFailed, OSError):
         return "unknown (not a git checkout)"

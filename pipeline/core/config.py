@@ -87,11 +87,15 @@ class Model(Strict):
     @model_validator(mode="after")
     def _pooling_first_without_convolution_batch_norm(self) -> Model:
         pooled_convolutions = {"S2": "C1", "S4": "C3"}
-        normalised = sorted({pooled_convolutions[s] for s in self.pool_before_activation} & set(self.batch_norm))
+        normalised = sorted(
+            {pooled_convolutions[s] for s in self.pool_before_activation} & set(self.batch_norm)
+        )
         if normalised:
-            raise ValueError(f"model.pool_before_activation {self.pool_before_activation} cannot be combined "
-                             f"with batch norm on {', '.join(normalised)}: batch norm sits between a layer "
-                             f"and its activation, where the pooling now is")
+            raise ValueError(
+                f"model.pool_before_activation {self.pool_before_activation} cannot be combined "
+                f"with batch norm on {', '.join(normalised)}: batch norm sits between a layer "
+                f"and its activation, where the pooling now is"
+            )
         return self
 
 
@@ -123,8 +127,9 @@ class Train(Strict):
 
 # params.yaml's `train` and each `datasets.<name>.train`: any keys of Train, validated as there.
 # Resolved per dataset by Params.train_for, which must find every key at one level or the other.
-# The shared `train` holds a default for every key in the project's params.yaml, so that a dataset
-# added with `train: {}` trains; a shared value that every dataset overrides is kept as that default.
+# The shared `train` holds a default for every key in the project's params.yaml, so that a
+# dataset added with `train: {}` trains; a shared value that every dataset overrides is kept as
+# that default.
 TrainOverrides = create_model(
     "TrainOverrides", __config__=ConfigDict(extra="forbid", frozen=True),
     **{name: ((Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
@@ -199,7 +204,8 @@ class Reproducibility(Strict):
     intra_op_threads: int = Field(ge=0, le=1024)  # 0: one per core (then the core count matters)
     inter_op_threads: int = Field(ge=0, le=1024)  # 0: TensorFlow's default
     onednn: bool  # TF_ENABLE_ONEDNN_OPTS
-    accuracy_band: float = Field(ge=0, lt=1)  # verify's tolerance where the profile can't be honoured
+    # verify's tolerance where the profile can't be honoured
+    accuracy_band: float = Field(ge=0, lt=1)
 
 
 class Params(Strict):
@@ -220,10 +226,15 @@ class Params(Strict):
     @model_validator(mode="after")
     def _tune_targets_exist(self) -> Params:
         if self.tune.dataset not in self.datasets:
-            raise ValueError(f"tune.dataset {self.tune.dataset!r} is not one of params.yaml's datasets")
+            raise ValueError(
+                f"tune.dataset {self.tune.dataset!r} is not one of params.yaml's datasets"
+            )
         for key in self.tune.space:
             section, _, field = key.partition(".")
-            if section not in TUNABLE_SECTIONS or field not in type(getattr(self, section)).model_fields:
+            if (
+                section not in TUNABLE_SECTIONS
+                or field not in type(getattr(self, section)).model_fields
+            ):
                 raise ValueError(
                     f"tune.space key {key!r} is not a setting of the model or train sections"
                 )
@@ -232,12 +243,18 @@ class Params(Strict):
     @model_validator(mode="after")
     def _every_dataset_resolves_every_train_setting(self) -> Params:
         for name in self.datasets:
-            missing = [key for key in Train.model_fields
-                       if getattr(self.dataset(name).train, key) is None and getattr(self.train, key) is None]
+            missing = [
+                key
+                for key in Train.model_fields
+                if getattr(self.dataset(name).train, key) is None
+                and getattr(self.train, key) is None
+            ]
             if missing:
                 raise ValueError(
-                    f"dataset {name!r} has no value for {', '.join(f'train.{k}' for k in missing)}: "
-                    f"give it in `train` (every dataset) or in `datasets.{name}.train` (this one)")
+                    f"dataset {name!r} has no value for "
+                    f"{', '.join(f'train.{k}' for k in missing)}: "
+                    f"give it in `train` (every dataset) or in `datasets.{name}.train` (this one)"
+                )
         return self
 
     @model_validator(mode="after")
@@ -253,7 +270,8 @@ class Params(Strict):
         return self
 
     def train_for(self, name: str) -> Train:
-        """The one resolution rule: `datasets.<name>.train.<key>` where given, else `train.<key>`."""
+        """The one resolution rule: `datasets.<name>.train.<key>` where given, else
+        `train.<key>`."""
         return Train(**{**self.train.model_dump(exclude_none=True),
                         **self.dataset(name).train.model_dump(exclude_none=True)})
 
@@ -263,7 +281,10 @@ class Params(Strict):
         settings = self.model_dump(exclude={"train"})
         for entry in settings["datasets"].values():
             entry.pop("train")
-        return {**settings, "train": {name: self.train_for(name).model_dump() for name in self.datasets}}
+        return {
+            **settings,
+            "train": {name: self.train_for(name).model_dump() for name in self.datasets},
+        }
 
     def dataset(self, name: str) -> Dataset:
         """The catalog entry for `name`, or an error listing the datasets params.yaml defines."""

@@ -27,7 +27,9 @@ def load_raw_split(raw_dir: Path, dataset: Dataset, split: str) -> RawSplit:
     labels_file = raw_dir / getattr(dataset.files, f"{split}_labels").name
     images, labels = idx.read(images_file), idx.read(labels_file)
     if images.ndim != 3:
-        raise idx.IdxError(f"{images_file}: expected images (N, rows, cols), got shape {images.shape}")
+        raise idx.IdxError(
+            f"{images_file}: expected images (N, rows, cols), got shape {images.shape}"
+        )
     if labels.ndim != 1:
         raise idx.IdxError(f"{labels_file}: expected labels (N,), got shape {labels.shape}")
     if len(images) != len(labels):

@@ -47,11 +47,14 @@ os.umask(_UMASK)
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
+    """Yield a temporary path beside `target`; rename it onto `target` only if the block
+    succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Keep the suffix: some writers (Keras, numpy) insist on or append their own extension.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.tmp-", suffix=target.suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.stem}.tmp-", suffix=target.suffix, dir=target.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:

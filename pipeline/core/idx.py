@@ -82,5 +82,7 @@ def read(path: Path) -> np.ndarray:
 def encode(array: np.ndarray) -> bytes:
     """Raw IDX bytes for a uint8 array (used by tests and tools that make datasets)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = struct.pack(">HBB", 0, UBYTE, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">HBB", 0, UBYTE, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     return header + array.tobytes()

@@ -68,7 +68,8 @@ class ProjectPaths:
 
     @property
     def tune_resume(self) -> Path:
-        """An unfinished search's keras-tuner folder (pipeline/model/resume.py): outside DVC's outputs."""
+        """An unfinished search's keras-tuner folder (pipeline/model/resume.py): outside DVC's
+        outputs."""
         return self.root / ".lenet" / "resume" / "tune"
 
 

@@ -68,7 +68,10 @@ def scratch_checkout(revision: str, root: Path | None = None) -> Iterator[Path]:
 def share_web_assets(root: Path, checkout: Path) -> None:
     """Link what `lenet assets` installed in `root` (git ignores it, so a worktree or clone lacks
     it) into `checkout`: the validate stage copies the Data Docs' CSS and JavaScript from there."""
-    for installed in (ProjectPaths(root).web_assets / "node_modules", ProjectPaths(root).plots_template):
+    for installed in (
+        ProjectPaths(root).web_assets / "node_modules",
+        ProjectPaths(root).plots_template,
+    ):
         if installed.exists():
             link = ProjectPaths(checkout).web_assets / installed.name
             link.parent.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,15 @@ def build_lenet5(input_shape: tuple[int, int, int], n_classes: int, cfg: Model) 
         if subsampling not in cfg.pool_before_activation:
             return [*block(layers.Conv2D, filters, 5, name=conv), pool(2, name=subsampling)]
         if cfg.pooling == "avg":
-            return [ConvAveragePool(filters, 5, name=f"{conv}{subsampling}"), layers.Activation(cfg.activation)]
-        return [layers.Conv2D(filters, 5, name=conv), pool(2, name=subsampling), layers.Activation(cfg.activation)]
+            return [
+                ConvAveragePool(filters, 5, name=f"{conv}{subsampling}"),
+                layers.Activation(cfg.activation),
+            ]
+        return [
+            layers.Conv2D(filters, 5, name=conv),
+            pool(2, name=subsampling),
+            layers.Activation(cfg.activation),
+        ]
 
     def dropout() -> list[layers.Layer]:
         return [layers.Dropout(cfg.dropout)] if cfg.dropout else []
@@ -87,8 +94,12 @@ def _spread_over_2x2_windows(upstream):
     quarter = upstream * 0.25
     n, height, width, channels = ops.shape(quarter)
     # [a, b] -> [a, a, b, b] along each row (channels stay innermost), then each row twice.
-    columns = ops.reshape(ops.concatenate([quarter, quarter], axis=-1), (n, height, 2 * width, channels))
-    return ops.reshape(ops.concatenate([columns, columns], axis=2), (n, 2 * height, 2 * width, channels))
+    columns = ops.reshape(
+        ops.concatenate([quarter, quarter], axis=-1), (n, height, 2 * width, channels)
+    )
+    return ops.reshape(
+        ops.concatenate([columns, columns], axis=2), (n, 2 * height, 2 * width, channels)
+    )
 
 
 @keras.saving.register_keras_serializable(package="lenet")
@@ -156,8 +167,12 @@ class RandomShiftRotate(layers.Layer):
             self.degrees * math.pi / 180
         )
         # Whole-pixel shifts: without rotation the warp then copies pixels instead of blurring them.
-        dx = ops.round(keras.random.uniform((n,), -1.0, 1.0, seed=self.seed_generator) * (self.shift * width))
-        dy = ops.round(keras.random.uniform((n,), -1.0, 1.0, seed=self.seed_generator) * (self.shift * height))
+        dx = ops.round(
+            keras.random.uniform((n,), -1.0, 1.0, seed=self.seed_generator) * (self.shift * width)
+        )
+        dy = ops.round(
+            keras.random.uniform((n,), -1.0, 1.0, seed=self.seed_generator) * (self.shift * height)
+        )
         cos, sin = ops.cos(angle), ops.sin(angle)
         cx, cy = (width - 1) / 2, (height - 1) / 2
         # Output pixel (x, y) samples input (cos*x - sin*y + a2, sin*x + cos*y + b2): a rotation
@@ -179,7 +194,8 @@ class RandomShiftRotate(layers.Layer):
         return self._warp_elastic(images, transform)
 
     def _warp_elastic(self, images, transform):
-        """The affine transform plus a smooth random displacement, sampled as `interpolation` says."""
+        """The affine transform plus a smooth random displacement, sampled as `interpolation`
+        says."""
         ops = keras.ops
         n, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
         noise = keras.random.uniform((n, height, width, 2), -1.0, 1.0, seed=self.seed_generator)
@@ -187,12 +203,20 @@ class RandomShiftRotate(layers.Layer):
         taps = [math.exp(-0.5 * (i / self.elastic_sigma) ** 2) for i in range(-radius, radius + 1)]
         kernel = ops.convert_to_tensor([t / sum(taps) for t in taps], dtype=noise.dtype)
         # The Gaussian is separable: a column pass, then a row pass, each axis's field on its own.
-        field = ops.depthwise_conv(noise, ops.tile(ops.reshape(kernel, (-1, 1, 1, 1)), (1, 1, 2, 1)),
-                                   padding="same")
-        field = ops.depthwise_conv(field, ops.tile(ops.reshape(kernel, (1, -1, 1, 1)), (1, 1, 2, 1)),
-                                   padding="same") * self.elastic_alpha
-        ys, xs = ops.meshgrid(ops.arange(height, dtype=noise.dtype), ops.arange(width, dtype=noise.dtype),
-                              indexing="ij")
+        field = ops.depthwise_conv(
+            noise, ops.tile(ops.reshape(kernel, (-1, 1, 1, 1)), (1, 1, 2, 1)), padding="same"
+        )
+        field = (
+            ops.depthwise_conv(
+                field, ops.tile(ops.reshape(kernel, (1, -1, 1, 1)), (1, 1, 2, 1)), padding="same"
+            )
+            * self.elastic_alpha
+        )
+        ys, xs = ops.meshgrid(
+            ops.arange(height, dtype=noise.dtype),
+            ops.arange(width, dtype=noise.dtype),
+            indexing="ij",
+        )
         t = [ops.reshape(transform[:, i], (-1, 1, 1)) for i in range(6)]
         x_in = t[0] * xs + t[1] * ys + t[2] + field[..., 0]
         y_in = t[3] * xs + t[4] * ys + t[5] + field[..., 1]
@@ -342,5 +366,7 @@ def _renumber_shared_objects(config, numbers: dict[int, int]):
         return config
     renumbered = {key: _renumber_shared_objects(value, numbers) for key, value in config.items()}
     if "shared_object_id" in config:
-        renumbered["shared_object_id"] = numbers.setdefault(config["shared_object_id"], len(numbers) + 1)
+        renumbered["shared_object_id"] = numbers.setdefault(
+            config["shared_object_id"], len(numbers) + 1
+        )
     return renumbered

@@ -48,11 +48,15 @@ def _fmt(value, pattern="{:.4f}") -> str:
 
 
 def run_link() -> str:
-    """Where the full report is: the workflow run (its artifact) in GitHub Actions, else the file."""
+    """Where the full report is: the workflow run (its artifact) in GitHub Actions, else the
+    file."""
     env = os.environ
     if all(env.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")):
-        url = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-        return f"Full report with plots: the `metrics-report` artifact of [this workflow run]({url})."
+        url = (f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}"
+               f"/actions/runs/{env['GITHUB_RUN_ID']}")
+        return (
+            f"Full report with plots: the `metrics-report` artifact of [this workflow run]({url})."
+        )
     return "Full report with plots: `report.html` beside this file."
 
 
@@ -90,23 +94,38 @@ def confusion_rows(ds: str, classes: list[str], base: str, change: str | None) -
 def curve_rows(ds: str, base: str, change: str | None) -> list[str]:
     rows = []
     for label, rev in (("base", base), ("this change", change)):
-        train, val = diff.curve_at(ds, rev, "train", "accuracy"), diff.curve_at(ds, rev, "eval", "accuracy")
+        train, val = (
+            diff.curve_at(ds, rev, "train", "accuracy"),
+            diff.curve_at(ds, rev, "eval", "accuracy"),
+        )
         val_loss = diff.curve_at(ds, rev, "eval", "loss")
         if not train or not val:
             continue
         best = int(np.argmax(val))
-        rows.append(f"| {ds} | {label} | {len(val)} | {train[-1]:.4f} | {val[-1]:.4f} | "
-                    f"{val[best]:.4f} (epoch {best + 1}) | {_fmt(val_loss[-1] if val_loss else None)} |")
+        rows.append(
+            f"| {ds} | {label} | {len(val)} | {train[-1]:.4f} | {val[-1]:.4f} | "
+            f"{val[best]:.4f} (epoch {best + 1}) | {_fmt(val_loss[-1] if val_loss else None)} |"
+        )
     return rows
 
 
 def stale_markdown(base: str, stale: list[str]) -> str:
-    return "\n".join([
-        github.MARKER, title(base, None), "",
-        ("**Stale results: not compared.** DVC says this change's `dvc.lock` does not match its code "
-        "or params, so its metrics are not the ones its params produce:"), "",
-        *[f"- `{line}`" for line in stale], "",
-        "Run `make repro` (or `dvc repro`) and commit `dvc.lock` and `metrics/`.", ""])
+    return "\n".join(
+        [
+            github.MARKER,
+            title(base, None),
+            "",
+            (
+                "**Stale results: not compared.** DVC says this change's `dvc.lock` does not "
+                "match its code or params, so its metrics are not the ones its params produce:"
+            ),
+            "",
+            *[f"- `{line}`" for line in stale],
+            "",
+            "Run `make repro` (or `dvc repro`) and commit `dvc.lock` and `metrics/`.",
+            "",
+        ]
+    )
 
 
 def build(params: Params, base: str, change: str | None, out: Path) -> Report:
@@ -122,8 +141,11 @@ def build(params: Params, base: str, change: str | None, out: Path) -> Report:
         acc = changes[ds]["test.accuracy"]
         evidence = (paired[ds].line() if paired[ds] else
                     "no per-image predictions on both sides: tolerance only")
-        md.append(f"- **{ds}: {verdicts[ds]}**: test accuracy {_fmt(acc.old)} → {_fmt(acc.new)}; "
-                  f"{evidence} (level {settings.significance}, tolerance ±{settings.regression_tolerance})")
+        md.append(
+            f"- **{ds}: {verdicts[ds]}**: test accuracy {_fmt(acc.old)} → {_fmt(acc.new)}; "
+            f"{evidence} (level {settings.significance}, "
+            f"tolerance ±{settings.regression_tolerance})"
+        )
     md += ["", "### Metrics", "", "| dataset | metric | base | this change | change | relative |",
            "|---|---|---|---|---|---|"]
     for ds in datasets:
@@ -131,18 +153,36 @@ def build(params: Params, base: str, change: str | None, out: Path) -> Report:
             md.append(f"| {ds} | {key} | {_fmt(moved.old)} | {_fmt(moved.new)} | "
                       f"{_fmt(moved.delta, '{:+.4f}')} | {_fmt(moved.relative, '{:+.2%}')} |")
     sections = (
-        ("Classes whose F1 moved most", "| dataset | class | precision | recall | F1 | F1 change |",
-         [row for ds in datasets for row in per_class_rows(ds, base, change)]),
-        ("Confusion-matrix cells that changed most (test images)",
-         "| dataset | actual | predicted | base | this change | change |",
-         [row for ds in datasets
-          for row in confusion_rows(ds, params.datasets[ds].classes, base, change)]),
-        ("Training curves", ("| dataset | side | epochs | final train acc | final val acc | "
-         "best val acc | final val loss |"), [row for ds in datasets for row in curve_rows(ds, base, change)]),
+        (
+            "Classes whose F1 moved most",
+            "| dataset | class | precision | recall | F1 | F1 change |",
+            [row for ds in datasets for row in per_class_rows(ds, base, change)],
+        ),
+        (
+            "Confusion-matrix cells that changed most (test images)",
+            "| dataset | actual | predicted | base | this change | change |",
+            [
+                row
+                for ds in datasets
+                for row in confusion_rows(ds, params.datasets[ds].classes, base, change)
+            ],
+        ),
+        (
+            "Training curves",
+            (
+                "| dataset | side | epochs | final train acc | final val acc | "
+                "best val acc | final val loss |"
+            ),
+            [row for ds in datasets for row in curve_rows(ds, base, change)],
+        ),
     )
     for heading, header, rows in sections:
         md += ["", f"### {heading}", ""]
-        md += [header, "|" + "---|" * header.count(" | ") + "---|", *rows] if rows else ["Nothing to compare."]
+        md += (
+            [header, "|" + "---|" * header.count(" | ") + "---|", *rows]
+            if rows
+            else ["Nothing to compare."]
+        )
     params_changed = diff.param_changes(base, change)
     md += ["", "### Params", ""]
     if params_changed:
@@ -164,12 +204,30 @@ def figures(params: Params, base: str, change: str | None) -> dict[str, bytes]:
     images: dict[str, bytes] = {}
     for ds, dataset in params.datasets.items():
         for name, fig in (
-            (f"{ds}-confusion-base.png", confusion_figure(
-                diff.confusion_at(ds, dataset.classes, base), dataset.classes, f"{ds}: base")),
-            (f"{ds}-confusion-new.png", confusion_figure(
-                diff.confusion_at(ds, dataset.classes, change), dataset.classes, f"{ds}: this change")),
-            (f"{ds}-curves.png", curves_figure(ds, [
-                ("base", "--", diff.curves_at(ds, base)), ("this change", "-", diff.curves_at(ds, change))])),
+            (
+                f"{ds}-confusion-base.png",
+                confusion_figure(
+                    diff.confusion_at(ds, dataset.classes, base), dataset.classes, f"{ds}: base"
+                ),
+            ),
+            (
+                f"{ds}-confusion-new.png",
+                confusion_figure(
+                    diff.confusion_at(ds, dataset.classes, change),
+                    dataset.classes,
+                    f"{ds}: this change",
+                ),
+            ),
+            (
+                f"{ds}-curves.png",
+                curves_figure(
+                    ds,
+                    [
+                        ("base", "--", diff.curves_at(ds, base)),
+                        ("this change", "-", diff.curves_at(ds, change)),
+                    ],
+                ),
+            ),
         ):
             if fig is not None:
                 images[name] = png(fig)
@@ -196,9 +254,11 @@ def publish(markdown: str, html: str, out: Path, post: bool) -> None:
     except github.ApiError as error:
         if not error.forbidden:
             raise
-        log.warning("comment not posted: %s; on a fork pull request the token is read-only and "
-                    "the comment is posted by the comment workflow (.github/workflows/pr-comment.yml)",
-                    error)
+        log.warning(
+            "comment not posted: %s; on a fork pull request the token is read-only and "
+            "the comment is posted by the comment workflow (.github/workflows/pr-comment.yml)",
+            error,
+        )
 
 
 def refuse_stale(base: str, out: Path, post: bool) -> None:

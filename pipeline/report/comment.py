@@ -43,7 +43,8 @@ class UntrustedInput(PipelineError):
 
 @dataclass(frozen=True)
 class TestedRun:
-    """What the triggering pull-request run tested, from the workflow_run event (not the artifact)."""
+    """What the triggering pull-request run tested, from the workflow_run event (not the
+    artifact)."""
 
     head_sha: str
     head_repository: str | None
@@ -58,7 +59,9 @@ def tested_run(event: dict) -> TestedRun:
     sha = run.get("head_sha")
     if not isinstance(sha, str) or not SHA.fullmatch(sha):
         raise github.CommentError("the workflow_run event has no head_sha")
-    return TestedRun(sha, (run.get("head_repository") or {}).get("full_name"), run.get("head_branch"))
+    return TestedRun(
+        sha, (run.get("head_repository") or {}).get("full_name"), run.get("head_branch")
+    )
 
 
 def read_limited(path: Path, limit: int) -> bytes:
@@ -123,7 +126,8 @@ def post(folder: Path) -> str:
     notice = moved_on(github.pull_request(repo, number, token, api), run, number)
     if notice:
         return notice
-    return f"pull request #{number}: report comment {github.post_comment(body, repo, number, token, api)}"
+    posted = github.post_comment(body, repo, number, token, api)
+    return f"pull request #{number}: report comment {posted}"
 
 
 def main(argv: list[str] | None = None) -> int:

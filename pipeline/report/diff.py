@@ -35,7 +35,9 @@ def revisions(base: str, change: str | None) -> tuple[str, ...]:
     return (base,) if change is None else (base, change)
 
 
-def metric_changes(base: str, change: str | None, datasets: list[str]) -> dict[str, dict[str, Change]]:
+def metric_changes(
+    base: str, change: str | None, datasets: list[str]
+) -> dict[str, dict[str, Change]]:
     """{dataset: {"test.accuracy": Change, ...}} for metrics/<dataset>.json."""
     diff = dag.dvc_json("metrics", "diff", *revisions(base, change), "--all")
     changes = {}
@@ -54,7 +56,8 @@ def param_changes(base: str, change: str | None) -> list[tuple[str, object, obje
 
 @functools.cache  # one report asks for the same files several times; each DVC read costs seconds
 def read_at(path: Path, rev: str | None) -> str | None:
-    """A file's text in the workspace (rev None) or at `rev` (git or DVC-tracked); None if absent."""
+    """A file's text in the workspace (rev None) or at `rev` (git or DVC-tracked); None if
+    absent."""
     if rev is None:
         return path.read_text() if path.exists() else None
     import dvc.api
@@ -125,5 +128,7 @@ def stale_stages() -> list[str]:
                         continue
                     for dep, what in entries.items():
                         changes = what.items() if isinstance(what, dict) else [(dep, what)]
-                        stale += [f"{stage}: {name} {state}" for name, state in changes if state in STALE]
+                        stale += [
+                            f"{stage}: {name} {state}" for name, state in changes if state in STALE
+                        ]
     return stale

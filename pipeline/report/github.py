@@ -132,7 +132,13 @@ def post_comment(markdown: str, repo: str, number: int, token: str, api: str = D
             break
         page += 1
     if mine:
-        request(api, token, "PATCH", f"/repos/{repo}/issues/comments/{mine[0]['id']}", {"body": markdown})
+        request(
+            api,
+            token,
+            "PATCH",
+            f"/repos/{repo}/issues/comments/{mine[0]['id']}",
+            {"body": markdown},
+        )
         return "updated"
     request(api, token, "POST", f"/repos/{repo}/issues/{number}/comments", {"body": markdown})
     return "created"
@@ -165,9 +171,14 @@ def repository_and_token(purpose: str) -> tuple[str, str, str]:
     """(repo, token, API URL) from GitHub Actions' environment (GITHUB_REPOSITORY, GITHUB_TOKEN,
     GITHUB_API_URL); CommentError naming what is missing for `purpose`."""
     repo, token = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_TOKEN")
-    missing = [name for name, value in (("GITHUB_REPOSITORY (GitHub Actions sets it)", repo),
-                                        ("GITHUB_TOKEN (the step's env: secrets.GITHUB_TOKEN)", token))
-               if not value]
+    missing = [
+        name
+        for name, value in (
+            ("GITHUB_REPOSITORY (GitHub Actions sets it)", repo),
+            ("GITHUB_TOKEN (the step's env: secrets.GITHUB_TOKEN)", token),
+        )
+        if not value
+    ]
     if missing:
         raise CommentError(f"{purpose} needs " + " and ".join(missing))
     return repo, token, api_url()

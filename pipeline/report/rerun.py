@@ -33,7 +33,9 @@ def rerun_reduced(base: str, preset: Path) -> tuple[str, str]:
     or the overview page."""
     dirty = workspace.run("git", "status", "--porcelain", "--untracked-files=no").stdout
     if dirty:
-        raise UncommittedChanges("--reduced compares commits: commit or stash these first:\n" + dirty)
+        raise UncommittedChanges(
+            "--reduced compares commits: commit or stash these first:\n" + dirty
+        )
     preset = preset.resolve()
     for side, revision in (("base", base), ("change", "HEAD")):
         with workspace.scratch_checkout(revision) as checkout:
@@ -41,8 +43,18 @@ def rerun_reduced(base: str, preset: Path) -> tuple[str, str]:
             datasets = load_params(ProjectPaths(checkout).params).datasets
             workspace.run("dvc", "repro", *[f"evaluate@{name}" for name in datasets], cwd=checkout)
             workspace.run("git", "add", "-A", cwd=checkout)
-            workspace.run("git", "-c", "user.name=lenet report", "-c", "user.email=report@lenet.invalid",
-                          "commit", "-q", "--allow-empty", "-m", f"{revision} with {preset.name}",
-                          cwd=checkout)
+            workspace.run(
+                "git",
+                "-c",
+                "user.name=lenet report",
+                "-c",
+                "user.email=report@lenet.invalid",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                f"{revision} with {preset.name}",
+                cwd=checkout,
+            )
             workspace.run("git", "update-ref", REDUCED_REFS[side], "HEAD", cwd=checkout)
     return REDUCED_REFS["base"], REDUCED_REFS["change"]

@@ -25,7 +25,9 @@ class Paired:
 def mcnemar(base_correct: np.ndarray, change_correct: np.ndarray) -> Paired:
     """The paired test on per-image correctness (boolean arrays over the same images)."""
     if base_correct.shape != change_correct.shape:
-        raise ValueError(f"{base_correct.shape} vs {change_correct.shape}: not the same test images")
+        raise ValueError(
+            f"{base_correct.shape} vs {change_correct.shape}: not the same test images"
+        )
     fixed = int(np.sum(~base_correct & change_correct))
     broken = int(np.sum(base_correct & ~change_correct))
     n, k = fixed + broken, min(fixed, broken)

@@ -32,7 +32,9 @@ def cpu() -> dict:
                     break
     except OSError:
         pass
-    wanted = sorted({f for needed in ISA_FLAGS.values() for f in needed} | {"amx_tile", "avx512_bf16"})
+    wanted = sorted(
+        {f for needed in ISA_FLAGS.values() for f in needed} | {"amx_tile", "avx512_bf16"}
+    )
     return {"vendor": vendor, "model": model, "flags": [f for f in wanted if f in flags],
             "cores": len(os.sched_getaffinity(0))}
 
@@ -60,7 +62,10 @@ def honoured(profile: Reproducibility, found_gpus: list[str] | None = None) -> t
         have = set(cpu()["flags"])
         missing = [f for f in ISA_FLAGS[profile.cpu_isa] if f not in have]
         if missing:
-            return False, f"this CPU lacks {', '.join(missing)}, needed for cpu_isa {profile.cpu_isa}"
+            return (
+                False,
+                f"this CPU lacks {', '.join(missing)}, needed for cpu_isa {profile.cpu_isa}",
+            )
     return True, "CPU with the profile's instruction set"
 
 

@@ -1,4 +1,5 @@
-"""The reproducibility profile: the settings that change the arithmetic, pinned before TensorFlow loads.
+"""The reproducibility profile: the settings that change the arithmetic, pinned before TensorFlow
+loads.
 
 Same params.yaml gives the same bytes only if the arithmetic is the same: which instruction set
 oneDNN dispatches to and how many threads split a reduction both change the rounding (measured:

@@ -141,7 +141,9 @@ def fetch_file(file: DataFile, bases: list[str], target: Path, settings: Downloa
             with atomic_path(target) as tmp:
                 tmp.write_bytes(data)
             return url
-    listing = "\n  ".join(tries) or "(no mirrors configured: set LENET_DATA_MIRROR or datasets.*.urls)"
+    listing = (
+        "\n  ".join(tries) or "(no mirrors configured: set LENET_DATA_MIRROR or datasets.*.urls)"
+    )
     raise DownloadError(f"could not download {file.name} (md5 {file.md5}); tried:\n  {listing}")
 
 

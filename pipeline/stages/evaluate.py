@@ -35,7 +35,11 @@ def per_class_scores(matrix: np.ndarray, classes: list[str]) -> dict[str, dict[s
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(true_pos), where=denom > 0)
     return {
-        name: {"precision": round(float(p), 6), "recall": round(float(r), 6), "f1": round(float(f), 6)}
+        name: {
+            "precision": round(float(p), 6),
+            "recall": round(float(r), 6),
+            "f1": round(float(f), 6),
+        }
         for name, p, r, f in zip(classes, precision, recall, f1, strict=True)
     }
 
@@ -51,7 +55,9 @@ def save_misclassified_grid(target, images, y_true, y_pred, classes: list[str], 
     for ax, i in zip(axes.flat, wrong, strict=False):
         ax.imshow(images[i], cmap="gray_r")
         ax.set_title(f"{classes[y_true[i]]}\n-> {classes[y_pred[i]]}", fontsize=7)
-    fig.suptitle(f"{len(wrong)} of {int((y_true != y_pred).sum())} misclassified test images", fontsize=9)
+    fig.suptitle(
+        f"{len(wrong)} of {int((y_true != y_pred).sum())} misclassified test images", fontsize=9
+    )
     fig.tight_layout()
     with atomic_path(target) as tmp:
         fig.savefig(tmp, dpi=100)
@@ -69,7 +75,8 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     matrix = confusion_matrix(y_test, y_pred, len(dataset.classes))
 
     per_class = per_class_scores(matrix, dataset.classes)
-    # The headline numbers only: every key here is a column of `dvc exp show` and `dvc metrics diff`.
+    # The headline numbers only: every key here is a column of `dvc exp show` and
+    # `dvc metrics diff`.
     metrics = {
         "test": {
             "accuracy": round(float(accuracy), 6),
@@ -82,7 +89,10 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     write_json(paths.per_class, per_class)
     write_json(
         paths.confusion,
-        [{"actual": dataset.classes[a], "predicted": dataset.classes[p]} for a, p in zip(y_test, y_pred)],
+        [
+            {"actual": dataset.classes[a], "predicted": dataset.classes[p]}
+            for a, p in zip(y_test, y_pred)
+        ],
     )
     pad = int(arrays["pad"])
     side = x_test.shape[1]

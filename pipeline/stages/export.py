@@ -103,11 +103,17 @@ def provenance(name: str, dataset: Dataset, params: Params, metrics: dict, commi
         "input": {"name": "pixels", **INPUT_CONTRACT},
         "git_commit": commit,
         "params": trained_by,
-        "params_sha256": hashlib.sha256(json.dumps(trained_by, sort_keys=True).encode()).hexdigest(),
+        "params_sha256": hashlib.sha256(
+            json.dumps(trained_by, sort_keys=True).encode()
+        ).hexdigest(),
         "data_md5": {f.name: f.md5 for f in dataset.data_files()},
         "test_accuracy": metrics["test"]["accuracy"],
-        "reproducibility": {**params.reproducibility.model_dump(), "honoured": honoured, "note": why,
-                            "cpu_vendor": machine.cpu()["vendor"]},
+        "reproducibility": {
+            **params.reproducibility.model_dump(),
+            "honoured": honoured,
+            "note": why,
+            "cpu_vendor": machine.cpu()["vendor"],
+        },
         "opset": OPSET,
         "versions": machine.versions(),
     }
@@ -140,12 +146,13 @@ def model_card(name: str, dataset: Dataset, params: Params, metrics: dict, check
                 "train": params.train_for(name).model_dump()}  # what this dataset trained with
     honoured, why = machine.honoured(params.reproducibility)
     checksums = "\n".join(f"| `{f.name}` | `{f.md5}` |" for f in dataset.data_files())
+    pinned = params.reproducibility.model_dump(exclude={"accuracy_band"})
     return f"""# LeNet-5 on {name}
 
 Trained by this repository's DVC pipeline; `dvc repro` with the params below reproduces it.
 
 ## Use
-`model.onnx` takes raw images: input `{check['input_name']}`, float32, shape N x 28 x 28, pixel
+`model.onnx` takes raw images: input `{check["input_name"]}`, float32, shape N x 28 x 28, pixel
 values 0..255 (no padding or normalisation needed: both are inside the graph). Output: N x
 {len(dataset.classes)} class probabilities in this order: {", ".join(dataset.classes)}.
 `lenet predict --dataset {name} IMAGE...` classifies image files with it (no TensorFlow needed).
@@ -153,16 +160,16 @@ values 0..255 (no padding or normalisation needed: both are inside the graph). O
 ## Provenance
 Stored in the ONNX file itself as metadata (ONNX Runtime:
 `InferenceSession(path).get_modelmeta().custom_metadata_map`) and in `model_card.json`: pipeline
-code at commit `{facts['git_commit']}`, params sha256 `{facts['params_sha256'][:16]}...`, ONNX
-opset {facts['opset']}, and the data checksums, profile and test accuracy below.
+code at commit `{facts["git_commit"]}`, params sha256 `{facts["params_sha256"][:16]}...`, ONNX
+opset {facts["opset"]}, and the data checksums, profile and test accuracy below.
 
 ## Test-set results
 | accuracy | loss | errors |
 |---|---|---|
-| {metrics['test']['accuracy']:.4f} | {metrics['test']['loss']:.4f} | {metrics['test']['errors']} |
+| {metrics["test"]["accuracy"]:.4f} | {metrics["test"]["loss"]:.4f} | {metrics["test"]["errors"]} |
 
-ONNX Runtime vs Keras on all {check['images']} test images: argmax agreement
-{check['argmax_agreement']:.4%}, max |difference of probabilities| {check['max_abs_diff']:.2e}.
+ONNX Runtime vs Keras on all {check["images"]} test images: argmax agreement
+{check["argmax_agreement"]:.4%}, max |difference of probabilities| {check["max_abs_diff"]:.2e}.
 
 ## Parameters
 ```yaml
@@ -176,9 +183,9 @@ ONNX Runtime vs Keras on all {check['images']} test images: argmax agreement
 
 ## Reproducibility profile
 `reproducibility` in params.yaml, in force for training, evaluation and export:
-{", ".join(f"{k} {v}" for k, v in params.reproducibility.model_dump(exclude={"accuracy_band"}).items())}.
+{", ".join(f"{k} {v}" for k, v in pinned.items())}.
 Honoured here: {"yes" if honoured else "no"} ({why}), on a CPU of vendor
-{facts['reproducibility']['cpu_vendor']}. `lenet verify` expects these bytes exactly where the
+{facts["reproducibility"]["cpu_vendor"]}. `lenet verify` expects these bytes exactly where the
 profile is honoured on a CPU of the same vendor (oneDNN's kernels differ between vendors even at
 one instruction set: README, Reproducibility); elsewhere test accuracy agrees within
 {params.reproducibility.accuracy_band}. The CPU model, thread counts and wall times are in
@@ -232,8 +239,13 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
     classifier = lenet.classifier_of(keras.saving.load_model(paths.keras_model))
     with atomic_path(paths.onnx_model) as tmp:
         convert(classifier, arrays, tmp)
-        check = check_against_keras(tmp, classifier, arrays,
-                                    load_raw_split(paths.raw, dataset, "test").images, paths.onnx_model)
+        check = check_against_keras(
+            tmp,
+            classifier,
+            arrays,
+            load_raw_split(paths.raw, dataset, "test").images,
+            paths.onnx_model,
+        )
         metrics = json.loads(paths.metrics.read_text())
         facts = provenance(name, dataset, params, metrics, code_commit(ProjectPaths(paths.root)))
         add_metadata(tmp, facts)

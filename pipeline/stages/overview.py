@@ -84,8 +84,12 @@ def _headline(metrics: dict, per_class: dict, test_images: int) -> str:
 
 def _validation(report: dict, docs: str) -> str:
     failed = len(report["failed_checks"])
-    verdict = ("<span class='ok'>passed</span>" if report["success"]
-               else f"<span class='failed'>failed: {html.escape(', '.join(report['failed_checks']))}</span>")
+    verdict = (
+        "<span class='ok'>passed</span>"
+        if report["success"]
+        else "<span class='failed'>failed: "
+        f"{html.escape(', '.join(report['failed_checks']))}</span>"
+    )
     warned = (f"; warnings: {html.escape(', '.join(report['warned_checks']))}"
               if report["warned_checks"] else "")
     return (f"<p>Validation {verdict}: {len(report['expectations'])} expectations, {failed} failed "
@@ -97,17 +101,33 @@ def dataset_section(name: str, dataset: Dataset, paths: DatasetPaths, page: Path
     metrics = json.loads(paths.metrics.read_text())
     card = json.loads(paths.model_card_json.read_text())
     validation = json.loads(paths.validation_report.read_text())
-    curves = curves_figure(name, [("", "-", {
-        split: counts.curve(path.read_text()) if (path := paths.training_curve(split, "accuracy")).exists()
-        else None for split in ("train", "eval")})])
+    curves = curves_figure(
+        name,
+        [
+            (
+                "",
+                "-",
+                {
+                    split: counts.curve(path.read_text())
+                    if (path := paths.training_curve(split, "accuracy")).exists()
+                    else None
+                    for split in ("train", "eval")
+                },
+            )
+        ],
+    )
     matrix = (counts.confusion_of(paths.confusion.read_text(), dataset.classes)
               if paths.confusion.exists() else None)
     confusion = confusion_figure(matrix, dataset.classes, f"{name}: confusion matrix")
     label = html.escape(name)
-    figures = [f"<img alt='{label}: training curves' src='{_image(curves)}'>" if curves else "",
-               f"<img alt='{label}: confusion matrix' src='{_image(confusion)}'>" if confusion else "",
-               (f"<img alt='{label}: misclassified test images' "
-                f"src='{_link(paths.misclassified, page)}' width='640'>")]
+    figures = [
+        f"<img alt='{label}: training curves' src='{_image(curves)}'>" if curves else "",
+        f"<img alt='{label}: confusion matrix' src='{_image(confusion)}'>" if confusion else "",
+        (
+            f"<img alt='{label}: misclassified test images' "
+            f"src='{_link(paths.misclassified, page)}' width='640'>"
+        ),
+    ]
     model_card = markdown(paths.model_card.read_text())
     return f"""
 <section id="{label}">
@@ -145,7 +165,8 @@ def render(params: Params, project: ProjectPaths) -> str:
 {"on" if profile.onednn else "off"} · written by <code>dvc repro</code> (stage
 <code>overview</code>) from the workspace's results</p>
 <p>Try the models: run <code>lenet demo</code>, then open <a href="http://127.0.0.1:8000/">the
-drawing page</a> (http://127.0.0.1:8000/): draw a digit, see the classes update as you draw.</p></header>
+drawing page</a> (http://127.0.0.1:8000/): draw a digit, see the classes update as you
+draw.</p></header>
 <main>{sections}</main>
 <script src="{_link(project.runtime_facts_script, page)}"></script>
 <script>{RUNTIME_SCRIPT}</script>

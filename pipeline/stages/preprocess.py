@@ -13,7 +13,9 @@ from pipeline.core.data import load_raw_split, save_processed
 from pipeline.core.paths import DatasetPaths
 
 
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation): `fraction` of each class, drawn with a seeded generator."""
     rng = np.random.default_rng(seed)
     val = []

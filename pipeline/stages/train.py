@@ -80,7 +80,8 @@ def run(name: str, dataset: Dataset, params: Params, paths: DatasetPaths) -> dic
         with writing(paths.train_log), Live(dir=str(paths.train_log), dvcyaml=False,
                                             save_dvc_exp=False, report=None) as live:
             curves = DVCLiveCallback(live=live)
-            for epoch, logs in enumerate(progress.history):  # the finished epochs' curves, as logged
+            # the finished epochs' curves, as logged
+            for epoch, logs in enumerate(progress.history):
                 curves.on_epoch_end(epoch, logs)
             model.fit(
                 resume.epoch_batches(x_train, y_train, cfg.batch_size, params.seed, resumed_after,

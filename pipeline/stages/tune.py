@@ -54,7 +54,9 @@ def sample(hp: kt.HyperParameters, name: str, dim: SearchDimension):
     if dim.type == "choice":
         return hp.Choice(name, dim.values)
     if dim.type == "int":
-        return hp.Int(name, int(dim.min), int(dim.max), step=int(dim.step or 1), sampling=dim.sampling)
+        return hp.Int(
+            name, int(dim.min), int(dim.max), step=int(dim.step or 1), sampling=dim.sampling
+        )
     return hp.Float(name, dim.min, dim.max, step=dim.step, sampling=dim.sampling)
 
 
@@ -96,7 +98,9 @@ class LeNetHyperModel(kt.HyperModel):
         keras.utils.set_random_seed(self.params.seed)
         trial = self.trial_params(hp)
         train = trial.train_for(self.params.tune.dataset)
-        model = build_training_model(self.input_shape, self.n_classes, trial.model, train, self.flip)
+        model = build_training_model(
+            self.input_shape, self.n_classes, trial.model, train, self.flip
+        )
         steps = int(np.ceil(self.n_train / train.batch_size))
         compile_model(model, train.model_copy(update={"epochs": self.params.tune.epochs}), steps)
         return model
@@ -117,10 +121,19 @@ def run(params: Params) -> dict:
     hypermodel = LeNetHyperModel(params, arrays["x_train"].shape[1:], len(dataset.classes),
                                  dataset.horizontal_flip, len(arrays["y_train"]))
     direction = "max" if cfg.objective == "val_accuracy" else "min"
-    budget = {"max_epochs": cfg.epochs} if cfg.algorithm == "hyperband" else {"max_trials": cfg.max_trials}
-    settings = {"seed": params.seed, "tune": cfg.model_dump(), "model": params.model.model_dump(),
-                "train": params.train_for(cfg.dataset).model_dump(), "flip": dataset.horizontal_flip,
-                "profile": params.reproducibility.model_dump()}
+    budget = (
+        {"max_epochs": cfg.epochs}
+        if cfg.algorithm == "hyperband"
+        else {"max_trials": cfg.max_trials}
+    )
+    settings = {
+        "seed": params.seed,
+        "tune": cfg.model_dump(),
+        "model": params.model.model_dump(),
+        "train": params.train_for(cfg.dataset).model_dump(),
+        "flip": dataset.horizontal_flip,
+        "profile": params.reproducibility.model_dump(),
+    }
     # keras-tuner's own project folder is the resume state: a killed search reloads it and
     # retries the trial that was running.
     workdir = resume.claim_folder(ProjectPaths().tune_resume, resume.fingerprint(
@@ -170,16 +183,23 @@ def _write_outputs(objective, trials, best, best_values, direction, params: Para
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     header = "# Best hyperparameters of the last `dvc repro tune/dvc.yaml`.\n"
     header += "# Adopt with: lenet apply reports/tune/best_params.yaml\n"
-    write_text(OUT_DIR / "best_params.yaml", header + yaml.safe_dump(_nested(best_values, params), sort_keys=False))
+    write_text(
+        OUT_DIR / "best_params.yaml",
+        header + yaml.safe_dump(_nested(best_values, params), sort_keys=False),
+    )
     keys = list(best_values)
     ordered = sorted(trials, key=lambda t: int(t.trial_id))
     with atomic_open(OUT_DIR / "trials.csv") as handle:
         writer = csv.writer(handle)
         writer.writerow(["trial", *keys, objective])
         for trial in ordered:
-            writer.writerow([trial.trial_id, *(trial.hyperparameters.get(k) for k in keys), trial.score])
+            writer.writerow(
+                [trial.trial_id, *(trial.hyperparameters.get(k) for k in keys), trial.score]
+            )
     scores = np.array([t.score for t in ordered], dtype=float)
-    best_so_far = np.maximum.accumulate(scores) if direction == "max" else np.minimum.accumulate(scores)
+    best_so_far = (
+        np.maximum.accumulate(scores) if direction == "max" else np.minimum.accumulate(scores)
+    )
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(range(1, len(scores) + 1), scores, "o", label="trial")
     ax.plot(range(1, len(scores) + 1), best_so_far, "-", label="best so far")

@@ -5,8 +5,8 @@ Per split, the raw IDX files become four small tables that the suites check:
   images   one row per image: label, pixel range, mean ink, dtype;
   classes  one row per class: share and mean ink, beside the validation reference's values;
   summary  one row: pixel mean and std beside the reference, train/test duplicate count.
-The validation reference (suites/<dataset>.reference.json, in the repo) is built from trusted data by
-`lenet reference --dataset <name>`, so a silently changed download is caught even
+The validation reference (suites/<dataset>.reference.json, in the repo) is built from trusted data
+by `lenet reference --dataset <name>`, so a silently changed download is caught even
 when its checksum was updated on purpose. Each expectation belongs to a named check; params.yaml's
 `validation.warn` lists the checks that only warn. Results go to reports/validation/<dataset>.json
 and to Great Expectations Data Docs.
@@ -67,12 +67,19 @@ def file_table(paths: dict[str, Path]) -> tuple[pd.DataFrame, dict[str, bytes]]:
         contents[kind] = data
         magic, shape = idx.header(data, path)
         payload = len(data) - 4 - 4 * len(shape)
-        rows.append({
-            "file": path.name, "kind": kind, "magic": magic, "expected_magic": MAGIC[kind],
-            "declared_items": int(np.prod(shape, dtype=np.int64)), "actual_items": payload,
-            "declared_count": shape[0] if shape else 0,
-            "rows": shape[1] if len(shape) > 1 else SIDE, "cols": shape[2] if len(shape) > 2 else SIDE,
-        })
+        rows.append(
+            {
+                "file": path.name,
+                "kind": kind,
+                "magic": magic,
+                "expected_magic": MAGIC[kind],
+                "declared_items": int(np.prod(shape, dtype=np.int64)),
+                "actual_items": payload,
+                "declared_count": shape[0] if shape else 0,
+                "rows": shape[1] if len(shape) > 1 else SIDE,
+                "cols": shape[2] if len(shape) > 2 else SIDE,
+            }
+        )
     return pd.DataFrame(rows), contents
 
 
@@ -97,7 +104,9 @@ def split_stats(images: np.ndarray, labels: np.ndarray, n_classes: int) -> dict:
         "class_shares": (counts / max(len(labels), 1)).round(6).tolist(),
         "pixel_mean": float(flat.mean(dtype=np.float64)),
         "pixel_std": float(flat.std(dtype=np.float64)),
-        "class_mean_ink": [float(ink[labels == c].mean()) if counts[c] else 0.0 for c in range(n_classes)],
+        "class_mean_ink": [
+            float(ink[labels == c].mean()) if counts[c] else 0.0 for c in range(n_classes)
+        ],
         "ink_band": [float(np.quantile(ink, 0.0005)), float(np.quantile(ink, 0.9995))],
     }
 
@@ -117,11 +126,17 @@ def image_hashes(images: np.ndarray) -> set[str]:
 
 
 def summary_table(stats: dict, reference: dict, duplicates: int) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "pixel_mean_drift": abs(stats["pixel_mean"] - reference["pixel_mean"]) / reference["pixel_mean"],
-        "pixel_std_drift": abs(stats["pixel_std"] - reference["pixel_std"]) / reference["pixel_std"],
-        "train_test_duplicates": duplicates,
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "pixel_mean_drift": abs(stats["pixel_mean"] - reference["pixel_mean"])
+                / reference["pixel_mean"],
+                "pixel_std_drift": abs(stats["pixel_std"] - reference["pixel_std"])
+                / reference["pixel_std"],
+                "train_test_duplicates": duplicates,
+            }
+        ]
+    )
 
 
 # --- the suites -------------------------------------------------------------------------------
@@ -138,47 +153,119 @@ def suites(dataset: Dataset, split: str, cfg: Validation, reference: dict) -> di
     low, high = reference["ink_band"]
     return {
         "files": [
-            check("header", gxe.ExpectColumnPairValuesToBeEqual(column_A="magic", column_B="expected_magic")),
-            check("header", gxe.ExpectColumnPairValuesToBeEqual(
-                column_A="declared_items", column_B="actual_items")),
-            check("header", gxe.ExpectColumnValuesToBeBetween(column="rows", min_value=SIDE, max_value=SIDE)),
-            check("header", gxe.ExpectColumnValuesToBeBetween(column="cols", min_value=SIDE, max_value=SIDE)),
-            check("rows", gxe.ExpectColumnValuesToBeBetween(
-                column="declared_count", min_value=getattr(dataset.rows, split),
-                max_value=getattr(dataset.rows, split))),
+            check(
+                "header",
+                gxe.ExpectColumnPairValuesToBeEqual(column_A="magic", column_B="expected_magic"),
+            ),
+            check(
+                "header",
+                gxe.ExpectColumnPairValuesToBeEqual(
+                    column_A="declared_items", column_B="actual_items"
+                ),
+            ),
+            check(
+                "header",
+                gxe.ExpectColumnValuesToBeBetween(column="rows", min_value=SIDE, max_value=SIDE),
+            ),
+            check(
+                "header",
+                gxe.ExpectColumnValuesToBeBetween(column="cols", min_value=SIDE, max_value=SIDE),
+            ),
+            check(
+                "rows",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="declared_count",
+                    min_value=getattr(dataset.rows, split),
+                    max_value=getattr(dataset.rows, split),
+                ),
+            ),
         ],
         "images": [
             check("rows", gxe.ExpectTableRowCountToEqual(value=getattr(dataset.rows, split))),
             check("missing", gxe.ExpectColumnValuesToNotBeNull(column="label")),
             check("missing", gxe.ExpectColumnValuesToNotBeNull(column="ink")),
             check("dtype", gxe.ExpectColumnValuesToBeOfType(column="pixel_max", type_="uint8")),
-            check("pixel_range", gxe.ExpectColumnValuesToBeBetween(column="pixel_min", min_value=0, max_value=255)),
-            check("pixel_range", gxe.ExpectColumnValuesToBeBetween(column="pixel_max", min_value=0, max_value=255)),
-            check("labels", gxe.ExpectColumnValuesToBeBetween(column="label", min_value=0, max_value=n - 1)),
-            check("classes_present", gxe.ExpectColumnDistinctValuesToContainSet(
-                column="label", value_set=list(range(n)))),
-            check("blank_images", gxe.ExpectColumnValuesToBeBetween(
-                column="pixel_max", min_value=1, mostly=1 - cfg.blank_tolerance)),
-            check("saturated_images", gxe.ExpectColumnValuesToBeBetween(
-                column="saturated_fraction", max_value=SATURATED, mostly=1 - cfg.saturated_tolerance)),
-            check("ink_band", gxe.ExpectColumnValuesToBeBetween(
-                column="ink", min_value=low * (1 - cfg.drift_tolerance),
-                max_value=high * (1 + cfg.drift_tolerance), mostly=cfg.ink_band_mostly)),
+            check(
+                "pixel_range",
+                gxe.ExpectColumnValuesToBeBetween(column="pixel_min", min_value=0, max_value=255),
+            ),
+            check(
+                "pixel_range",
+                gxe.ExpectColumnValuesToBeBetween(column="pixel_max", min_value=0, max_value=255),
+            ),
+            check(
+                "labels",
+                gxe.ExpectColumnValuesToBeBetween(column="label", min_value=0, max_value=n - 1),
+            ),
+            check(
+                "classes_present",
+                gxe.ExpectColumnDistinctValuesToContainSet(
+                    column="label", value_set=list(range(n))
+                ),
+            ),
+            check(
+                "blank_images",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="pixel_max", min_value=1, mostly=1 - cfg.blank_tolerance
+                ),
+            ),
+            check(
+                "saturated_images",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="saturated_fraction",
+                    max_value=SATURATED,
+                    mostly=1 - cfg.saturated_tolerance,
+                ),
+            ),
+            check(
+                "ink_band",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="ink",
+                    min_value=low * (1 - cfg.drift_tolerance),
+                    max_value=high * (1 + cfg.drift_tolerance),
+                    mostly=cfg.ink_band_mostly,
+                ),
+            ),
         ],
         "classes": [
-            check("class_shares", gxe.ExpectColumnValuesToBeBetween(
-                column="share_deviation", max_value=cfg.class_share_tolerance)),
-            check("drift_class_ink", gxe.ExpectColumnValuesToBeBetween(
-                column="mean_ink_drift", max_value=cfg.drift_tolerance)),
+            check(
+                "class_shares",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="share_deviation", max_value=cfg.class_share_tolerance
+                ),
+            ),
+            check(
+                "drift_class_ink",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="mean_ink_drift", max_value=cfg.drift_tolerance
+                ),
+            ),
         ],
         "summary": [
-            check("drift_pixel_stats", gxe.ExpectColumnValuesToBeBetween(
-                column="pixel_mean_drift", max_value=cfg.drift_tolerance)),
-            check("drift_pixel_stats", gxe.ExpectColumnValuesToBeBetween(
-                column="pixel_std_drift", max_value=cfg.drift_tolerance)),
-            *([check("leakage", gxe.ExpectColumnValuesToBeBetween(
-                column="train_test_duplicates", max_value=cfg.max_train_test_duplicates))]
-              if split == "test" else []),
+            check(
+                "drift_pixel_stats",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="pixel_mean_drift", max_value=cfg.drift_tolerance
+                ),
+            ),
+            check(
+                "drift_pixel_stats",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="pixel_std_drift", max_value=cfg.drift_tolerance
+                ),
+            ),
+            *(
+                [
+                    check(
+                        "leakage",
+                        gxe.ExpectColumnValuesToBeBetween(
+                            column="train_test_duplicates", max_value=cfg.max_train_test_duplicates
+                        ),
+                    )
+                ]
+                if split == "test"
+                else []
+            ),
         ],
     }
 
@@ -223,9 +310,10 @@ class _Validator:
             gx.ValidationDefinition(name=full, data=batch, suite=self.context.suites.add(suite)))
         checkpoint = self.context.checkpoints.add(gx.Checkpoint(
             name=full, validation_definitions=[definition], result_format="SUMMARY"))
-        (result,) = checkpoint.run(batch_parameters={"dataframe": frame},
-                                   run_id=RunIdentifier(run_name=DOCS_RUN_NAME, run_time=DOCS_RUN_TIME),
-                                   ).run_results.values()
+        (result,) = checkpoint.run(
+            batch_parameters={"dataframe": frame},
+            run_id=RunIdentifier(run_name=DOCS_RUN_NAME, run_time=DOCS_RUN_TIME),
+        ).run_results.values()
         return [_outcome(split, table, item) for item in result.results]
 
     def build_docs(self) -> None:
@@ -278,14 +366,18 @@ def load_reference(name: str, paths: DatasetPaths) -> dict:
                                f"`lenet reference --dataset {name}`") from None
 
 
-def validate(name: str, dataset: Dataset, cfg: Validation, paths: DatasetPaths, docs_dir: Path) -> list[dict]:
+def validate(
+    name: str, dataset: Dataset, cfg: Validation, paths: DatasetPaths, docs_dir: Path
+) -> list[dict]:
     reference = load_reference(name, paths)
     validator = _Validator(name, docs_dir)
     n = len(dataset.classes)
     outcomes, arrays = [], {}
     for split in SPLITS:
         files, contents = file_table(_split_files(paths.raw, dataset, split))
-        header = validator.run(split, "files", suites(dataset, split, cfg, reference[split])["files"], files)
+        header = validator.run(
+            split, "files", suites(dataset, split, cfg, reference[split])["files"], files
+        )
         outcomes += header
         if not all(o["success"] for o in header):
             continue  # the arrays cannot be trusted (or even shaped): the rest would be noise
@@ -323,8 +415,13 @@ def run(name: str, dataset: Dataset, cfg: Validation, paths: DatasetPaths) -> di
         outcome["severity"] = "warning" if outcome["check"] in cfg.warn else "error"
     errors = [o for o in outcomes if not o["success"] and o["severity"] == "error"]
     warnings = [o for o in outcomes if not o["success"] and o["severity"] == "warning"]
-    report = {"dataset": name, "success": not errors, "failed_checks": sorted({o["check"] for o in errors}),
-              "warned_checks": sorted({o["check"] for o in warnings}), "expectations": outcomes}
+    report = {
+        "dataset": name,
+        "success": not errors,
+        "failed_checks": sorted({o["check"] for o in errors}),
+        "warned_checks": sorted({o["check"] for o in warnings}),
+        "expectations": outcomes,
+    }
     write_json(paths.validation_report, report)
     log.info("%s: %d expectations, %d failed, %d warnings; Data Docs: %s", name, len(outcomes),
              len(errors), len(warnings), paths.data_docs / "index.html")
@@ -344,7 +441,8 @@ def _line(o: dict) -> str:
 
 
 def build_reference(name: str, dataset: Dataset, paths: DatasetPaths) -> Path:
-    """Write the validation reference from the data now in data/raw/<name> (trusted by the caller)."""
+    """Write the validation reference from the data now in data/raw/<name> (trusted by the
+    caller)."""
     reference = {}
     for split in SPLITS:
         raw = load_raw_split(paths.raw, dataset, split)

@@ -59,9 +59,18 @@ def render(table: list[tuple[str, dict, dict]]) -> str:
     datasets = sorted({ds for _, _, metrics in table for ds in metrics})
     header = ["experiment", *(key.removeprefix("datasets.") for key in params),
               *(f"{ds} {short}" for ds in datasets for _, short in HEADLINE)]
-    body = [[name, *(cell(p.get(key)) for key in params),
-             *(cell(m.get(ds, {}).get(metric), metric=True) for ds in datasets for metric, _ in HEADLINE)]
-            for name, p, m in table]
+    body = [
+        [
+            name,
+            *(cell(p.get(key)) for key in params),
+            *(
+                cell(m.get(ds, {}).get(metric), metric=True)
+                for ds in datasets
+                for metric, _ in HEADLINE
+            ),
+        ]
+        for name, p, m in table
+    ]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)).rstrip()
              for row in [header, *body]]

@@ -57,7 +57,9 @@ def for_every_dataset(overrides: dict[str, object], datasets) -> dict[str, objec
                        if not key.startswith(EVERY_DATASET)}
 
 
-def apply_overrides(params_file: Path, overrides: dict[str, object], check: bool = True) -> dict[str, tuple]:
+def apply_overrides(
+    params_file: Path, overrides: dict[str, object], check: bool = True
+) -> dict[str, tuple]:
     """Set each dotted key (its parent mapping must exist; the key itself may be new where the
     validated result allows it, e.g. datasets.mnist.train.batch_size) and return {key: (old, new)}
     that changed.
@@ -72,11 +74,15 @@ def apply_overrides(params_file: Path, overrides: dict[str, object], check: bool
         node, *parents = document, *dotted.split(".")[:-1]
         for part in parents:
             if not isinstance(node, dict) or part not in node:
-                raise ParamsError(f"{params_file}: no key {dotted!r} to set (only known keys may be set)")
+                raise ParamsError(
+                    f"{params_file}: no key {dotted!r} to set (only known keys may be set)"
+                )
             node = node[part]
         leaf = dotted.split(".")[-1]
         if not isinstance(node, dict) or (leaf not in node and not check):
-            raise ParamsError(f"{params_file}: no key {dotted!r} to set (only known keys may be set)")
+            raise ParamsError(
+                f"{params_file}: no key {dotted!r} to set (only known keys may be set)"
+            )
         # A key new to its mapping (a dataset's own train setting) is checked with the whole file.
         if node.get(leaf) != value or leaf not in node:
             changed[dotted] = (node.get(leaf), value)

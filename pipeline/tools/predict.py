@@ -80,7 +80,9 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     box = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     scale = BOX / max(box.shape)
     size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
-    small = np.asarray(Image.fromarray(box.astype(np.float32), mode="F").resize(size, Image.LANCZOS))
+    small = np.asarray(
+        Image.fromarray(box.astype(np.float32), mode="F").resize(size, Image.LANCZOS)
+    )
     small = np.clip(small, 0, 255)
     total = small.sum()
     centre_row = (small.sum(axis=1) * np.arange(small.shape[0])).sum() / total
@@ -165,14 +167,18 @@ REQUIRED_METADATA = ("dataset", "classes", "input")
 
 
 def require_contract(model: Path, facts: dict) -> None:
-    """Refuse a model that does not say what it classifies and what it takes, naming what is missing."""
+    """Refuse a model that does not say what it classifies and what it takes, naming what is
+    missing."""
     missing = [key for key in REQUIRED_METADATA if key not in facts]
     if missing:
         raise ModelRefused(f"{model}: no provenance metadata: missing {', '.join(missing)} "
                            "(exported by an older pipeline, or not by this one); re-export it "
                            "with `dvc repro`")
     contract = facts["input"]
-    if list(contract.get("shape", []))[1:] != [SIDE, SIDE] or list(contract.get("range", [])) != [0, 255]:
+    if list(contract.get("shape", []))[1:] != [SIDE, SIDE] or list(contract.get("range", [])) != [
+        0,
+        255,
+    ]:
         raise ModelRefused(f"{model}: its input is {contract}, not the 28x28 images of 0..255 this "
                            "command makes")
 
@@ -184,8 +190,11 @@ def check_provenance(model: Path, facts: dict, params, dataset: str | None) -> s
         raise ModelRefused(f"{model}: no provenance metadata: missing data_md5; re-export it "
                            "with `dvc repro`")
     if params is None:
-        return (f"{model}: provenance present (trained on {facts['dataset']}, code "
-                f"{str(facts.get('git_commit', '?'))[:12]}); no params.yaml here to compare the data with")
+        return (
+            f"{model}: provenance present (trained on {facts['dataset']}, code "
+            f"{str(facts.get('git_commit', '?'))[:12]}); "
+            "no params.yaml here to compare the data with"
+        )
     name = dataset or facts["dataset"]
     if name not in params.datasets:
         raise ModelRefused(f"{model}: trained on {name!r}, which params.yaml does not define")
@@ -223,8 +232,12 @@ def classify(session, classes: list[str] | None, items: list[Item], top: int) ->
             continue
         p = next(scores)
         best = np.argsort(-p, kind="stable")[:top]
-        rows.append({"file": item.source,
-                     "top": [{"class": classes[i], "probability": round(float(p[i]), 6)} for i in best]})
+        rows.append(
+            {
+                "file": item.source,
+                "top": [{"class": classes[i], "probability": round(float(p[i]), 6)} for i in best],
+            }
+        )
     return rows
 
 
@@ -254,8 +267,8 @@ def run(model: Path, files: list[Path], top: int, form: str, invert: str,
     """Print the predictions; exit code 1 if any file could not be classified.
 
     Everything about the model comes from its own metadata (classes, input, dataset). With
-    `provenance` (--check-provenance), a model without provenance is refused, and with `params` (a params.yaml
-    was found) one trained on other data than it names for the model's dataset.
+    `provenance` (--check-provenance), a model without provenance is refused, and with `params` (a
+    params.yaml was found) one trained on other data than it names for the model's dataset.
     """
     if top < 1:
         raise PipelineError(f"--top must be at least 1, not {top}")

@@ -1,11 +1,12 @@
 """verify: retrain and re-evaluate the committed params.yaml in a scratch checkout, and compare
-every output with what is committed: the hashes in dvc.lock and metrics/<dataset>.json byte for byte.
+every output with what is committed: the hashes in dvc.lock and metrics/<dataset>.json byte for
+byte.
 
 The scratch checkout shares this repository's DVC cache: the committed downloads, validation
 reports and preprocessed arrays are checked out from it (a stage runs again only where the cache
 lacks its outputs), but train, evaluate and export always run (`--force --no-run-cache`): a
-cached model would prove nothing. Where this machine cannot honour the reproducibility profile (a GPU,
-a CPU without the profile's instruction set, a CPU of another vendor than the one the committed
+cached model would prove nothing. Where this machine cannot honour the reproducibility profile (a
+GPU, a CPU without the profile's instruction set, a CPU of another vendor than the one the committed
 model card names: oneDNN runs other kernels there) identical bytes are not expected, and test
 accuracy within `reproducibility.accuracy_band` of the committed number passes instead. Where it
 can, any difference fails, with the test accuracy's change named.
@@ -62,7 +63,10 @@ def metric_differences(committed: dict, fresh: dict) -> list[str]:
 
 def output_differences(committed_lock: dict, fresh_lock: dict, stage: str) -> list[str]:
     def hashes(lock: dict) -> dict[str, str]:
-        return {out["path"]: out.get("md5") for out in lock.get("stages", {}).get(stage, {}).get("outs", [])}
+        return {
+            out["path"]: out.get("md5")
+            for out in lock.get("stages", {}).get(stage, {}).get("outs", [])
+        }
 
     old, new = hashes(committed_lock), hashes(fresh_lock)
     return [f"{path} ({stage}): md5 {old.get(path)} committed, {new.get(path)} now"
@@ -92,8 +96,15 @@ def verify_dataset(name: str, scratch: Path, committed_lock: dict, committed_met
     rebuilt = restore_upstream(scratch, f"preprocess@{name}")
     for stage in RETRAINED_STAGES:
         log.info("%s: %s@%s, run again", name, stage, name)
-        workspace.run("dvc", "repro", "--force", "--no-run-cache", "--single-item", f"{stage}@{name}",
-                      cwd=scratch)
+        workspace.run(
+            "dvc",
+            "repro",
+            "--force",
+            "--no-run-cache",
+            "--single-item",
+            f"{stage}@{name}",
+            cwd=scratch,
+        )
     fresh_lock = yaml.safe_load(ProjectPaths(scratch).dvc_lock.read_text())
     paths = DatasetPaths(name, root=scratch)
     fresh_metrics = json.loads(paths.metrics.read_text())
@@ -107,7 +118,9 @@ def verify_dataset(name: str, scratch: Path, committed_lock: dict, committed_met
     change = abs(fresh_metrics["test"]["accuracy"] - committed_metrics["test"]["accuracy"])
     vendor = facts["cpu"].get("vendor")
     same_vendor = committed_vendor in (None, vendor)
-    vendor_note = "" if same_vendor else f"committed from a {committed_vendor} CPU, this one is {vendor}"
+    vendor_note = (
+        "" if same_vendor else f"committed from a {committed_vendor} CPU, this one is {vendor}"
+    )
     status, note = judge(bool(differences), facts["profile_honoured"] and same_vendor, change, band)
     return Verdict(name, status, differences,
                    "; ".join(filter(None, [facts["profile_note"], vendor_note, note])),
@@ -132,7 +145,9 @@ def judge(differ: bool, honoured: bool, change: float, band: float) -> tuple[str
     return "differs", note
 
 
-def run(datasets: list[str] | None = None, revision: str = "HEAD", root: Path | None = None) -> list[Verdict]:
+def run(
+    datasets: list[str] | None = None, revision: str = "HEAD", root: Path | None = None
+) -> list[Verdict]:
     """Verify `datasets` (default: all of the committed params.yaml's) at `revision`."""
     root = (root or Path.cwd()).resolve()
 
@@ -153,13 +168,22 @@ def run(datasets: list[str] | None = None, revision: str = "HEAD", root: Path | 
                for name in names}
     with workspace.scratch_checkout(revision, root) as scratch:
         log.info("verifying %s at %s in %s", ", ".join(names), revision, scratch)
-        return [verify_dataset(name, scratch, lock, metrics[name], params.reproducibility.accuracy_band,
-                               vendors[name])
-                for name in names]
+        return [
+            verify_dataset(
+                name,
+                scratch,
+                lock,
+                metrics[name],
+                params.reproducibility.accuracy_band,
+                vendors[name],
+            )
+            for name in names
+        ]
 
 
 def committed_vendor(committed, card_path: str) -> str | None:
-    """The CPU vendor the committed model card names; None where the card or the field is missing."""
+    """The CPU vendor the committed model card names; None where the card or the field is
+    missing."""
     try:
         card = json.loads(committed(card_path))
     except VerifyError:
