@@ -50,10 +50,25 @@ def closure(*roots: str) -> set[str]:
     return seen
 
 
-def declared(dvcfile: Path, stage: str) -> set[str]:
+def stage_deps(dvcfile: Path, stage: str) -> list[str]:
     spec = yaml.safe_load(dvcfile.read_text())["stages"][stage]
-    deps = spec.get("do", spec)["deps"]
-    return {module_name(dep) for dep in deps if dep.startswith("pipeline/")}
+    return spec.get("do", spec)["deps"]
+
+
+def declared(dvcfile: Path, stage: str) -> set[str]:
+    """The pipeline modules among a stage's deps."""
+    return {module_name(dep) for dep in stage_deps(dvcfile, stage)
+            if dep.startswith("pipeline/") and dep.endswith(".py")}
+
+
+def data_files(module: str) -> set[str]:
+    """The package data a module reads: files of its package (not Python) that it names in a
+    string literal, as importlib.resources is given them."""
+    path = module_file(module)
+    named = {node.value for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    return {file.relative_to(ROOT).as_posix() for file in path.parent.iterdir()
+            if file.is_file() and file.suffix not in (".py", ".pyc") and file.name in named}
 
 
 def module_name(dep: str) -> str:
@@ -75,6 +90,20 @@ def test_stage_depends_on_its_whole_import_closure(stage):
     if stage == "export":
         needed |= set().union(*(closure(*ENTRY, f"stages.{other}") for other in MODEL_STAGES))
     assert declared(ROOT / "dvc.yaml", stage) == needed, f"dvc.yaml's {stage} deps"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_depends_on_the_package_data_its_modules_read(stage):
+    """A stylesheet or page that a stage's code reads (the overview's overview.css) changes its
+    output as its code does."""
+    needed = set().union(*(data_files(module) for module in closure(*ENTRY, f"stages.{stage}")))
+    data = {dep for dep in stage_deps(ROOT / "dvc.yaml", stage)
+            if dep.startswith("pipeline/") and not dep.endswith(".py")}
+    assert data == needed, f"dvc.yaml's {stage} deps"
+
+
+def test_overview_reads_its_stylesheet_as_package_data():
+    assert data_files("stages.overview") == {"pipeline/stages/overview.css"}
 
 
 def test_tune_depends_on_its_whole_import_closure():

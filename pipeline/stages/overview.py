@@ -14,6 +14,7 @@ import html
 import json
 import logging
 import os
+from importlib import resources
 from pathlib import Path
 
 from pipeline.core import metrics as counts
@@ -25,22 +26,8 @@ from pipeline.pages.html import data_uri, markdown
 
 log = logging.getLogger("pipeline")
 
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:0;color:#222;line-height:1.4}
-header{background:#1f3a5f;color:#fff;padding:.8em 1.5em}header a{color:#cfe3ff}
-main{max-width:76em;margin:0 auto;padding:0 1.5em 2em}
-h2{border-bottom:2px solid #1f3a5f;padding-bottom:.2em;margin-top:1.6em}
-.headline{display:flex;flex-wrap:wrap;gap:.8em;margin:.8em 0}
-.headline div{background:#f1f5fa;border-radius:6px;padding:.5em 1em;min-width:9em}
-.headline b{display:block;font-size:1.5em}
-.figures{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
-.figures img{max-width:100%;border:1px solid #ddd}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}
-.ok{color:#17702a}.failed{color:#b00020}
-details{margin:.8em 0}summary{cursor:pointer;font-weight:600}
-.card{border:1px solid #ddd;border-radius:6px;padding:0 1em;max-width:60em}
-pre{background:#f6f8fa;padding:.6em;overflow-x:auto}
-"""
+# The page's stylesheet, package data beside this module (a dependency of the stage in dvc.yaml).
+STYLE = "\n" + (resources.files("pipeline.stages") / "overview.css").read_text(encoding="utf-8")
 
 # Fills each dataset's runtime table from window.LENET_RUNTIME (reports/runtime/facts.js).
 RUNTIME_SCRIPT = """
