@@ -231,10 +231,10 @@ def strip_plot(dataset: str, grouped: list[Group], baselines: list[Run]) -> str:
                 f'<line class="mean" x1="{x(mean):.1f}" x2="{x(mean):.1f}" '
                 f'y1="{middle - ROW * 0.38:.1f}" y2="{middle + ROW * 0.38:.1f}" '
                 f'data-mean="{mean:.6f}"><title>{label}: mean {summary}</title></line>')
-            parts.append(f'<text class="summary" x="{right + 10}" y="{middle + 4:.1f}">'
+            parts.append(f'<text class="summary" x="{right + 14}" y="{middle + 4:.1f}">'
                          f"{html.escape(summary)}</text>")
         else:
-            parts.append(f'<text class="summary" x="{right + 10}" y="{middle + 4:.1f}">'
+            parts.append(f'<text class="summary" x="{right + 14}" y="{middle + 4:.1f}">'
                          "no result</text>")
         parts.append("</g>")
     bottom = TOP + ROW * len(rows)
