@@ -43,7 +43,6 @@ from harness.s3 import MotoS3
 from harness.synthetic import commit_all, make_tiny_project, run_in, tiny_params, write_mirror
 from pipeline.core import workspace
 from pipeline.orchestration import server
-from pipeline.orchestration.grid import GRID_FLOW
 from pipeline.runtime import machine
 
 POOL = "bench"
@@ -116,6 +115,8 @@ def pool_run(project: Path, base: Path, seeds: int, url: str) -> tuple[float, di
 def screenshot_grid(url: str, base: Path) -> None:
     """Prefect's UI on the grid's flow run (its sets are the child runs), in headless Chromium:
     reports/screenshots/prefect-grid.png."""
+    from pipeline.orchestration.grid import GRID_FLOW
+
     (run,) = api(url, "/flow_runs/filter", {"flows": {"name": {"any_": [GRID_FLOW]}},
                                             "sort": "EXPECTED_START_TIME_DESC", "limit": 1})
     shot = ROOT / "reports" / "screenshots" / "prefect-grid.png"
@@ -129,8 +130,12 @@ def experiment_accuracy(project: Path, name: str) -> dict[str, float]:
     from pipeline.orchestration import grid
 
     params = yaml.safe_load(grid.experiment_file(project, name, "params.yaml"))
-    return {ds: json.loads(grid.experiment_file(project, name, f"metrics/{ds}.json"))["test"]["accuracy"]
-            for ds in params["datasets"]}
+    return {
+        ds: json.loads(grid.experiment_file(project, name, f"metrics/{ds}.json"))["test"][
+            "accuracy"
+        ]
+        for ds in params["datasets"]
+    }
 
 
 def baseline(project: Path, copy: Path, seeds: int, only_first_trained: bool) -> dict:
@@ -152,13 +157,21 @@ def baseline(project: Path, copy: Path, seeds: int, only_first_trained: bool) ->
 def projection(per_set_compute: float, overhead: float, collect: float) -> dict[int, float]:
     """Minutes for PROJECTED_SEEDS seeds on m machines: rounds of one set per machine, each set
     paying the overhead, then the coordinator's pulls one after another for the last round."""
-    return {m: (math.ceil(PROJECTED_SEEDS / m) * (per_set_compute + overhead)
-                + min(m, PROJECTED_SEEDS) * collect) / 60 for m in MACHINES}
+    return {
+        m: (
+            math.ceil(PROJECTED_SEEDS / m) * (per_set_compute + overhead)
+            + min(m, PROJECTED_SEEDS) * collect
+        )
+        / 60
+        for m in MACHINES
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="the synthetic project, not the real data")
+    parser.add_argument(
+        "--tiny", action="store_true", help="the synthetic project, not the real data"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     kind = "tiny" if args.tiny else "real"
@@ -178,8 +191,13 @@ def main() -> int:
             s3.add_dvc_remote(project, s3.bucket("lenet-bench"))
             port = free_port()
             # Before anything imports Prefect (start_server does), which reads its settings once.
-            os.environ.update({**QUICK, "PREFECT_API_URL": server.api_url(port),
-                               "PREFECT_HOME": str(base / "coordinator")})
+            os.environ.update(
+                {
+                    **QUICK,
+                    "PREFECT_API_URL": server.api_url(port),
+                    "PREFECT_HOME": str(base / "coordinator"),
+                }
+            )
             url = server.start_server(port, state_dir=base / "prefect")
             try:
                 here = baseline(project, copy, args.seeds, only_first_trained=not args.tiny)
@@ -195,17 +213,29 @@ def main() -> int:
     sequential = statistics.median(here.values())
     commit = run_in(ROOT, "git", "rev-parse", "--short", "HEAD").stdout.strip()
     record = {
-        "kind": kind, "seeds": args.seeds, "commit": commit, "machine": {k: v for k, v in machine.cpu().items() if k != "flags"},
-        "command": f"python -m bench.grid_cost {'--tiny ' if args.tiny else ''}--seeds {args.seeds}",
-        "pool_wall_s": wall, "sets": timings, "baseline_s": here,
-        "median": {"baseline_set_s": sequential, "worker_compute_s": compute,
-                   "overhead_s": overhead, "collect_s": collect},
+        "kind": kind,
+        "seeds": args.seeds,
+        "commit": commit,
+        "machine": {k: v for k, v in machine.cpu().items() if k != "flags"},
+        "command": f"python -m bench.grid_cost {'--tiny ' if args.tiny else ''}"
+                   f"--seeds {args.seeds}",
+        "pool_wall_s": wall,
+        "sets": timings,
+        "baseline_s": here,
+        "median": {
+            "baseline_set_s": sequential,
+            "worker_compute_s": compute,
+            "overhead_s": overhead,
+            "collect_s": collect,
+        },
         "projection_min": projection(sequential, overhead, collect),
     }
     results_file(kind).write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record["median"], indent=2))
-    print(f"pool of 2 on this machine: {wall:.0f} s for {args.seeds} sets; one after another here: "
-          f"{sequential:.0f} s per trained set")
+    print(
+        f"pool of 2 on this machine: {wall:.0f} s for {args.seeds} sets; one after another here: "
+        f"{sequential:.0f} s per trained set"
+    )
     for m, minutes in record["projection_min"].items():
         print(f"{PROJECTED_SEEDS} seeds on {m:>2} machine(s): about {minutes:.0f} min")
     print(f"wrote {results_file(kind).relative_to(ROOT)}")

@@ -40,8 +40,15 @@ def built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
 def start_group(cwd: Path, *command: str) -> subprocess.Popen:
     """`command` in its own process group (a kill or a stop takes its children too), with this
     environment's bin/ first on PATH, stdout and stderr merged into one text pipe."""
-    return subprocess.Popen(command, cwd=cwd, env=workspace.environment(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=workspace.environment(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def read_until(process: subprocess.Popen, marker: str, times: int = 1) -> str:
@@ -69,15 +76,19 @@ def api(url: str, path: str, body: dict | None = None, auth: str | None = None):
     headers = {"Content-Type": "application/json"}
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
-    request = urllib.request.Request(f"{url}{path}", data=data, method="POST" if data else "GET",
-                                     headers=headers)
+    request = urllib.request.Request(
+        f"{url}{path}", data=data, method="POST" if data else "GET", headers=headers
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
 def flow_runs(url: str, flow_name: str) -> list[dict]:
-    return api(url, "/flow_runs/filter", {"flows": {"name": {"any_": [flow_name]}},
-                                          "sort": "EXPECTED_START_TIME_DESC"})
+    return api(
+        url,
+        "/flow_runs/filter",
+        {"flows": {"name": {"any_": [flow_name]}}, "sort": "EXPECTED_START_TIME_DESC"},
+    )
 
 
 def task_runs(url: str, flow_run_id: str) -> list[dict]:
@@ -162,7 +173,9 @@ class Receiver(LoopbackServer):
 
         class Handler(QuietHandler):
             def do_POST(self):
-                receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                receiver.bodies.append(
+                    json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                )
                 self.send_response(204)
                 self.end_headers()
 
@@ -175,10 +188,23 @@ def chromium_dom(page: Path | str, profile: Path, *extra: str) -> str:
     root, no background networking."""
     assert shutil.which("chromium"), "needs Debian's chromium package (`make test` installs it)"
     return subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *extra,
-         "--dump-dom", page.as_uri() if isinstance(page, Path) else page],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            *extra,
+            "--dump-dom",
+            page.as_uri() if isinstance(page, Path) else page,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
 
 
@@ -201,17 +227,23 @@ def requested_host(request: str) -> str:
     return target.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
 
 
-def chromium_offline(page: Path, screenshot: Path, window: str = "1280,1600") -> tuple[str, list[str]]:
+def chromium_offline(
+    page: Path, screenshot: Path, window: str = "1280,1600"
+) -> tuple[str, list[str]]:
     """(DOM after rendering, every request of the page that tried to leave the machine) for a local
     page opened with the network refused: all HTTP(S) goes to a Sentinel proxy (which records and
     refuses it), no other host name resolves. Saves a screenshot of the first `window` pixels."""
     sentinel = Sentinel()
     try:
-        dom = chromium_dom(page, screenshot.parent / "chromium-profile",
-                           f"--proxy-server={sentinel.url}",
-                           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                           "--virtual-time-budget=10000", f"--window-size={window}",
-                           f"--screenshot={screenshot}")
+        dom = chromium_dom(
+            page,
+            screenshot.parent / "chromium-profile",
+            f"--proxy-server={sentinel.url}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=10000",
+            f"--window-size={window}",
+            f"--screenshot={screenshot}",
+        )
     finally:
         sentinel.close()
     return dom, [r for r in sentinel.requests if not browser_service(requested_host(r))]
@@ -230,22 +262,38 @@ def page_input_payload(pictures: list[Path]) -> list[dict]:
     payload = []
     for picture in pictures:
         rgba = np.asarray(Image.open(picture).convert("RGBA"))
-        payload.append({"rgba": base64.b64encode(rgba.tobytes()).decode(),
-                        "width": rgba.shape[1], "height": rgba.shape[0]})
+        payload.append(
+            {
+                "rgba": base64.b64encode(rgba.tobytes()).decode(),
+                "width": rgba.shape[1],
+                "height": rgba.shape[0],
+            }
+        )
     return payload
 
 
-def drive_demo(project: Path, pictures: list[Path], out: Path, screenshot: Path | None = None) -> dict:
+def drive_demo(
+    project: Path, pictures: list[Path], out: Path, screenshot: Path | None = None
+) -> dict:
     """Serve `lenet demo` from `project` on a free 127.0.0.1 port and drive the page in headless
     Chromium (tools/demo-assets/drive-page.mjs): the strip, a drawn "1", the page's 28x28 input
     for each of `pictures`, the requests it tried to send elsewhere. Stops the server after."""
     served = start_group(project, "lenet", "demo", "--port", "0")
     try:
         url = read_until(served, "demo: http://").rsplit("demo: ", 1)[1].split()[0]
-        subprocess.run(["node", str(DEMO_ASSETS / "drive-page.mjs"), url, str(out),
-                        *([str(screenshot)] if screenshot else [])],
-                       input=json.dumps(page_input_payload(pictures)), text=True, check=True,
-                       timeout=300)
+        subprocess.run(
+            [
+                "node",
+                str(DEMO_ASSETS / "drive-page.mjs"),
+                url,
+                str(out),
+                *([str(screenshot)] if screenshot else []),
+            ],
+            input=json.dumps(page_input_payload(pictures)),
+            text=True,
+            check=True,
+            timeout=300,
+        )
         return json.loads(out.read_text())
     finally:
         stop_session(served, grace=10)

@@ -44,8 +44,12 @@ def as_set(images: np.ndarray, labels: np.ndarray) -> list[tuple[int, bytes]]:
 
 
 def write_idx(folder: Path, arrays, gzipped: bool = True, names: dict | None = None) -> Path:
-    names = names or {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
-                      "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+    names = names or {
+        "train_images": "train-images-idx3-ubyte",
+        "train_labels": "train-labels-idx1-ubyte",
+        "test_images": "t10k-images-idx3-ubyte",
+        "test_labels": "t10k-labels-idx1-ubyte",
+    }
     folder.mkdir(parents=True, exist_ok=True)
     for split, (images, labels) in arrays.items():
         for kind, array in (("images", images), ("labels", labels)):
@@ -60,7 +64,10 @@ def write_idx(folder: Path, arrays, gzipped: bool = True, names: dict | None = N
 
 def csv_text(images: np.ndarray, labels, header: bool = True) -> str:
     rows = ["label," + ",".join(f"pixel{i}" for i in range(784))] if header else []
-    rows += [f"{label}," + ",".join(map(str, image.reshape(-1))) for image, label in zip(images, labels, strict=True)]
+    rows += [
+        f"{label}," + ",".join(map(str, image.reshape(-1)))
+        for image, label in zip(images, labels, strict=True)
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -108,10 +115,20 @@ def sources(tmp_path_factory, arrays) -> dict[str, Path]:
     """The same arrays as every kind of source, and two picture folders; built once."""
     root = tmp_path_factory.mktemp("sources")
     classes = [f"c{i}" for i in range(10)]
-    found = {"idx.gz": write_idx(root / "idx-gz", arrays),
-             "idx": write_idx(root / "idx", arrays, gzipped=False,
-                              names={"train_images": "train.images.idx", "train_labels": "train.labels.idx",
-                                     "test_images": "test.images.idx", "test_labels": "test.labels.idx"})}
+    found = {
+        "idx.gz": write_idx(root / "idx-gz", arrays),
+        "idx": write_idx(
+            root / "idx",
+            arrays,
+            gzipped=False,
+            names={
+                "train_images": "train.images.idx",
+                "train_labels": "train.labels.idx",
+                "test_images": "test.images.idx",
+                "test_labels": "test.labels.idx",
+            },
+        ),
+    }
     (root / "csv").mkdir()
     for split, (images, labels) in arrays.items():
         (root / "csv" / f"mnist_{split}.csv").write_text(csv_text(images, labels))
@@ -144,23 +161,31 @@ def raw_split(project: Path, name: str, split: str) -> list[tuple[int, bytes]]:
 
 
 @pytest.mark.parametrize("kind", ["idx.gz", "idx", "csv", "png", "http"])
-def test_each_source_kind_gives_the_same_dataset(kind, sources, arrays, tiny_project, monkeypatch,
-                                                 capsys, http_mirror):
+def test_each_source_kind_gives_the_same_dataset(
+    kind, sources, arrays, tiny_project, monkeypatch, capsys, http_mirror
+):
     """Through the real download stage from the mirror the entry names, and `lenet reference`."""
     url, _, _ = http_mirror  # the tiny project's own mirror: its digits, served over HTTP
     source = f"{url}digits/" if kind == "http" else str(sources[kind])
     before = {path: (tiny_project / path).read_text() for path in ("params.yaml", "dvc.yaml")}
-    code, out, err = lenet(tiny_project, monkeypatch, capsys, "dataset", "add", "blocks", "--from", source)
+    code, out, err = lenet(
+        tiny_project, monkeypatch, capsys, "dataset", "add", "blocks", "--from", source
+    )
     assert code == 0, err
     assert "rows: train 200, test 50" in out and "warning" not in out, out
-    for path, section, key in (("params.yaml", "datasets", "blocks"), ("dvc.yaml", "artifacts", "lenet5-blocks")):
+    for path, section, key in (
+        ("params.yaml", "datasets", "blocks"),
+        ("dvc.yaml", "artifacts", "lenet5-blocks"),
+    ):
         after = (tiny_project / path).read_text()  # one entry added, the rest as it was
         assert after != before[path] and dataset.remove_entry(after, section, key) == before[path]
     entry = yaml.safe_load((tiny_project / "params.yaml").read_text())["datasets"]["blocks"]
     assert entry["train"] == {} and entry["rows"] == {"train": 200, "test": 50}
     assert entry["classes"] == [f"c{i}" if kind == "png" else str(i) for i in range(10)]
     if kind in ("idx.gz", "http"):  # the source is the mirror: nothing copied
-        assert entry["urls"] == [source.rstrip("/") + "/" if kind == "http" else Path(source).as_uri() + "/"]
+        assert entry["urls"] == [
+            source.rstrip("/") + "/" if kind == "http" else Path(source).as_uri() + "/"
+        ]
         assert not (tiny_project / "data/imports/blocks").exists()
     else:
         assert entry["urls"] == [(tiny_project / "data/imports/blocks").resolve().as_uri() + "/"]
@@ -174,7 +199,10 @@ def test_each_source_kind_gives_the_same_dataset(kind, sources, arrays, tiny_pro
     # git sees the two edited files and the new reference; the data stays out of git.
     status = run_in(tiny_project, "git", "status", "--porcelain").stdout.split("\n")
     assert sorted(line for line in status if line) == [
-        " M dvc.yaml", " M params.yaml", "?? suites/blocks.reference.json"]
+        " M dvc.yaml",
+        " M params.yaml",
+        "?? suites/blocks.reference.json",
+    ]
 
 
 def test_one_csv_is_split_per_class_by_the_stated_rule(sources, arrays):
@@ -183,15 +211,20 @@ def test_one_csv_is_split_per_class_by_the_stated_rule(sources, arrays):
     found = dataset.read_source(str(sources["one.csv"]), options)
     assert found.classes == [f"c{i}" for i in range(10)]
     assert [int((found.splits["test"].labels == c).sum()) for c in range(10)] == [5] * 10  # of 25
-    both = as_set(np.concatenate([s.images for s in found.splits.values()]),
-                  np.concatenate([s.labels for s in found.splits.values()]))
-    assert both == as_set(np.concatenate([a[0] for a in arrays.values()]),
-                          np.concatenate([a[1] for a in arrays.values()]))
+    both = as_set(
+        np.concatenate([s.images for s in found.splits.values()]),
+        np.concatenate([s.labels for s in found.splits.values()]),
+    )
+    assert both == as_set(
+        np.concatenate([a[0] for a in arrays.values()]),
+        np.concatenate([a[1] for a in arrays.values()]),
+    )
     again = dataset.read_source(str(sources["one.csv"]), options)
     assert again.splits["test"].images.tobytes() == found.splits["test"].images.tobytes()
     other = dataset.read_source(str(sources["one.csv"]), dataset.Options(None, 0.2, 7, "auto"))
-    assert as_set(other.splits["test"].images, other.splits["test"].labels) != \
-        as_set(found.splits["test"].images, found.splits["test"].labels)
+    assert as_set(other.splits["test"].images, other.splits["test"].labels) != as_set(
+        found.splits["test"].images, found.splits["test"].labels
+    )
     assert "round(n x 0.2) to test" in found.how and "(seed 42)" in found.how
 
 
@@ -202,9 +235,13 @@ def test_pictures_become_28x28_exactly_as_predict_makes_them(sources):
     assert found.classes == ["square", "circle", "cross"]
     for split in ("train", "test"):
         files = sorted((sources["shapes"] / split).rglob("*.*"))
-        expected = [(["square", "circle", "cross"].index(f.parent.name),
-                     np.clip(np.rint(item.pixels), 0, 255).astype(np.uint8).tobytes())
-                    for f, item in zip(files, predict.load(files, "auto"), strict=True)]
+        expected = [
+            (
+                ["square", "circle", "cross"].index(f.parent.name),
+                np.clip(np.rint(item.pixels), 0, 255).astype(np.uint8).tobytes(),
+            )
+            for f, item in zip(files, predict.load(files, "auto"), strict=True)
+        ]
         assert as_set(found.splits[split].images, found.splits[split].labels) == sorted(expected)
     tree = dataset.read_source(str(sources["tree"]), options)  # 5 per shape: 1 to test
     assert [int((tree.splits["test"].labels == c).sum()) for c in range(3)] == [1, 1, 1]
@@ -213,22 +250,35 @@ def test_pictures_become_28x28_exactly_as_predict_makes_them(sources):
 def snapshot(project: Path) -> dict[str, bytes]:
     """Every file of the project outside .git, .dvc and .lenet (the run lock's last record):
     what a refused add must leave alone."""
-    return {str(p.relative_to(project)): p.read_bytes() for p in project.rglob("*")
-            if p.is_file() and not {".git", ".dvc", ".lenet"} & set(p.relative_to(project).parts)}
+    return {
+        str(p.relative_to(project)): p.read_bytes()
+        for p in project.rglob("*")
+        if p.is_file() and not {".git", ".dvc", ".lenet"} & set(p.relative_to(project).parts)
+    }
 
 
 def bad_idx_counts(root, arrays):
     folder = write_idx(root, arrays)
-    (folder / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx.encode(arrays["train"][1][:-1])))
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(idx.encode(arrays["train"][1][:-1]))
+    )
     return ["--from", str(folder)]
 
 
 def bad_labels(root, arrays):
-    return ["--from", str(write_idx(root, arrays)), "--classes", ",".join(f"k{i}" for i in range(9))]
+    return [
+        "--from",
+        str(write_idx(root, arrays)),
+        "--classes",
+        ",".join(f"k{i}" for i in range(9)),
+    ]
 
 
 def bad_size(root, arrays):
-    big = {split: (np.pad(images, ((0, 0), (2, 2), (2, 2))), labels) for split, (images, labels) in arrays.items()}
+    big = {
+        split: (np.pad(images, ((0, 0), (2, 2), (2, 2))), labels)
+        for split, (images, labels) in arrays.items()
+    }
     return ["--from", str(write_idx(root, big))]
 
 
@@ -255,31 +305,80 @@ def bad_csv_row(root, arrays):
 
 
 BAD = {
-    "counts differ": (bad_idx_counts, "blocks", (r".*/source: train-images-idx3-ubyte\.gz holds 200 images "
-                      r"but train-labels-idx1-ubyte\.gz 199 labels")),
-    "labels outside the classes": (bad_labels, "blocks", (r".*/train-labels-idx1-ubyte\.gz: labels \[9\] "
-                                   r"outside the 9 classes \['k0', .*\]")),
-    "IDX not 28x28": (bad_size, "blocks", r".*/train-images-idx3-ubyte\.gz: images of 32x32, not 28x28 .*"),
-    "an empty class folder": (bad_empty_class, "blocks", (r".*/test/cross: no images \(\.png, .*\) in this "
-                              r"class folder")),
-    "an unreadable picture": (bad_picture, "blocks", (r".*/train/circle/torn\.png: not a readable image "
-                              r"\(Truncated File Read\)")),
-    "a CSV row too long": (bad_csv_row, "blocks", (r".*/train\.csv: 786 values per row, expected 785 .*|"
-                           r".*/train\.csv: not a CSV of label,pixel0\.\.pixel783 .*")),
+    "counts differ": (
+        bad_idx_counts,
+        "blocks",
+        (
+            r".*/source: train-images-idx3-ubyte\.gz holds 200 images "
+            r"but train-labels-idx1-ubyte\.gz 199 labels"
+        ),
+    ),
+    "labels outside the classes": (
+        bad_labels,
+        "blocks",
+        (
+            r".*/train-labels-idx1-ubyte\.gz: labels \[9\] "
+            r"outside the 9 classes \['k0', .*\]"
+        ),
+    ),
+    "IDX not 28x28": (
+        bad_size,
+        "blocks",
+        r".*/train-images-idx3-ubyte\.gz: images of 32x32, not 28x28 .*",
+    ),
+    "an empty class folder": (
+        bad_empty_class,
+        "blocks",
+        (
+            r".*/test/cross: no images \(\.png, .*\) in this "
+            r"class folder"
+        ),
+    ),
+    "an unreadable picture": (
+        bad_picture,
+        "blocks",
+        (
+            r".*/train/circle/torn\.png: not a readable image "
+            r"\(Truncated File Read\)"
+        ),
+    ),
+    "a CSV row too long": (
+        bad_csv_row,
+        "blocks",
+        (
+            r".*/train\.csv: 786 values per row, expected 785 .*|"
+            r".*/train\.csv: not a CSV of label,pixel0\.\.pixel783 .*"
+        ),
+    ),
     "too few images to split off validation": (
-        lambda root, arrays: ["--from", str(write_idx(root, {"train": make_split(1, 5), "test": make_split(1, 6)}))],
-        "blocks", (r"with this dataset params\.yaml would be invalid: preprocess\.validation_fraction=0\.1 "
-                   r"gives 1 validation images for dataset 'blocks': fewer than its 10 classes, .*")),
-    "a name that exists": (lambda root, arrays: ["--from", str(write_idx(root, arrays))], "digits",
-                           r"dataset 'digits' exists already in params\.yaml .*"),
-    "a name that is no key": (lambda root, arrays: ["--from", str(write_idx(root, arrays))], "My-Data",
-                              r"'My-Data' is not a valid dataset name: .*"),
+        lambda root, arrays: [
+            "--from",
+            str(write_idx(root, {"train": make_split(1, 5), "test": make_split(1, 6)})),
+        ],
+        "blocks",
+        (
+            r"with this dataset params\.yaml would be invalid: "
+            r"preprocess\.validation_fraction=0\.1 "
+            r"gives 1 validation images for dataset 'blocks': fewer than its 10 classes, .*"
+        ),
+    ),
+    "a name that exists": (
+        lambda root, arrays: ["--from", str(write_idx(root, arrays))],
+        "digits",
+        r"dataset 'digits' exists already in params\.yaml .*",
+    ),
+    "a name that is no key": (
+        lambda root, arrays: ["--from", str(write_idx(root, arrays))],
+        "My-Data",
+        r"'My-Data' is not a valid dataset name: .*",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_a_bad_input_gets_one_line_and_changes_nothing(case, arrays, tiny_project, tmp_path,
-                                                       monkeypatch, capsys):
+def test_a_bad_input_gets_one_line_and_changes_nothing(
+    case, arrays, tiny_project, tmp_path, monkeypatch, capsys
+):
     make, name, message = BAD[case]
     args = make(tmp_path / "source", arrays)
     before = snapshot(tiny_project)
@@ -292,10 +391,23 @@ def test_a_bad_input_gets_one_line_and_changes_nothing(case, arrays, tiny_projec
 
 def test_remove_takes_out_what_add_wrote(sources, tiny_project, monkeypatch, capsys):
     before = snapshot(tiny_project)
-    assert lenet(tiny_project, monkeypatch, capsys, "dataset", "add", "blocks", "--from",
-                 str(sources["idx"]))[0] == 0
+    assert (
+        lenet(
+            tiny_project,
+            monkeypatch,
+            capsys,
+            "dataset",
+            "add",
+            "blocks",
+            "--from",
+            str(sources["idx"]),
+        )[0]
+        == 0
+    )
     code, out, _ = lenet(tiny_project, monkeypatch, capsys, "dataset", "list")
-    assert code == 0 and re.search(r"^blocks\s+10\s+200\s+50\s+not trained\s+file://", out, re.MULTILINE), out
+    assert code == 0 and re.search(
+        r"^blocks\s+10\s+200\s+50\s+not trained\s+file://", out, re.MULTILINE
+    ), out
     code, out, err = lenet(tiny_project, monkeypatch, capsys, "dataset", "remove", "blocks")
     assert code == 0, err
     after = snapshot(tiny_project)
@@ -307,6 +419,7 @@ def test_remove_takes_out_what_add_wrote(sources, tiny_project, monkeypatch, cap
 
 
 # --- the recipe of docs/pipeline.md, as written, with `dvc repro` -----------------------------
+
 
 def recipe() -> list[list[str]]:
     """The first code block of docs/pipeline.md's "Adding a dataset", its comments cut."""
@@ -320,8 +433,11 @@ def test_the_documented_recipe_adds_trains_and_predicts_a_new_dataset_alone(repr
     """Pictures of three shapes: the new dataset's six stages and the overview run, the tiny
     digits' stay up to date; `dvc status` is clean after; predict and the page use its model."""
     commands = recipe()
-    assert [words[:3] for words in commands] == [["lenet", "dataset", "add"], ["dvc", "repro"],
-                                                 ["lenet", "predict", "--dataset"]]
+    assert [words[:3] for words in commands] == [
+        ["lenet", "dataset", "add"],
+        ["dvc", "repro"],
+        ["lenet", "predict", "--dataset"],
+    ]
     write_shapes(reproduced_project / "shapes", {"train": 16, "test": 4})
     added = run_in(reproduced_project, *commands[0])
     assert "rows: train 48, test 12" in added.stdout, added.stdout
@@ -330,18 +446,26 @@ def test_the_documented_recipe_adds_trains_and_predicts_a_new_dataset_alone(repr
     repro = run_in(reproduced_project, *commands[1])
     took = time.perf_counter() - started
     ran = set(re.findall(r"Running stage '([^']+)'", repro.stdout))
-    assert ran == {f"{stage}@shapes" for stage in ("download", "validate", "preprocess", "train",
-                                                   "evaluate", "export")} | {"overview"}, repro.stdout
-    assert all(f"Stage '{stage}@digits' didn't change" in repro.stdout
-               for stage in ("download", "validate", "train", "export")), repro.stdout
+    assert ran == {
+        f"{stage}@shapes"
+        for stage in ("download", "validate", "preprocess", "train", "evaluate", "export")
+    } | {"overview"}, repro.stdout
+    assert all(
+        f"Stage '{stage}@digits' didn't change" in repro.stdout
+        for stage in ("download", "validate", "train", "export")
+    ), repro.stdout
     assert run_in(reproduced_project, "dvc", "status", "dvc.yaml", "--json").stdout.strip() == "{}"
     print(f"dvc repro of the new dataset: {took:.0f} s")
 
     predicted = run_in(reproduced_project, *commands[2])
-    assert re.search(r"circle-000\.png\s+(circle|cross|square) \(", predicted.stdout), predicted.stdout
+    assert re.search(r"circle-000\.png\s+(circle|cross|square) \(", predicted.stdout), (
+        predicted.stdout
+    )
     from pipeline.tools import demo
 
-    page = demo.page_data(load_params(reproduced_project / "params.yaml"), ProjectPaths(reproduced_project))
+    page = demo.page_data(
+        load_params(reproduced_project / "params.yaml"), ProjectPaths(reproduced_project)
+    )
     assert set(page) == {"digits", "shapes"} and page["shapes"]["classes"] == list(SHAPES)
     assert "shapes" in run_in(reproduced_project, "lenet", "summary").stdout
 
@@ -351,4 +475,3 @@ def test_the_documented_recipe_adds_trains_and_predicts_a_new_dataset_alone(repr
     assert list(status) == ["overview"], status
     assert "@shapes" not in (reproduced_project / "dvc.lock").read_text()
     assert not (reproduced_project / "models/shapes").exists()
-

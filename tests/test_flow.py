@@ -50,7 +50,11 @@ def server_state(tmp_path_factory):
 
 def proxied(sentinel) -> dict[str, str]:
     """Every HTTP(S) request to the internet goes to the sentinel; loopback stays direct."""
-    return {"HTTP_PROXY": sentinel.url, "HTTPS_PROXY": sentinel.url, "NO_PROXY": "127.0.0.1,localhost"}
+    return {
+        "HTTP_PROXY": sentinel.url,
+        "HTTPS_PROXY": sentinel.url,
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
 
 
 # `lenet serve` and `lenet worker` ask the server for due runs every 10 s by default; here every
@@ -106,8 +110,12 @@ LOST_HEARTBEAT = ("Worker channel heartbeat persistence failed", "database is lo
 
 
 def server_tracebacks(log_text: str) -> list[str]:
-    return [r for r in LOG_RECORD.split(log_text) if "Traceback (most recent call last)" in r
-            and not all(part in r for part in LOST_HEARTBEAT)]
+    return [
+        r
+        for r in LOG_RECORD.split(log_text)
+        if "Traceback (most recent call last)" in r
+        and not all(part in r for part in LOST_HEARTBEAT)
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -142,8 +150,11 @@ def test_failing_stage_fails_the_flow_and_names_the_stage(tiny_project, flow_env
 
 
 def test_a_flow_is_refused_while_dvc_repro_runs_and_that_run_finishes_unharmed(
-        reproduced_project, flow_env):
-    first = start_group(reproduced_project, "dvc", "repro", "--force", "--downstream", "train@digits")
+    reproduced_project, flow_env
+):
+    first = start_group(
+        reproduced_project, "dvc", "repro", "--force", "--downstream", "train@digits"
+    )
     read_until(first, "digits: epoch 1/2 done")
     os.killpg(first.pid, signal.SIGSTOP)  # hold it mid-training
     try:
@@ -153,7 +164,10 @@ def test_a_flow_is_refused_while_dvc_repro_runs_and_that_run_finishes_unharmed(
     rest = first.communicate()[0]
     assert first.returncode == 0, rest
     assert flow.returncode == 1
-    assert f"another run is using this workspace ({reproduced_project}): PID {first.pid}" in flow.stderr
+    assert (
+        f"another run is using this workspace ({reproduced_project}): PID {first.pid}"
+        in flow.stderr
+    )
     run = latest_run(flow_env, "lenet-pipeline")
     assert run["state"]["type"] == "FAILED"
     assert task_runs(flow_env, run["id"]) == []  # refused before its first stage
@@ -161,7 +175,8 @@ def test_a_flow_is_refused_while_dvc_repro_runs_and_that_run_finishes_unharmed(
 
 
 def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finishes_every_stage(
-        reproduced_project, sentinel, monkeypatch, tmp_path):
+    reproduced_project, sentinel, monkeypatch, tmp_path
+):
     """The interrupted run is CRASHED, not Running forever; the next `lenet flow` keeps what
     finished, runs the rest, and reports every DVC stage as a completed task."""
     project = reproduced_project
@@ -183,9 +198,14 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
         flow.communicate()
         orchestrate.start_server(port, state_dir=state, lost_after=LOST_AFTER)
         # Back: with no heartbeat from the run, the server's automation marks it Crashed.
-        crashed = wait_for(lambda: (run := latest_run(url, "lenet-pipeline"))["state"]["type"]
-                           == "CRASHED" and run, LOST_AFTER + 60, "the lost run to be Crashed",
-                           every=3)
+        crashed = wait_for(
+            lambda: (
+                (run := latest_run(url, "lenet-pipeline"))["state"]["type"] == "CRASHED" and run
+            ),
+            LOST_AFTER + 60,
+            "the lost run to be Crashed",
+            every=3,
+        )
         assert f"no heartbeat for {LOST_AFTER} s" in crashed["state"]["message"]
 
         again = run_in(project, "python", "-m", "pipeline", "flow")
@@ -198,7 +218,9 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
         tasks = task_runs(url, run["id"])
         assert {t["name"] for t in tasks} == STAGES
         assert {t["state"]["type"] for t in tasks} == {"COMPLETED"}
-        artifacts = api(url, "/artifacts/filter", {"artifacts": {"key": {"any_": ["lenet-metrics"]}}})
+        artifacts = api(
+            url, "/artifacts/filter", {"artifacts": {"key": {"any_": ["lenet-metrics"]}}}
+        )
         assert "| digits |" in artifacts[0]["data"]
     finally:
         orchestrate.stop_server(state_dir=state)
@@ -207,9 +229,14 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
 
 
 def start_serving(project, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "serve", *args],
-                            cwd=project, env=workspace.environment(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "serve", *args],
+        cwd=project,
+        env=workspace.environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def deployments_named(url: str, name: str) -> list[dict]:
@@ -220,7 +247,9 @@ def test_cron_deployment_is_created_and_listed(tiny_project, flow_env):
     serve = start_serving(tiny_project, "--cron", "*/30 * * * *", "--name", "test-nightly")
     try:
         wait_for(lambda: deployments_named(flow_env, "test-nightly"), 90, "the deployment")
-        assert "lenet-audit/test-nightly" in run_in(tiny_project, "prefect", "deployment", "ls").stdout
+        assert (
+            "lenet-audit/test-nightly" in run_in(tiny_project, "prefect", "deployment", "ls").stdout
+        )
         deployment = api(flow_env, "/deployments/name/lenet-audit/test-nightly")
         assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["*/30 * * * *"]
     finally:
@@ -228,26 +257,38 @@ def test_cron_deployment_is_created_and_listed(tiny_project, flow_env):
 
 
 def audit_runs(url: str, deployment: dict) -> list[dict]:
-    return api(url, "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}},
-                                          "sort": "EXPECTED_START_TIME_ASC"})
+    return api(
+        url,
+        "/flow_runs/filter",
+        {"deployments": {"id": {"any_": [deployment["id"]]}}, "sort": "EXPECTED_START_TIME_ASC"},
+    )
 
 
 def test_scheduled_audit_run_happens_and_completes(reproduced_project, flow_env):
     """The scheduler creates a run on its own, the served process runs it: pipeline, then verify."""
     serve = start_serving(reproduced_project, "--interval", "10", "--name", "test-audit")
     try:
-        deployment = wait_for(lambda: deployments_named(flow_env, "test-audit"), 90, "the deployment")[0]
+        deployment = wait_for(
+            lambda: deployments_named(flow_env, "test-audit"), 90, "the deployment"
+        )[0]
         completed = wait_for(
-            lambda: [r for r in audit_runs(flow_env, deployment) if r["state"]["type"] == "COMPLETED"],
-            300, "a scheduled audit run to complete")[0]
+            lambda: [
+                r for r in audit_runs(flow_env, deployment) if r["state"]["type"] == "COMPLETED"
+            ],
+            300,
+            "a scheduled audit run to complete",
+        )[0]
     finally:
         stop_session(serve)
     assert completed["auto_scheduled"] is True
     tasks = task_runs(flow_env, completed["id"])
     assert {t["state"]["type"] for t in tasks} == {"COMPLETED"}
     assert "verify@digits" in {t["name"] for t in tasks}
-    (pipeline_run,) = api(flow_env, "/flow_runs/filter", {"flow_runs": {"parent_task_run_id": {
-        "any_": [t["id"] for t in tasks]}}})
+    (pipeline_run,) = api(
+        flow_env,
+        "/flow_runs/filter",
+        {"flow_runs": {"parent_task_run_id": {"any_": [t["id"] for t in tasks]}}},
+    )
     assert pipeline_run["state"]["type"] == "COMPLETED"
     assert {t["name"] for t in task_runs(flow_env, pipeline_run["id"])} == STAGES
 
@@ -262,8 +303,14 @@ def test_audit_fails_naming_the_dataset_and_the_number_that_differs(reproduced_p
     result = run_in(reproduced_project, "python", "-m", "pipeline", "audit", check=False)
     assert result.returncode == 1
     # The run started by hand (other tests' deployments leave scheduled audit runs behind).
-    (run,) = api(flow_env, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-audit"]}},
-                                                 "flow_runs": {"deployment_id": {"is_null_": True}}})
+    (run,) = api(
+        flow_env,
+        "/flow_runs/filter",
+        {
+            "flows": {"name": {"any_": ["lenet-audit"]}},
+            "flow_runs": {"deployment_id": {"is_null_": True}},
+        },
+    )
     assert run["state"]["type"] == "FAILED"
     assert "verify@digits: digits does not reproduce" in run["state"]["message"]
     assert "test.accuracy: 0.123 committed" in run["state"]["message"]
@@ -284,15 +331,17 @@ def break_validation(project, tmp_path) -> None:
 
 
 def test_restart_keeps_one_active_schedule_runs_missed_runs_late_and_notifies_failures(
-        tiny_project, flow_env, tmp_path):
+    tiny_project, flow_env, tmp_path
+):
     break_validation(tiny_project, tmp_path)  # every audit run fails fast, at validate@digits
     receiver = Receiver()
     args = ("--interval", "10", "--name", "test-restart", "--notify", receiver.url)
     try:
         serve = start_serving(tiny_project, *args)
         try:
-            deployment = wait_for(lambda: deployments_named(flow_env, "test-restart"), 90,
-                                  "the deployment")[0]
+            deployment = wait_for(
+                lambda: deployments_named(flow_env, "test-restart"), 90, "the deployment"
+            )[0]
         finally:
             stop_session(serve)
         stopped = api(flow_env, f"/deployments/{deployment['id']}")
@@ -301,23 +350,36 @@ def test_restart_keeps_one_active_schedule_runs_missed_runs_late_and_notifies_fa
         # A run falls due while nothing serves...
         def overdue():
             now = datetime.datetime.now(datetime.UTC)
-            return [r for r in audit_runs(flow_env, deployment) if r["state"]["type"] == "SCHEDULED"
-                    and datetime.datetime.fromisoformat(r["expected_start_time"]) < now]
+            return [
+                r
+                for r in audit_runs(flow_env, deployment)
+                if r["state"]["type"] == "SCHEDULED"
+                and datetime.datetime.fromisoformat(r["expected_start_time"]) < now
+            ]
 
         missed = wait_for(overdue, 120, "a run to fall due")[0]
         restarted_at = datetime.datetime.now(datetime.UTC)
         serve = start_serving(tiny_project, *args)
         try:
             # ...and runs late once serving is back.
-            ended = wait_for(lambda: api(flow_env, f"/flow_runs/{missed['id']}")["state"]["type"]
-                             in ("FAILED", "COMPLETED", "CRASHED"), 180, "the missed run to run")
+            ended = wait_for(
+                lambda: (
+                    api(flow_env, f"/flow_runs/{missed['id']}")["state"]["type"]
+                    in ("FAILED", "COMPLETED", "CRASHED")
+                ),
+                180,
+                "the missed run to run",
+            )
             assert ended
             late = api(flow_env, f"/flow_runs/{missed['id']}")
             assert late["state"]["type"] == "FAILED"
             assert datetime.datetime.fromisoformat(late["start_time"]) > restarted_at
             assert len(deployments_named(flow_env, "test-restart")) == 1
-            notified = wait_for(lambda: [b for b in receiver.bodies if late["name"] in b["text"]],
-                                60, "the failure notification")[0]
+            notified = wait_for(
+                lambda: [b for b in receiver.bodies if late["name"] in b["text"]],
+                60,
+                "the failure notification",
+            )[0]
         finally:
             stop_session(serve)
     finally:
@@ -327,7 +389,8 @@ def test_restart_keeps_one_active_schedule_runs_missed_runs_late_and_notifies_fa
 
 
 def test_train_stage_runs_on_a_pool_worker_started_in_the_same_checkout(
-        reproduced_project, flow_env, tmp_path, monkeypatch):
+    reproduced_project, flow_env, tmp_path, monkeypatch
+):
     """The one-machine recipe as docs/operations.md gives it: a worker started in the project's own
     checkout, then `lenet flow --train-pool`. The worker trains in a fresh clone of the pushed
     commit with the params the flow sends; inputs and the model travel through the DVC remote."""
@@ -339,13 +402,21 @@ def test_train_stage_runs_on_a_pool_worker_started_in_the_same_checkout(
     monkeypatch.setenv("LENET_WORKER_CACHE", str(tmp_path / "worker-cache"))
     pool = "gpu-test"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "worker", "--pool", pool], cwd=project,
-        env=workspace.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "pipeline", "worker", "--pool", pool],
+        cwd=project,
+        env=workspace.environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        wait_for(lambda: api(flow_env, "/deployments/filter",
-                             {"work_pools": {"name": {"any_": [pool]}}}), 90, "the set deployment")
+        wait_for(
+            lambda: api(
+                flow_env, "/deployments/filter", {"work_pools": {"name": {"any_": [pool]}}}
+            ),
+            90,
+            "the set deployment",
+        )
         run_in(project, "python", "-m", "pipeline", "flow", "--train-pool", pool)
     finally:
         stop_session(worker)
@@ -354,8 +425,12 @@ def test_train_stage_runs_on_a_pool_worker_started_in_the_same_checkout(
     assert train_run["state"]["type"] == "COMPLETED"
     assert train_run["work_pool_name"] == pool
     assert train_run["parameters"]["stages"] == ["train@digits"]
-    worker_log = "\n".join(r["message"] for r in api(
-        flow_env, "/logs/filter", {"logs": {"flow_run_id": {"any_": [train_run["id"]]}}}))
+    worker_log = "\n".join(
+        r["message"]
+        for r in api(
+            flow_env, "/logs/filter", {"logs": {"flow_run_id": {"any_": [train_run["id"]]}}}
+        )
+    )
     assert "Running stage 'train@digits'" in worker_log
     assert "Running stage 'validate@digits'" not in worker_log  # its inputs came from the remote
     clone = re.search(r"computing train@digits at \w+ in (\S+)", worker_log).group(1)
@@ -366,17 +441,3 @@ def test_train_stage_runs_on_a_pool_worker_started_in_the_same_checkout(
     lock = yaml.safe_load((project / "dvc.lock").read_text())  # the worker's model, restored here
     assert lock["stages"]["train@digits"]["params"]["params.yaml"]["train"]["epochs"] == 1
     assert "didn't change" in run_in(project, "dvc", "repro").stdout
-
-
-def test_server_traceback_check_finds_each_crash_in_the_log():
-    crash = ("11:24:00.001 | ERROR   | prefect.server.services.scheduler - Unexpected error\n"
-             "Traceback (most recent call last):\n  File \"deployments.py\"\n"
-             "sqlalchemy.exc.InvalidRequestError: Can't evaluate bulk DML statement\n")
-    info = "11:24:01.000 | INFO    | uvicorn - started\n"
-    heartbeat = ("11:24:02.000 | ERROR   | prefect.server.utilities.worker_channel - Worker channel "
-                 "heartbeat persistence failed: work_pool=gpu\nTraceback (most recent call last):\n"
-                 "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked\n")
-    locked = crash.replace("InvalidRequestError: Can't evaluate bulk DML statement",
-                           "OperationalError: (sqlite3.OperationalError) database is locked")
-    assert server_tracebacks(info + info + heartbeat) == []
-    assert len(server_tracebacks(info + crash + info + crash + heartbeat + locked)) == 3

@@ -144,11 +144,14 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
     run_in(project, "dvc", "checkout")
     run_in(project, "dvc", "exp", "run", "-n", "local-43", "-S", "seed=43")
     for path in ("metrics/digits.json", "dvc.lock"):
-        assert experiment_file(project, "local-43", path) == experiment_file(project, f"{grid_id}-2", path), path
+        ours = experiment_file(project, f"{grid_id}-2", path)
+        assert experiment_file(project, "local-43", path) == ours, path
 
     # Started once more (on the same params.yaml): everything is collected, nothing is sent.
     run_in(project, "git", "checkout", "--", ".")
-    again = run_in(project, *grid_command, env={**coordinator, "PREFECT_HOME": str(tmp_path / "again")})
+    again = run_in(
+        project, *grid_command, env={**coordinator, "PREFECT_HOME": str(tmp_path / "again")}
+    )
     assert "3/3 done" in again.stdout
     assert len(set_runs(url)) == len(runs)
 
@@ -161,8 +164,19 @@ def test_the_shared_server_refuses_anonymous_requests(services):
 
 def test_a_server_reachable_from_the_network_needs_an_auth_string(tmp_path, monkeypatch):
     monkeypatch.delenv("PREFECT_SERVER_API_AUTH_STRING", raising=False)
-    result = run_in(tmp_path, sys.executable, "-m", "pipeline", "server", "start", "--host",
-                    "0.0.0.0", "--port", str(free_port()), check=False)
+    result = run_in(
+        tmp_path,
+        sys.executable,
+        "-m",
+        "pipeline",
+        "server",
+        "start",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+        check=False,
+    )
     assert result.returncode != 0
     assert "PREFECT_SERVER_API_AUTH_STRING" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / ".prefect" / "server.json").exists()
@@ -170,6 +184,7 @@ def test_a_server_reachable_from_the_network_needs_an_auth_string(tmp_path, monk
 
 # Faults, one per test, each on a pool of its own (so no other test's worker takes its runs) and
 # a project pushed to its own bare git remote and bucket. Each ends finished, or with one line.
+
 
 def pool_project(project, tmp_path, s3) -> Path:
     """`project` with a bare git remote (origin) and its own bucket as the default DVC remote."""
@@ -193,11 +208,13 @@ def pool(services, reproduced_project, tmp_path, monkeypatch):
     return pool_project(reproduced_project, tmp_path, s3), env, coordinator
 
 
-def worker_in(home: Path, pool_name: str, name: str, env: dict,
-              checkouts: Path | None = None) -> subprocess.Popen:
+def worker_in(
+    home: Path, pool_name: str, name: str, env: dict, checkouts: Path | None = None
+) -> subprocess.Popen:
     """A worker whose sets' checkouts go to `checkouts` (default: home/sets)."""
-    return start_worker(pool_name, name, home,
-                        {**env, "LENET_WORKER_CHECKOUTS": str(checkouts or home / "sets")})
+    return start_worker(
+        pool_name, name, home, {**env, "LENET_WORKER_CHECKOUTS": str(checkouts or home / "sets")}
+    )
 
 
 def stop_workers(*homes: Path) -> None:
@@ -219,10 +236,26 @@ def test_a_worker_restarted_under_its_own_name_has_its_lost_set_sent_again(pool,
     project, env, coordinator = pool
     first, again, checkouts = tmp_path / "w1", tmp_path / "w1-again", tmp_path / "sets"
     worker = worker_in(first, "restart", "w1", env, checkouts)  # one machine: one checkouts folder
-    grid = subprocess.Popen([sys.executable, "-m", "pipeline", "grid", "--seeds", "1", "--pool",
-                             "restart", "--name", "restart"], cwd=project,
-                            env=workspace.environment(coordinator), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    grid = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "grid",
+            "--seeds",
+            "1",
+            "--pool",
+            "restart",
+            "--name",
+            "restart",
+        ],
+        cwd=project,
+        env=workspace.environment(coordinator),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     watchdog = threading.Timer(DEADLINE, os.killpg, (grid.pid, signal.SIGKILL))
     watchdog.start()
     try:
@@ -248,7 +281,9 @@ def test_a_worker_restarted_under_its_own_name_has_its_lost_set_sent_again(pool,
     assert "restart: 1/1 done" in output
     # Detected by the server's automation: within LOST_AFTER plus one heartbeat and a poll.
     assert resent_after is not None and resent_after < LOST_AFTER + 30 + 15, resent_after
-    print(f"worker restarted under its own name: set sent again {resent_after:.0f} s after the kill")
+    print(
+        f"worker restarted under its own name: set sent again {resent_after:.0f} s after the kill"
+    )
     assert list(checkouts.iterdir()) == []  # the killed run's checkout: removed by the restart
 
 
@@ -256,11 +291,32 @@ def test_a_hung_stage_is_ended_at_its_time_limit_and_reported(pool, tmp_path):
     project, env, coordinator = pool
     home = tmp_path / "w1"
     worker = worker_in(home, "hung", "w1", env)
-    grid = subprocess.Popen([sys.executable, "-m", "pipeline", "grid", "--seeds", "1", "--pool",
-                             "hung", "--name", "hung", "--retries", "0", "--time-limit", "60",
-                             "-S", "train.epochs=500"],  # minutes: stopped long before its end
-                            cwd=project, env=workspace.environment(coordinator), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    grid = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "grid",
+            "--seeds",
+            "1",
+            "--pool",
+            "hung",
+            "--name",
+            "hung",
+            "--retries",
+            "0",
+            "--time-limit",
+            "60",
+            "-S",
+            "train.epochs=500",
+        ],  # minutes: stopped long before its end
+        cwd=project,
+        env=workspace.environment(coordinator),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     stopped = None
     try:
         deadline = time.monotonic() + DEADLINE
@@ -277,8 +333,11 @@ def test_a_hung_stage_is_ended_at_its_time_limit_and_reported(pool, tmp_path):
         worker.wait()
     assert stopped is not None, output
     assert grid.returncode == 1, output
-    assert re.search(r"error: hung-1: TimedOut on w1 after 1 send: `dvc exp run .*` ran past its "
-                     r"time limit of 60 s; ended", output), output
+    assert re.search(
+        r"error: hung-1: TimedOut on w1 after 1 send: `dvc exp run .*` ran past its "
+        r"time limit of 60 s; ended",
+        output,
+    ), output
     assert not stopped.is_running()  # ended, not left stopped
     assert not list((home / "sets").iterdir())  # its checkout removed
 
@@ -292,15 +351,30 @@ def test_a_worker_with_another_version_of_the_set_code_refuses_in_one_line(pool,
     home = tmp_path / "w1"
     worker = worker_in(home, "older", "w1", env)
     try:
-        result = run_in(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "1",
-                        "--pool", "older", "--name", "older", env=coordinator, check=False)
+        result = run_in(
+            project,
+            sys.executable,
+            "-m",
+            "pipeline",
+            "grid",
+            "--seeds",
+            "1",
+            "--pool",
+            "older",
+            "--name",
+            "older",
+            env=coordinator,
+            check=False,
+        )
     finally:
         stop_workers(home)
         worker.wait()
     assert result.returncode == 1
-    assert re.search(r"error: older-1: Failed on w1: .*worker w1 runs another version of "
-                     r"pipeline/orchestration/sets.py than commit \w+: update its package",
-                     result.stderr), result.stdout + result.stderr
+    assert re.search(
+        r"error: older-1: Failed on w1: .*worker w1 runs another version of "
+        r"pipeline/orchestration/sets.py than commit \w+: update its package",
+        result.stderr,
+    ), result.stdout + result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -313,20 +387,39 @@ def test_a_worker_installed_with_other_dependency_pins_refuses_in_one_line(pool,
     home = tmp_path / "w1"
     worker = worker_in(home, "pins", "w1", env)
     try:
-        result = run_in(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "1",
-                        "--pool", "pins", "--name", "pins", env=coordinator, check=False)
+        result = run_in(
+            project,
+            sys.executable,
+            "-m",
+            "pipeline",
+            "grid",
+            "--seeds",
+            "1",
+            "--pool",
+            "pins",
+            "--name",
+            "pins",
+            env=coordinator,
+            check=False,
+        )
     finally:
         stop_workers(home)
         worker.wait()
     assert result.returncode == 1
-    assert re.search(r"error: pins-1: Failed on w1: .*worker w1 was installed with other "
-                     r"dependency pins than commit \w+ declares \(numpy<2 where this worker has "
-                     r"numpy.*\): reinstall it", result.stderr), result.stdout + result.stderr
+    assert re.search(
+        r"error: pins-1: Failed on w1: .*worker w1 was installed with other "
+        r"dependency pins than commit \w+ declares \(numpy<2 where this worker has "
+        r"numpy.*\): reinstall it",
+        result.stderr,
+    ), result.stdout + result.stderr
 
 
 def tomli_w_dependencies(pins: list[str]) -> str:
-    return "[project]\nname = \"lenet-pipeline\"\ndependencies = [\n" + "".join(
-        f"    {json.dumps(pin)},\n" for pin in pins) + "]\n"
+    return (
+        '[project]\nname = "lenet-pipeline"\ndependencies = [\n'
+        + "".join(f"    {json.dumps(pin)},\n" for pin in pins)
+        + "]\n"
+    )
 
 
 def test_two_coordinators_of_one_grid_in_two_clones_send_each_set_once(pool, tmp_path):
@@ -336,9 +429,17 @@ def test_two_coordinators_of_one_grid_in_two_clones_send_each_set_once(pool, tmp
     worker = worker_in(home, "twice", "w1", env)
     command = [sys.executable, "-m", "pipeline", "grid", "--seeds", "1", "--pool", "twice"]
     try:
-        grids = [subprocess.Popen(command, cwd=clone, env=workspace.environment(coordinator),
-                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                 for clone in (project, other)]
+        grids = [
+            subprocess.Popen(
+                command,
+                cwd=clone,
+                env=workspace.environment(coordinator),
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for clone in (project, other)
+        ]
         outputs = [grid.communicate(timeout=DEADLINE)[0] for grid in grids]
     finally:
         stop_workers(home)
@@ -355,8 +456,9 @@ def test_a_second_grid_in_the_same_workspace_is_refused(reproduced_project):
     first = start_group(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "2")
     try:
         read_until(first, "set 1/2")
-        second = run_in(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "2",
-                        check=False)
+        second = run_in(
+            project, sys.executable, "-m", "pipeline", "grid", "--seeds", "2", check=False
+        )
     finally:
         stop_session(first)
     assert second.returncode != 0

@@ -62,12 +62,15 @@ def run_stage(stage: str) -> str:
 
 
 # Downloads talk to the network: retry them with backoff on top of the stage's own mirror retries.
-run_download = run_stage.with_options(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5))
+run_download = run_stage.with_options(
+    retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5)
+)
 
 
 @task(task_run_name="{stage} on pool {pool}")
-def run_stage_on_pool(stage: str, pool: str, time_limit: float | None = None,
-                      retries: int = 2) -> dict:
+def run_stage_on_pool(
+    stage: str, pool: str, time_limit: float | None = None, retries: int = 2
+) -> dict:
     """Send one train stage to the worker pool and bring its outputs back through the remote.
     A run lost with its worker (Crashed by the server, watch.py) or past `time_limit` is sent
     again, up to `retries` times, as a grid's sets are (dispatch.py)."""
@@ -90,21 +93,35 @@ def run_stage_on_pool(stage: str, pool: str, time_limit: float | None = None,
         before = facts.stat().st_mtime_ns if facts.exists() else None
         dvc("repro", "--pull", "--single-item", stage, stage=stage)
         if facts.exists() and facts.stat().st_mtime_ns != before:
-            raise StageFailed(f"stage {stage}: the worker's outputs did not match this "
-                              "workspace (different code or data?), so it was trained here again")
+            raise StageFailed(
+                f"stage {stage}: the worker's outputs did not match this "
+                "workspace (different code or data?), so it was trained here again"
+            )
         done["run"] = run.name
         return True
 
     job = dispatch.Dispatch(
-        f"{stage} on pool {pool}", pool, f"lenet-train:{flow_run.id}", [stage],
-        lambda unit: {**origin.parameters(), "stages": [unit],
-                      "time_limit": time_limit or sets.TIME_LIMIT},
-        restore, retries)
+        f"{stage} on pool {pool}",
+        pool,
+        f"lenet-train:{flow_run.id}",
+        [stage],
+        lambda unit: {
+            **origin.parameters(),
+            "stages": [unit],
+            "time_limit": time_limit or sets.TIME_LIMIT,
+        },
+        restore,
+        retries,
+    )
     failed = job.run()
     if failed:
         raise StageFailed(f"stage {stage} failed on pool {pool}: {failed[stage]}")
-    log.info("%s trained by flow run %s on pool %s; outputs restored from the DVC remote",
-             stage, done["run"], pool)
+    log.info(
+        "%s trained by flow run %s on pool %s; outputs restored from the DVC remote",
+        stage,
+        done["run"],
+        pool,
+    )
     return {"flow_run_name": done["run"]}
 
 
@@ -117,8 +134,9 @@ def metrics_table(paths: ProjectPaths) -> str:
 
 
 @flow(name="lenet-pipeline", log_prints=True)
-def lenet_pipeline(train_pool: str | None = None, time_limit: float | None = None,
-                   retries: int = 2) -> list[str]:
+def lenet_pipeline(
+    train_pool: str | None = None, time_limit: float | None = None, retries: int = 2
+) -> list[str]:
     """Every stage of dvc.yaml in dependency order; train stages on `train_pool` when given,
     each within `time_limit` seconds and sent again up to `retries` times."""
     here = project()
@@ -133,7 +151,8 @@ def lenet_pipeline(train_pool: str | None = None, time_limit: float | None = Non
             run_stage(stage)
         done.append(stage)
     create_markdown_artifact(
-        key="lenet-metrics", markdown="# LeNet-5 test metrics\n\n" + metrics_table(here),
+        key="lenet-metrics",
+        markdown="# LeNet-5 test metrics\n\n" + metrics_table(here),
         description="metrics/<dataset>.json after this run",
     )
     return done
@@ -147,8 +166,10 @@ def verify_dataset(dataset: str) -> str:
     (verdict,) = verify.run([dataset], root=project().root)
     get_run_logger().info(verdict.line())
     if not verdict.passed:
-        raise StageFailed(f"verify@{dataset}: {dataset} does not reproduce the committed results: "
-                          + "; ".join(verdict.differences[:3]))
+        raise StageFailed(
+            f"verify@{dataset}: {dataset} does not reproduce the committed results: "
+            + "; ".join(verdict.differences[:3])
+        )
     return verdict.line()
 
 
@@ -166,13 +187,16 @@ def notify_failure(flow, flow_run, state) -> None:
         webhook = CustomWebhookNotificationBlock.load(NOTIFY_BLOCK)
     except ValueError:  # no webhook configured
         return
-    webhook.notify(subject=f"LeNet audit {flow_run.name}: {state.name}",
-                   body=f"LeNet audit run {flow_run.name} ended {state.name}: {state.message}")
+    webhook.notify(
+        subject=f"LeNet audit {flow_run.name}: {state.name}",
+        body=f"LeNet audit run {flow_run.name} ended {state.name}: {state.message}",
+    )
 
 
 @flow(name=AUDIT_FLOW, log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
-def lenet_audit(train_pool: str | None = None, time_limit: float | None = None,
-                retries: int = 2) -> list[str]:
+def lenet_audit(
+    train_pool: str | None = None, time_limit: float | None = None, retries: int = 2
+) -> list[str]:
     """The pipeline, then verify for every dataset: what the schedule runs."""
     lenet_pipeline(train_pool=train_pool, time_limit=time_limit, retries=retries)
     return [verify_dataset(name) for name in load_params(project().params).datasets]

@@ -126,7 +126,8 @@ def origin_of(root: Path, git_remote: str = "origin") -> Origin:
             raise SetFailed("no default DVC remote: workers share results through one "
                             "(`dvc remote add -d shared s3://bucket/path`, see docs/operations.md)")
         settings = config["remote"][name]
-    remote = {"name": name, **{key: str(settings[key]) for key in REMOTE_LOCATION if key in settings}}
+    located = {key: str(settings[key]) for key in REMOTE_LOCATION if key in settings}
+    remote = {"name": name, **located}
     remote["url"] = without_credentials(remote["url"])
     return Origin(url, commit, ProjectPaths(root).params.read_text(), remote)
 
@@ -144,8 +145,10 @@ def stage_inputs(repo) -> list[str]:
             path = Path(dep.fs_path)
             if hasattr(dep, "params") or not path.is_relative_to(root):
                 continue
-            if not any(path == out or path.is_relative_to(out) or out.is_relative_to(path)
-                       for out in written):
+            if not any(
+                path == out or path.is_relative_to(out) or out.is_relative_to(path)
+                for out in written
+            ):
                 paths.add(path.relative_to(root).as_posix())
     return sorted(paths - {"params.yaml"})
 
@@ -158,8 +161,11 @@ def without_credentials(url: str) -> str:
     if not (parts.username or parts.password):
         return url
     host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    print(f"warning: credentials in {parts.scheme}://{host}{parts.path} are not sent to workers; "
-          "give each worker its own", file=sys.stderr)
+    print(
+        f"warning: credentials in {parts.scheme}://{host}{parts.path} are not sent to workers; "
+        "give each worker its own",
+        file=sys.stderr,
+    )
     return urlunsplit(parts._replace(netloc=host))
 
 
@@ -199,16 +205,26 @@ def fresh_checkout(origin: Origin) -> Iterator[Path]:
     clone = parent / "checkout"
     try:
         workspace.run("git", "clone", "--quiet", "--no-checkout", origin.repo, str(clone))
-        if workspace.run("git", "checkout", "--quiet", "--detach", origin.commit, cwd=clone,
-                         check=False).returncode:
+        if workspace.run(
+            "git", "checkout", "--quiet", "--detach", origin.commit, cwd=clone, check=False
+        ).returncode:
             raise SetFailed(f"commit {origin.commit[:12]} is not in {origin.repo}: push it first")
         cache = Path(os.environ.get(WORKER_CACHE) or Path.home() / ".cache/lenet/dvc-cache")
         cache.mkdir(parents=True, exist_ok=True)
         workspace.run("dvc", "cache", "dir", "--local", str(cache), cwd=clone)
         remote = dict(origin.remote)
         name = remote.pop("name")
-        workspace.run("dvc", "remote", "add", "--local", "--force", "--default", name,
-                      remote.pop("url"), cwd=clone)
+        workspace.run(
+            "dvc",
+            "remote",
+            "add",
+            "--local",
+            "--force",
+            "--default",
+            name,
+            remote.pop("url"),
+            cwd=clone,
+        )
         for key, value in remote.items():
             workspace.run("dvc", "remote", "modify", "--local", name, key, value, cwd=clone)
         workspace.share_web_assets(INSTALLED, clone)
@@ -229,22 +245,30 @@ def check_code(clone: Path, commit: str) -> None:
     for name in SET_CODE:
         ours, its = mine.root / name, theirs.root / name
         if its.exists() and (not ours.exists() or ours.read_bytes() != its.read_bytes()):
-            raise SetFailed(f"worker {worker_name()} runs another version of {name} than commit "
-                            f"{commit[:12]}: update its package (git pull && make install in "
-                            f"{INSTALLED}) and restart it")
+            raise SetFailed(
+                f"worker {worker_name()} runs another version of {name} than commit "
+                f"{commit[:12]}: update its package (git pull && make install in "
+                f"{INSTALLED}) and restart it"
+            )
     pyproject = clone / "pyproject.toml"
     if not pyproject.exists():
         return
     wanted = pins(tomllib.loads(pyproject.read_text())["project"].get("dependencies", []))
     installed = pins(installed_pins())
-    changed = sorted(name for name in wanted.keys() | installed.keys()
-                     if wanted.get(name) != installed.get(name))
+    changed = sorted(
+        name for name in wanted.keys() | installed.keys() if wanted.get(name) != installed.get(name)
+    )
     if changed:
-        differences = "; ".join(f"{wanted.get(name, f'no {name}')} where this worker has "
-                                f"{installed.get(name, f'no {name}')}" for name in changed[:3])
-        raise SetFailed(f"worker {worker_name()} was installed with other dependency pins than "
-                        f"commit {commit[:12]} declares ({differences}): reinstall it from that "
-                        "commit (make install) and restart it")
+        differences = "; ".join(
+            f"{wanted.get(name, f'no {name}')} where this worker has "
+            f"{installed.get(name, f'no {name}')}"
+            for name in changed[:3]
+        )
+        raise SetFailed(
+            f"worker {worker_name()} was installed with other dependency pins than "
+            f"commit {commit[:12]} declares ({differences}): reinstall it from that "
+            "commit (make install) and restart it"
+        )
 
 
 def pins(requirements: list[str]) -> dict[str, str]:
@@ -274,21 +298,29 @@ def installed_pins() -> list[str]:
 def run_limited(command: list[str], cwd: Path, limit: float | None) -> str:
     """Run `command` in its own process group; past `limit` seconds end the whole group (a
     stopped or hung stage included) and raise TimeoutError. Returns its output."""
-    process = subprocess.Popen(command, cwd=cwd, env=workspace.environment(), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=workspace.environment(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         output, _ = process.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
         end_group(process)
-        raise TimeoutError(f"`{' '.join(command)}` ran past its time limit of {limit:.0f} s; "
-                           "ended") from None
+        raise TimeoutError(
+            f"`{' '.join(command)}` ran past its time limit of {limit:.0f} s; ended"
+        ) from None
     except BaseException:  # the flow itself cancelled or interrupted: take the command along
         end_group(process)
         raise
     if process.returncode:
-        raise workspace.CommandFailed(f"`{' '.join(command)}` exited {process.returncode} in "
-                                      f"{cwd}:\n{output[-2000:]}")
+        raise workspace.CommandFailed(
+            f"`{' '.join(command)}` exited {process.returncode} in {cwd}:\n{output[-2000:]}"
+        )
     return output
 
 
@@ -300,9 +332,16 @@ def end_group(process: subprocess.Popen) -> None:
 
 
 @flow(name=SET_FLOW, log_prints=True)
-def compute_set(repo: str, commit: str, params_yaml: str, remote: dict,
-                experiment: str | None = None, overrides: list[str] | None = None,
-                stages: list[str] | None = None, time_limit: float | None = TIME_LIMIT):
+def compute_set(
+    repo: str,
+    commit: str,
+    params_yaml: str,
+    remote: dict,
+    experiment: str | None = None,
+    overrides: list[str] | None = None,
+    stages: list[str] | None = None,
+    time_limit: float | None = TIME_LIMIT,
+):
     """On a worker: compute one set (an experiment named `experiment`, params.yaml with
     `overrides`) or `stages`, in a fresh checkout of `commit`, within `time_limit` seconds;
     push the results."""
@@ -323,8 +362,9 @@ def compute_set(repo: str, commit: str, params_yaml: str, remote: dict,
         try:
             if experiment:
                 sets = [arg for override in overrides or [] for arg in ("-S", override)]
-                ran = run_limited(["dvc", "exp", "run", "--pull", "-n", experiment, *sets],
-                                  clone, time_limit)
+                ran = run_limited(
+                    ["dvc", "exp", "run", "--pull", "-n", experiment, *sets], clone, time_limit
+                )
             else:
                 ran = run_limited(["dvc", "repro", "--pull", *(stages or [])], clone, time_limit)
             log.info("%s", ran.strip())
@@ -332,19 +372,31 @@ def compute_set(repo: str, commit: str, params_yaml: str, remote: dict,
             start = time.monotonic()
             workspace.run("dvc", "push", "--run-cache", *(stages or []), cwd=clone)
             if experiment and not push_experiment(clone, experiment):
-                log.warning("%s: experiment %s is already on the git remote (another run of this "
-                            "set finished first); this duplicate is dropped", worker_name(),
-                            experiment)
+                log.warning(
+                    "%s: experiment %s is already on the git remote (another run of this "
+                    "set finished first); this duplicate is dropped",
+                    worker_name(),
+                    experiment,
+                )
             seconds["push"] = time.monotonic() - start
         except TimeoutError as limit:
             return Failed(name=TIMED_OUT, message=str(limit))
         except workspace.CommandFailed as failure:
             raise SetFailed(f"{what} failed on {worker_name()}: {failure}") from None
-    log.info("%s: %s done (%s)", worker_name(), what,
-             ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()))
+    log.info(
+        "%s: %s done (%s)",
+        worker_name(),
+        what,
+        ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()),
+    )
     record_seconds(seconds)
-    return {"worker": worker_name(), "device": machine.device(), "seconds": seconds,
-            "experiment": experiment, "stages": stages}
+    return {
+        "worker": worker_name(),
+        "device": machine.device(),
+        "seconds": seconds,
+        "experiment": experiment,
+        "stages": stages,
+    }
 
 
 def push_experiment(clone: Path, experiment: str) -> bool:
@@ -364,15 +416,20 @@ def record_seconds(seconds: dict[str, float]) -> None:
     from prefect.runtime import flow_run
 
     with get_client(sync_client=True) as client:
-        client.update_flow_run_labels(flow_run.id, {f"{SECONDS_LABEL}{phase}": f"{value:.2f}"
-                                                    for phase, value in seconds.items()})
+        client.update_flow_run_labels(
+            flow_run.id,
+            {f"{SECONDS_LABEL}{phase}": f"{value:.2f}" for phase, value in seconds.items()},
+        )
 
 
 def seconds_of(run) -> dict[str, float]:
     """The phase times record_seconds() put on a finished flow run."""
     labels = run.labels or {}
-    return {phase: float(labels[SECONDS_LABEL + phase]) for phase in PHASES
-            if SECONDS_LABEL + phase in labels}
+    return {
+        phase: float(labels[SECONDS_LABEL + phase])
+        for phase in PHASES
+        if SECONDS_LABEL + phase in labels
+    }
 
 
 def deploy_set_flow(pool: str) -> str:
@@ -386,15 +443,21 @@ def deploy_set_flow(pool: str) -> str:
 
     with get_client(sync_client=True) as client:
         try:
-            client.create_work_pool(WorkPoolCreate(
-                name=pool, type=ProcessWorker.type,
-                base_job_template=ProcessWorker.get_default_base_job_template(),
-            ))
+            client.create_work_pool(
+                WorkPoolCreate(
+                    name=pool,
+                    type=ProcessWorker.type,
+                    base_job_template=ProcessWorker.get_default_base_job_template(),
+                )
+            )
         except ObjectAlreadyExists:
             pass
         watch.install(client)  # whoever started the server: lost runs are found
     name = deployment(pool)
-    compute_set.to_deployment(name=name.partition("/")[2], work_pool_name=pool,
-                              entrypoint_type=EntrypointType.MODULE_PATH,
-                              job_variables={"env": watch.heartbeat_env()}).apply()
+    compute_set.to_deployment(
+        name=name.partition("/")[2],
+        work_pool_name=pool,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        job_variables={"env": watch.heartbeat_env()},
+    ).apply()
     return name
