@@ -42,7 +42,7 @@ from harness.pool import kill_worker, start_worker
 from harness.s3 import MotoS3
 from harness.synthetic import commit_all, make_tiny_project, run_in, tiny_params, write_mirror
 from pipeline.core import workspace
-from pipeline.orchestration import server
+from pipeline.orchestration import server, watch
 from pipeline.runtime import machine
 
 POOL = "bench"
@@ -194,6 +194,7 @@ def main() -> int:
             os.environ.update(
                 {
                     **QUICK,
+                    **watch.heartbeat_env(),  # the grid's own flow run, in this process
                     "PREFECT_API_URL": server.api_url(port),
                     "PREFECT_HOME": str(base / "coordinator"),
                 }

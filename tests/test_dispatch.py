@@ -3,7 +3,18 @@ no server."""
 
 from __future__ import annotations
 
-from pipeline.orchestration.dispatch import PULL_TRIES, Action, Run, decide, progress
+from types import SimpleNamespace
+
+from pipeline.orchestration import grid, sets
+from pipeline.orchestration.dispatch import (
+    PULL_TRIES,
+    UNIT_TAG,
+    Action,
+    Run,
+    decide,
+    latest_runs,
+    progress,
+)
 from pipeline.orchestration.sets import TIMED_OUT
 
 UNITS = ["g-1", "g-2"]
@@ -73,3 +84,26 @@ def test_progress_names_where_each_unit_runs():
     runs = {"g-1": Run("RUNNING", worker="w1"), "g-2": Run("PENDING")}
     assert progress("grid g", UNITS, runs, set(), {}) == \
         "grid g: 0/2 done, 1 running (g-1 on w1), 1 queued, 0 failed"
+
+
+def flow_run(unit: str, state: str) -> SimpleNamespace:
+    kind = SimpleNamespace(value=state)
+    return SimpleNamespace(tags=["lenet-grid:g:1", f"{UNIT_TAG}{unit}"], labels={},
+                           state=SimpleNamespace(type=kind, name=state.title(), message=""))
+
+
+def test_a_resend_replaces_a_crashed_run_as_the_one_to_judge():
+    crashed, resent = flow_run("g-1", "CRASHED"), flow_run("g-1", "RUNNING")
+    assert latest_runs([crashed, resent]) == ({"g-1": resent}, {"g-1": 2})
+
+
+def test_a_run_declared_lost_that_completed_after_all_is_collected_not_its_resend():
+    finished, resent = flow_run("g-1", "COMPLETED"), flow_run("g-1", "RUNNING")
+    assert latest_runs([finished, resent])[0] == {"g-1": finished}
+
+
+def test_a_grid_without_a_time_limit_sends_the_default_one(tmp_path):
+    planned = [grid.ParamSet("g-1", ("seed=1",))]
+    coordinator = grid.Coordinator(tmp_path, planned, "cpu", "origin", 2, None)
+    coordinator.origin = sets.Origin("repo", "abc", "seed: 1\n", {"name": "shared", "url": "s3://b"})
+    assert coordinator.set_parameters("g-1")["time_limit"] == sets.TIME_LIMIT

@@ -27,7 +27,7 @@ from harness.postgres import Postgres
 from harness.s3 import MotoS3, corrupt_objects
 from harness.synthetic import commit_all, copy_project, run_in
 from pipeline.core import workspace
-from pipeline.orchestration import server
+from pipeline.orchestration import server, watch
 from pipeline.orchestration.grid import experiment_file
 from pipeline.orchestration.sets import installed_pins
 
@@ -130,7 +130,8 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
     grid_id = re.search(r"grid (grid-\w+):", output).group(1)
     seeds = {yaml.safe_load(experiment_file(project, f"{grid_id}-{k}", "params.yaml"))["seed"]
              for k in (1, 2, 3)}
-    assert seeds == {42, 43, 44}
+    seed = yaml.safe_load((project / "params.yaml").read_text())["seed"]
+    assert seeds == {seed, seed + 1, seed + 2}
     assert "Running stage" not in output
     assert (project / "reports/runtime/digits/train.json").stat().st_mtime_ns == trained
 
@@ -142,10 +143,10 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
     # The same set as a plain local experiment: the same bytes.
     run_in(project, "git", "checkout", "--", ".")
     run_in(project, "dvc", "checkout")
-    run_in(project, "dvc", "exp", "run", "-n", "local-43", "-S", "seed=43")
+    run_in(project, "dvc", "exp", "run", "-n", "local-2", "-S", f"seed={seed + 1}")
     for path in ("metrics/digits.json", "dvc.lock"):
         ours = experiment_file(project, f"{grid_id}-2", path)
-        assert experiment_file(project, "local-43", path) == ours, path
+        assert experiment_file(project, "local-2", path) == ours, path
 
     # Started once more (on the same params.yaml): everything is collected, nothing is sent.
     run_in(project, "git", "checkout", "--", ".")
@@ -334,8 +335,8 @@ def test_a_hung_stage_is_ended_at_its_time_limit_and_reported(pool, tmp_path):
     assert stopped is not None, output
     assert grid.returncode == 1, output
     assert re.search(
-        r"error: hung-1: TimedOut on w1 after 1 send: `dvc exp run .*` ran past its "
-        r"time limit of 60 s; ended",
+        r"error: hung-1: TimedOut on w1 after 1 send: `dvc exp run .*` ran past the set's "
+        r"time limit; ended \(time limit 60 s\)",
         output,
     ), output
     assert not stopped.is_running()  # ended, not left stopped
@@ -481,5 +482,9 @@ def test_a_run_that_completed_stays_completed_when_declared_lost(services):
         run = client.create_flow_run(finished)
         client.set_flow_run_state(run.id, Running())
         client.set_flow_run_state(run.id, Completed())
+        # What the server's automations do: propose Crashed, never force it.
+        actions = [action for name in (watch.LOST, watch.STUCK)
+                   for action in client.read_automations_by_name(name)[0].actions]
+        assert [(a.state.value, a.force) for a in actions] == [("CRASHED", False)] * 2
         client.set_flow_run_state(run.id, Crashed(message="no heartbeat"), force=False)
         assert client.read_flow_run(run.id).state.type.value == "COMPLETED"

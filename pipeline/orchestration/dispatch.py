@@ -9,7 +9,9 @@ passes its time limit (Failed, named TimedOut). Both are sent again, up to `retr
 failed, cancelled and paused runs are reported, never resent (a cancel is the user's).
 
 The state of a dispatch lives on the server (runs tagged with its tag and each unit's name), so
-a restarted coordinator counts the sends of the one before it and resumes.
+a restarted `lenet grid` counts the sends of the one before it and resumes (a train pool's tag
+names its flow run: a new `lenet flow` sends its train stages anew). Of a unit's runs, a
+completed one wins over later ones: a run declared lost that finished after all is collected.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from pipeline.orchestration import sets
 POLL_SECONDS = 2.0
 PULL_TRIES = 3  # polls on which collecting a finished run may fail before the unit counts as failed
 UNIT_TAG = "lenet-set:"
+WORKERS_EVERY = 30.0  # seconds between looks for an online worker, until one warning was given
 RESENT_STATES = ("CRASHED",)  # and FAILED runs named sets.TIMED_OUT
-WAITING_STATES = ("SCHEDULED", "PENDING", "RUNNING")
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class Dispatch:
         self.failed: dict[str, str] = {}
         self.pull_failures: dict[str, int] = {}
         self.warned_idle = False
+        self.workers_read_at = -1e9
 
     def run(self) -> dict[str, str]:
         from prefect.client.orchestration import get_client
@@ -167,12 +170,7 @@ class Dispatch:
         flow_runs = read_all(lambda offset, limit: client.read_flow_runs(
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[self.tag])),
             sort=FlowRunSort.EXPECTED_START_TIME_ASC, offset=offset, limit=limit))
-        latest, sent = {}, {}
-        for run in flow_runs:  # later runs of a unit replace earlier ones
-            unit = next((t[len(UNIT_TAG):] for t in run.tags if t.startswith(UNIT_TAG)), None)
-            latest[unit] = run
-            sent[unit] = sent.get(unit, 0) + 1
-        return latest, sent
+        return latest_runs(flow_runs)
 
     def send(self, unit: str, sent: int) -> None:
         """One more run of `unit`; the idempotency key makes a resend after a restart of this
@@ -180,19 +178,34 @@ class Dispatch:
         from prefect.deployments import run_deployment
 
         run_deployment(sets.deployment(self.pool), timeout=0, parameters=self.parameters(unit),
+                       flow_run_name=unit if not sent else f"{unit} (send {sent + 1})",
                        tags=[self.tag, f"{UNIT_TAG}{unit}"],
                        idempotency_key=f"{self.tag}:{unit}:{sent}")
 
     def warn_if_no_worker(self, client) -> None:
         """Say once when runs wait and no worker of the pool is online."""
-        if self.warned_idle:
+        if self.warned_idle or time.monotonic() - self.workers_read_at < WORKERS_EVERY:
             return
+        self.workers_read_at = time.monotonic()
         workers = read_all(lambda offset, limit: client.read_workers_for_work_pool(
             self.pool, offset=offset, limit=limit))
         if not any(w.status.value == "ONLINE" for w in workers):
             say(f"no worker of pool {self.pool!r} is online: start one (`lenet worker --pool "
                 f"{self.pool}`) on a machine that reaches this server; the runs wait for it")
             self.warned_idle = True
+
+
+def latest_runs(flow_runs: list) -> tuple[dict, dict[str, int]]:
+    """Each unit's run to judge it by, and how many times it was sent, from its runs in the
+    order they were sent: the latest, unless an earlier one completed (a run declared lost that
+    finished after all, while its resend runs: collected, not waited for)."""
+    latest, sent = {}, {}
+    for run in flow_runs:
+        unit = next((t[len(UNIT_TAG):] for t in run.tags if t.startswith(UNIT_TAG)), None)
+        if unit not in latest or view(latest[unit]).state != "COMPLETED":
+            latest[unit] = run
+        sent[unit] = sent.get(unit, 0) + 1
+    return latest, sent
 
 
 def view(run) -> Run:

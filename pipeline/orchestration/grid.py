@@ -37,6 +37,7 @@ from pathlib import Path
 
 import yaml
 from prefect import flow
+from prefect.states import Failed
 
 from pipeline.core import runlock, workspace
 from pipeline.core.config import flatten, parse_params
@@ -186,20 +187,33 @@ class Coordinator:
             f"{self.pool!r}; pushing this workspace's outputs to the DVC remote")
         workspace.run("dvc", "push", "--run-cache", cwd=self.root)
         sets.deploy_set_flow(self.pool)
-        parameters = origin.parameters()
-
-        def set_parameters(name: str) -> dict:
-            return {**parameters, "experiment": name, "time_limit": self.time_limit,
-                    "overrides": list(self.by_name[name].overrides)}
-
+        self.origin = origin
         job = dispatch.Dispatch(f"grid {self.grid}", self.pool, tag, list(self.by_name),
-                                set_parameters, self.collect, self.retries, collected)
-        failed = grid_flow.with_options(flow_run_name=f"{self.grid} on {self.pool}")(job)
+                                self.set_parameters, self.collect, self.retries, collected)
+
+        @flow(name=GRID_FLOW, flow_run_name=f"{self.grid} on {self.pool}")
+        def grid_flow(grid: str, pool: str, sets: dict[str, str], time_limit: float):
+            """The grid as one Prefect flow run: each set's run is its child, so Prefect's UI
+            shows the grid, its sets, their workers and states. Failed if a set failed."""
+            failed = job.run()
+            if failed:
+                return Failed(message="; ".join(f"{name}: {why}" for name, why in failed.items()))
+            return {"collected": sorted(job.collected)}
+
+        grid_flow(self.grid, self.pool, {one.name: one.label() for one in self.planned},
+                  self.time_limit or sets.TIME_LIMIT)
+        failed = job.failed
         for name, message in failed.items():
             print(f"error: {name}: {message}", file=sys.stderr)
         say(f"grid {self.grid}: {len(job.collected)} experiments here; compare them with "
             "`lenet exp` (or `dvc exp show`), promote one with `dvc exp apply NAME`")
         return 1 if failed else 0
+
+    def set_parameters(self, name: str) -> dict:
+        """The set flow's parameters for set `name`."""
+        return {**self.origin.parameters(), "experiment": name,
+                "time_limit": self.time_limit or sets.TIME_LIMIT,
+                "overrides": list(self.by_name[name].overrides)}
 
     def already_here(self) -> set[str]:
         """The grid's experiments this repository holds: each must be the set it names (a
@@ -233,13 +247,6 @@ class Coordinator:
         took = ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
         say(f"{name} ({self.by_name[name].label()}): done on {dispatch.worker_of(run)} ({took})")
         return True
-
-
-@flow(name=GRID_FLOW)
-def grid_flow(job: dispatch.Dispatch) -> dict[str, str]:
-    """The grid as one Prefect flow run: each set's run is its child, so Prefect's UI shows the
-    grid, its sets, their workers and states. Returns the sets that failed."""
-    return job.run()
 
 
 def run(seeds: int | None, settings: list[str], pool: str | None, prefix: str | None,

@@ -1,6 +1,7 @@
 """The project's Prefect server, and this process's connection to it.
 
     lenet server start|stop|status [--port 4200] [--database URL] [--host 127.0.0.1]
+                                   [--lost-after 90]
 
 By default the server listens on 127.0.0.1 only and keeps its SQLite database in the project's
 .prefect/ (the project is the current directory); analytics are off (prefect.toml). For many
@@ -98,6 +99,9 @@ def start_server(port: int = DEFAULT_PORT, state_dir: Path | None = None, timeou
     database unless `database` names another (PostgreSQL). Returns the API URL.
     """
     check_bind(host, database)
+    if lost_after is not None and lost_after < watch.MIN_LOST_AFTER:
+        raise ServerError(f"--lost-after {lost_after:g}: runs send a heartbeat every "
+                          f"{watch.HEARTBEAT_SECONDS} s; give at least {watch.MIN_LOST_AFTER} s")
     state_dir = state_dir or project_state()
     state_dir.mkdir(parents=True, exist_ok=True)
     state_file = state_dir / SERVER_STATE
@@ -159,7 +163,7 @@ def install_automations(url: str, lost_after: float | None = None) -> None:
 
     with SyncPrefectClient(url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")
                            or os.environ.get(AUTH)) as client:
-        watch.install(client, lost_after or watch.LOST_AFTER)
+        watch.install(client, lost_after)
 
 
 def ui_url(url: str) -> str:

@@ -16,9 +16,11 @@ never credentials, not even those written into a URL). The worker's flow, `compu
 3. writes params.yaml and points DVC at the same remote, credentials from the worker's
    environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or its DVC global config;
 4. runs `dvc exp run --pull -n NAME -S ...` (a grid's set) or `dvc repro --pull STAGES` (a train
-   stage), pulling what is unchanged from the remote instead of computing it again, within
-   `time_limit` seconds: past it, the command's whole process group is ended and the run ends
-   Failed, named TimedOut (sent again by the coordinator within its retries);
+   stage), pulling what is unchanged from the remote instead of computing it again. It and the
+   push must end within `time_limit` seconds of the run's start (the clone and the git push of
+   the experiment's ref are not counted): past it, the command and every process under it are
+   ended and the run ends Failed, named TimedOut (sent again by the coordinator within its
+   retries);
 5. pushes: the outputs and run cache first (`dvc push --run-cache`), then the experiment's git ref
    (`dvc exp push`, never forced). A ref already there means another run of the same set (one
    declared lost that finished after all) pushed it first: this duplicate is dropped, the first
@@ -34,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +76,10 @@ TIMED_OUT = "TimedOut"  # the name of a run's Failed state when its time limit e
 
 class SetFailed(PipelineError):
     """A set could not be described, checked out, computed or pushed."""
+
+
+class SetTimedOut(PipelineError):
+    """A set's command ran past the set's time limit (and was ended)."""
 
 
 def deployment(pool: str) -> str:
@@ -295,39 +300,33 @@ def installed_pins() -> list[str]:
         return []
 
 
-def run_limited(command: list[str], cwd: Path, limit: float | None) -> str:
-    """Run `command` in its own process group; past `limit` seconds end the whole group (a
-    stopped or hung stage included) and raise TimeoutError. Returns its output."""
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=workspace.environment(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+def run_limited(command: list[str], cwd: Path, deadline: float) -> str:
+    """Run `command`; past `deadline` (time.monotonic()) end it and every process under it (a
+    stopped or hung stage included) and raise SetTimedOut. It stays in this flow run's process
+    group, so whatever ends the run (a cancel, a killed worker) ends it too. Returns its output."""
+    process = subprocess.Popen(command, cwd=cwd, env=workspace.environment(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        output, _ = process.communicate(timeout=limit)
+        output, _ = process.communicate(timeout=max(deadline - time.monotonic(), 0))
     except subprocess.TimeoutExpired:
-        end_group(process)
-        raise TimeoutError(
-            f"`{' '.join(command)}` ran past its time limit of {limit:.0f} s; ended"
-        ) from None
+        end_tree(process)
+        raise SetTimedOut(f"`{' '.join(command)}` ran past the set's time limit; ended") from None
     except BaseException:  # the flow itself cancelled or interrupted: take the command along
-        end_group(process)
+        end_tree(process)
         raise
     if process.returncode:
         raise workspace.CommandFailed(
-            f"`{' '.join(command)}` exited {process.returncode} in {cwd}:\n{output[-2000:]}"
-        )
+            f"`{' '.join(command)}` exited {process.returncode} in {cwd}:\n{output[-2000:]}")
     return output
 
 
-def end_group(process: subprocess.Popen) -> None:
-    """SIGKILL `process` and everything in its process group (a SIGSTOPped one included)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+def end_tree(process: subprocess.Popen) -> None:
+    """SIGKILL `process` and every process under it (a SIGSTOPped one included)."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        tree = psutil.Process(process.pid).children(recursive=True)
+        for each in [*tree, psutil.Process(process.pid)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                each.kill()
     process.communicate()
 
 
@@ -353,6 +352,8 @@ def compute_set(
     origin = Origin(repo, commit, params_yaml, remote)
     seconds = {}
     start = time.monotonic()
+    limit = time_limit or TIME_LIMIT
+    deadline = start + limit
     what = experiment or " ".join(stages or ["the pipeline"])
     with fresh_checkout(origin) as clone:
         check_code(clone, commit)
@@ -362,25 +363,20 @@ def compute_set(
         try:
             if experiment:
                 sets = [arg for override in overrides or [] for arg in ("-S", override)]
-                ran = run_limited(
-                    ["dvc", "exp", "run", "--pull", "-n", experiment, *sets], clone, time_limit
-                )
+                command = ["dvc", "exp", "run", "--pull", "-n", experiment, *sets]
             else:
-                ran = run_limited(["dvc", "repro", "--pull", *(stages or [])], clone, time_limit)
-            log.info("%s", ran.strip())
+                command = ["dvc", "repro", "--pull", *(stages or [])]
+            log.info("%s", run_limited(command, clone, deadline).strip())
             seconds["compute"] = time.monotonic() - start
             start = time.monotonic()
-            workspace.run("dvc", "push", "--run-cache", *(stages or []), cwd=clone)
+            run_limited(["dvc", "push", "--run-cache", *(stages or [])], clone, deadline)
             if experiment and not push_experiment(clone, experiment):
-                log.warning(
-                    "%s: experiment %s is already on the git remote (another run of this "
-                    "set finished first); this duplicate is dropped",
-                    worker_name(),
-                    experiment,
-                )
+                log.warning("%s: experiment %s is already on the git remote (another run of "
+                            "this set finished first); this duplicate is dropped",
+                            worker_name(), experiment)
             seconds["push"] = time.monotonic() - start
-        except TimeoutError as limit:
-            return Failed(name=TIMED_OUT, message=str(limit))
+        except SetTimedOut as timed_out:
+            return Failed(name=TIMED_OUT, message=f"{timed_out} (time limit {limit:.0f} s)")
         except workspace.CommandFailed as failure:
             raise SetFailed(f"{what} failed on {worker_name()}: {failure}") from None
     log.info(

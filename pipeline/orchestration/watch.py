@@ -29,8 +29,15 @@ PENDING_AFTER = 120     # seconds a run may stay Pending (taken by a worker, not
 HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
 LOST = "lenet: crash runs without heartbeats"
 STUCK = "lenet: crash runs stuck in Pending"
+MIN_LOST_AFTER = HEARTBEAT_SECONDS + 15  # a heartbeat late by 15 s is not a lost run
+# Ends of waiting: final states, and states a user chose (a cancel, a pause) that a crash must not
+# overwrite.
 FINAL_EVENTS = {f"prefect.flow-run.{state}" for state in
-                ("Completed", "Failed", "Cancelled", "Crashed", "TimedOut")}
+                ("Completed", "Failed", "Cancelled", "Crashed", "TimedOut", "Cancelling",
+                 "Paused", "Suspended")}
+# Only this project's flows (lenet-set, lenet-grid, lenet-pipeline, lenet-audit): they send
+# heartbeats every HEARTBEAT_SECONDS. Other flows on a shared server keep Prefect's 180 s.
+PROJECT_FLOWS = "lenet-*"
 
 
 def heartbeat_env() -> dict[str, str]:
@@ -54,13 +61,15 @@ def automations(lost_after: float = LOST_AFTER, pending_after: float = PENDING_A
         return EventTrigger(
             after={after}, expect=expect, posture=Posture.Proactive, threshold=1,
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            match_related=ResourceSpecification({"prefect.resource.role": "flow",
+                                                 "prefect.resource.name": PROJECT_FLOWS}),
             for_each={"prefect.resource.id"}, within=datetime.timedelta(seconds=seconds))
 
     return [
         AutomationCore(
             name=LOST,
             description=f"No heartbeat for {lost_after:.0f} s: the run's process or machine is "
-                        "gone (installed by `lenet server start`)",
+                        "gone (installed by `lenet server start` and the set flow's deployment)",
             trigger=absent("prefect.flow-run.heartbeat",
                            {"prefect.flow-run.heartbeat", *FINAL_EVENTS}, lost_after),
             actions=[crash(f"no heartbeat for {lost_after:.0f} s: its worker or machine "
@@ -68,7 +77,8 @@ def automations(lost_after: float = LOST_AFTER, pending_after: float = PENDING_A
         AutomationCore(
             name=STUCK,
             description=f"Pending for {pending_after:.0f} s without starting: the worker that "
-                        "took it is gone (installed by `lenet server start`)",
+                        "took it is gone (installed by `lenet server start` and the set flow's "
+                        "deployment)",
             trigger=absent("prefect.flow-run.Pending",
                            {"prefect.flow-run.Running", "prefect.flow-run.Scheduled",
                             *FINAL_EVENTS}, pending_after),
@@ -81,8 +91,7 @@ def install(client, lost_after: float | None = None,
             pending_after: float = PENDING_AFTER) -> None:
     """Create the automations on the server `client` talks to where missing (with LOST_AFTER
     unless `lost_after` is given), and with `lost_after` given, update them to it: idempotent,
-    one of each whatever ran it before. `lenet server start` gives it; deploying the set flow
-    does not, so it keeps the server's setting."""
+    one of each whatever ran it before. Without `lost_after`, an existing setting is kept."""
     for wanted in automations(lost_after or LOST_AFTER, pending_after):
         existing = client.read_automations_by_name(wanted.name)
         for extra in existing[1:]:
