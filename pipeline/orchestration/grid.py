@@ -201,7 +201,7 @@ class Coordinator:
             return {"collected": sorted(job.collected)}
 
         grid_flow(self.grid, self.pool, {one.name: one.label() for one in self.planned},
-                  self.time_limit or sets.TIME_LIMIT)
+                  self.time_limit or sets.TIME_LIMIT, return_state=True)  # failures: below
         failed = job.failed
         for name, message in failed.items():
             print(f"error: {name}: {message}", file=sys.stderr)
