@@ -202,7 +202,7 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
             lambda: (
                 (run := latest_run(url, "lenet-pipeline"))["state"]["type"] == "CRASHED" and run
             ),
-            LOST_AFTER + 60,
+            LOST_AFTER + 90,
             "the lost run to be Crashed",
             every=3,
         )

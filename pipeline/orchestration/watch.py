@@ -6,10 +6,11 @@ pipeline, the audit, the grid's parent run) sends a heartbeat event every HEARTB
 server holds two automations, installed by `lenet server start` and again by every deployment of
 the set flow, so they exist whoever started the server and work with no coordinator running:
 
-- `lenet: crash runs without heartbeats`: a run whose last heartbeat is older than `lost_after`
-  seconds (default LOST_AFTER, 3 heartbeats), and that reached no final state, is proposed
-  Crashed. This is Prefect's "detect zombie flows" automation. It judges each run by its own
-  heartbeat, so a worker restarted under the same name cannot vouch for runs it no longer has.
+- `lenet: crash runs without heartbeats`: a run whose last heartbeat (or, before its first one
+  arrived, its start) is older than `lost_after` seconds (default LOST_AFTER, 3 heartbeats), and
+  that reached no final state, is proposed Crashed: Prefect's "detect zombie flows" automation.
+  It judges each run by its own heartbeat, so a worker restarted under the same name cannot
+  vouch for runs it no longer has.
 - `lenet: crash runs stuck in Pending`: a run a worker took (Pending) that did not start running
   within `pending_after` seconds (its worker died between the two) is proposed Crashed.
 
@@ -57,9 +58,9 @@ def automations(lost_after: float = LOST_AFTER, pending_after: float = PENDING_A
         return ChangeFlowRunState(state=StateType.CRASHED, name="Crashed", message=message,
                                   force=False)
 
-    def absent(after: str, expect: set[str], seconds: float) -> EventTrigger:
+    def absent(after: set[str], expect: set[str], seconds: float) -> EventTrigger:
         return EventTrigger(
-            after={after}, expect=expect, posture=Posture.Proactive, threshold=1,
+            after=after, expect=expect, posture=Posture.Proactive, threshold=1,
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             match_related=ResourceSpecification({"prefect.resource.role": "flow",
                                                  "prefect.resource.name": PROJECT_FLOWS}),
@@ -70,7 +71,8 @@ def automations(lost_after: float = LOST_AFTER, pending_after: float = PENDING_A
             name=LOST,
             description=f"No heartbeat for {lost_after:.0f} s: the run's process or machine is "
                         "gone (installed by `lenet server start` and the set flow's deployment)",
-            trigger=absent("prefect.flow-run.heartbeat",
+            # From Running too: a run killed before its first heartbeat reached the server.
+            trigger=absent({"prefect.flow-run.heartbeat", "prefect.flow-run.Running"},
                            {"prefect.flow-run.heartbeat", *FINAL_EVENTS}, lost_after),
             actions=[crash(f"no heartbeat for {lost_after:.0f} s: its worker or machine "
                            "stopped; a grid or train pool sends it again")]),
@@ -79,7 +81,7 @@ def automations(lost_after: float = LOST_AFTER, pending_after: float = PENDING_A
             description=f"Pending for {pending_after:.0f} s without starting: the worker that "
                         "took it is gone (installed by `lenet server start` and the set flow's "
                         "deployment)",
-            trigger=absent("prefect.flow-run.Pending",
+            trigger=absent({"prefect.flow-run.Pending"},
                            {"prefect.flow-run.Running", "prefect.flow-run.Scheduled",
                             *FINAL_EVENTS}, pending_after),
             actions=[crash(f"taken by a worker but not started within {pending_after:.0f} s: "
