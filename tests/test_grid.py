@@ -343,33 +343,26 @@ def test_a_hung_stage_is_ended_at_its_time_limit_and_reported(pool, tmp_path):
     assert not list((home / "sets").iterdir())  # its checkout removed
 
 
+def one_set_on_a_worker(project: Path, pool_name: str, home: Path, env: dict,
+                        coordinator: dict) -> subprocess.CompletedProcess:
+    """`lenet grid --seeds 1` on pool `pool_name`, served by one worker `w1` for its duration;
+    the sets are named after the pool."""
+    worker = worker_in(home, pool_name, "w1", env)
+    try:
+        return run_in(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "1", "--pool",
+                      pool_name, "--name", pool_name, env=coordinator, check=False)
+    finally:
+        stop_workers(home)
+        worker.wait()
+
+
 def test_a_worker_with_another_version_of_the_set_code_refuses_in_one_line(pool, tmp_path):
     project, env, coordinator = pool
     sets_code = project / "pipeline/orchestration/sets.py"
     sets_code.write_text(sets_code.read_text() + "\n# a newer set flow\n")
     commit_all(project, "a newer set flow")
     run_in(project, "git", "push", "-q", "origin", "HEAD:main")
-    home = tmp_path / "w1"
-    worker = worker_in(home, "older", "w1", env)
-    try:
-        result = run_in(
-            project,
-            sys.executable,
-            "-m",
-            "pipeline",
-            "grid",
-            "--seeds",
-            "1",
-            "--pool",
-            "older",
-            "--name",
-            "older",
-            env=coordinator,
-            check=False,
-        )
-    finally:
-        stop_workers(home)
-        worker.wait()
+    result = one_set_on_a_worker(project, "older", tmp_path / "w1", env, coordinator)
     assert result.returncode == 1
     assert re.search(
         r"error: older-1: Failed on w1: .*worker w1 runs another version of "
@@ -382,30 +375,10 @@ def test_a_worker_with_another_version_of_the_set_code_refuses_in_one_line(pool,
 def test_a_worker_installed_with_other_dependency_pins_refuses_in_one_line(pool, tmp_path):
     project, env, coordinator = pool
     pins = [pin for pin in installed_pins() if not pin.startswith("numpy")] + ["numpy<2"]
-    (project / "pyproject.toml").write_text(tomli_w_dependencies(pins))
+    (project / "pyproject.toml").write_text(pyproject_with(pins))
     commit_all(project, "numpy 1")
     run_in(project, "git", "push", "-q", "origin", "HEAD:main")
-    home = tmp_path / "w1"
-    worker = worker_in(home, "pins", "w1", env)
-    try:
-        result = run_in(
-            project,
-            sys.executable,
-            "-m",
-            "pipeline",
-            "grid",
-            "--seeds",
-            "1",
-            "--pool",
-            "pins",
-            "--name",
-            "pins",
-            env=coordinator,
-            check=False,
-        )
-    finally:
-        stop_workers(home)
-        worker.wait()
+    result = one_set_on_a_worker(project, "pins", tmp_path / "w1", env, coordinator)
     assert result.returncode == 1
     assert re.search(
         r"error: pins-1: Failed on w1: .*worker w1 was installed with other "
@@ -415,7 +388,7 @@ def test_a_worker_installed_with_other_dependency_pins_refuses_in_one_line(pool,
     ), result.stdout + result.stderr
 
 
-def tomli_w_dependencies(pins: list[str]) -> str:
+def pyproject_with(pins: list[str]) -> str:
     return (
         '[project]\nname = "lenet-pipeline"\ndependencies = [\n'
         + "".join(f"    {json.dumps(pin)},\n" for pin in pins)
