@@ -37,13 +37,14 @@ def built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
     return folder
 
 
-def start_group(cwd: Path, *command: str) -> subprocess.Popen:
-    """`command` in its own process group (a kill or a stop takes its children too), with this
-    environment's bin/ first on PATH, stdout and stderr merged into one text pipe."""
+def start_group(cwd: Path, *command: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`command` in its own process group (a kill or a stop takes its children too), with `env`
+    (default: this process's) and this environment's bin/ first on PATH, stdout and stderr
+    merged into one text pipe."""
     return subprocess.Popen(
         command,
         cwd=cwd,
-        env=workspace.environment(),
+        env=workspace.environment(env),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -27,13 +27,14 @@ from harness.postgres import Postgres
 from harness.s3 import MotoS3, corrupt_objects
 from harness.synthetic import commit_all, copy_project, run_in
 from pipeline.core import workspace
-from pipeline.orchestration import server, sets, watch
+from pipeline.orchestration import server, watch
 from pipeline.orchestration.grid import experiment_file
 from pipeline.orchestration.sets import installed_pins
 
 pytestmark = pytest.mark.integration
 
 POOL = "cpu-test"
+GRID = (sys.executable, "-m", "pipeline", "grid")
 DEADLINE = 420  # seconds a grid may take here before the test calls it hung
 BUCKET = "lenet-grid"
 # Workers report every 2 s (Prefect's default is 30) and ask for work every 2 s (10).
@@ -86,11 +87,9 @@ def test_grid_on_two_workers_survives_a_killed_worker_and_coordinator_and_equals
     workers = {name: start_worker(POOL, name, tmp_path / name, worker_env) for name in ("w1", "w2")}
     coordinator = {**os.environ, **QUICK, "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": AUTH,
                    "PREFECT_HOME": str(tmp_path / "coordinator-prefect")}
-    grid_command = [sys.executable, "-m", "pipeline", "grid", "--seeds", "3", "--pool", POOL]
+    grid_command = [*GRID, "--seeds", "3", "--pool", POOL]
     try:
-        grid = subprocess.Popen(grid_command, cwd=project, env=workspace.environment(coordinator),
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        grid = start_group(project, *grid_command, env=coordinator)
         watchdog = threading.Timer(DEADLINE, os.killpg, (grid.pid, signal.SIGKILL))
         watchdog.start()  # a grid that hangs fails the test instead of the CI run
         seen, first_done_on, killed = [], None, None
@@ -237,26 +236,8 @@ def test_a_worker_restarted_under_its_own_name_has_its_lost_set_sent_again(pool,
     project, env, coordinator = pool
     first, again, checkouts = tmp_path / "w1", tmp_path / "w1-again", tmp_path / "sets"
     worker = worker_in(first, "restart", "w1", env, checkouts)  # one machine: one checkouts folder
-    grid = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "grid",
-            "--seeds",
-            "1",
-            "--pool",
-            "restart",
-            "--name",
-            "restart",
-        ],
-        cwd=project,
-        env=workspace.environment(coordinator),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    grid = start_group(project, *GRID, "--seeds", "1", "--pool", "restart", "--name", "restart",
+                       env=coordinator)
     watchdog = threading.Timer(DEADLINE, os.killpg, (grid.pid, signal.SIGKILL))
     watchdog.start()
     try:
@@ -292,32 +273,10 @@ def test_a_hung_stage_is_ended_at_its_time_limit_and_reported(pool, tmp_path):
     project, env, coordinator = pool
     home = tmp_path / "w1"
     worker = worker_in(home, "hung", "w1", env)
-    grid = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "grid",
-            "--seeds",
-            "1",
-            "--pool",
-            "hung",
-            "--name",
-            "hung",
-            "--retries",
-            "0",
-            "--time-limit",
-            "60",
-            "-S",
-            "train.epochs=500",
-        ],  # minutes: stopped long before its end
-        cwd=project,
-        env=workspace.environment(coordinator),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    grid = start_group(project, *GRID, "--seeds", "1", "--pool", "hung", "--name", "hung",
+                       "--retries", "0", "--time-limit", "60",
+                       "-S", "train.epochs=500",  # minutes: stopped long before its end
+                       env=coordinator)
     stopped = None
     try:
         deadline = time.monotonic() + DEADLINE
@@ -339,7 +298,7 @@ def test_a_hung_stage_is_ended_at_its_time_limit_and_reported(pool, tmp_path):
         r"time limit; ended \(time limit 60 s\)",
         output,
     ), output
-    assert sets.ended(stopped.pid)  # ended (at most a zombie yet to be reaped), not left stopped
+    assert server.ended(stopped.pid)  # ended (at most a zombie yet to be reaped), not left stopped
     assert not list((home / "sets").iterdir())  # its checkout removed
 
 
@@ -349,8 +308,8 @@ def one_set_on_a_worker(project: Path, pool_name: str, home: Path, env: dict,
     the sets are named after the pool."""
     worker = worker_in(home, pool_name, "w1", env)
     try:
-        return run_in(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "1", "--pool",
-                      pool_name, "--name", pool_name, env=coordinator, check=False)
+        return run_in(project, *GRID, "--seeds", "1", "--pool", pool_name, "--name", pool_name,
+                      env=coordinator, check=False)
     finally:
         stop_workers(home)
         worker.wait()
@@ -401,17 +360,9 @@ def test_two_coordinators_of_one_grid_in_two_clones_send_each_set_once(pool, tmp
     other = copy_project(project, tmp_path / "other")  # a second clone of the same commit
     home = tmp_path / "w1"
     worker = worker_in(home, "twice", "w1", env)
-    command = [sys.executable, "-m", "pipeline", "grid", "--seeds", "1", "--pool", "twice"]
     try:
         grids = [
-            subprocess.Popen(
-                command,
-                cwd=clone,
-                env=workspace.environment(coordinator),
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
+            start_group(clone, *GRID, "--seeds", "1", "--pool", "twice", env=coordinator)
             for clone in (project, other)
         ]
         outputs = [grid.communicate(timeout=DEADLINE)[0] for grid in grids]
@@ -427,12 +378,10 @@ def test_two_coordinators_of_one_grid_in_two_clones_send_each_set_once(pool, tmp
 
 def test_a_second_grid_in_the_same_workspace_is_refused(reproduced_project):
     project = reproduced_project
-    first = start_group(project, sys.executable, "-m", "pipeline", "grid", "--seeds", "2")
+    first = start_group(project, *GRID, "--seeds", "2")
     try:
         read_until(first, "set 1/2")
-        second = run_in(
-            project, sys.executable, "-m", "pipeline", "grid", "--seeds", "2", check=False
-        )
+        second = run_in(project, *GRID, "--seeds", "2", check=False)
     finally:
         stop_session(first)
     assert second.returncode != 0

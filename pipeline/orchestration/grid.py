@@ -170,7 +170,8 @@ class Coordinator:
     def __init__(self, root: Path, planned: list[ParamSet], pool: str, git_remote: str,
                  retries: int, time_limit: float | None):
         self.root, self.planned, self.pool = root, planned, pool
-        self.git_remote, self.retries, self.time_limit = git_remote, retries, time_limit
+        self.git_remote, self.retries = git_remote, retries
+        self.time_limit = time_limit or sets.TIME_LIMIT  # each set's, on its worker
         self.grid = planned[0].name.rpartition("-")[0]
         self.by_name = {one.name: one for one in planned}
         self.timings: dict[str, dict] = {}  # per set collected: its worker's phases and the pull
@@ -201,7 +202,7 @@ class Coordinator:
             return {"collected": sorted(job.collected)}
 
         grid_flow(self.grid, self.pool, {one.name: one.label() for one in self.planned},
-                  self.time_limit or sets.TIME_LIMIT, return_state=True)  # failures: below
+                  self.time_limit, return_state=True)  # failures: below
         failed = job.failed
         for name, message in failed.items():
             print(f"error: {name}: {message}", file=sys.stderr)
@@ -212,7 +213,7 @@ class Coordinator:
     def set_parameters(self, name: str) -> dict:
         """The set flow's parameters for set `name`."""
         return {**self.origin.parameters(), "experiment": name,
-                "time_limit": self.time_limit or sets.TIME_LIMIT,
+                "time_limit": self.time_limit,
                 "overrides": list(self.by_name[name].overrides)}
 
     def already_here(self) -> set[str]:

@@ -54,7 +54,7 @@ from pipeline.core import workspace
 from pipeline.core.errors import PipelineError
 from pipeline.core.files import write_text
 from pipeline.core.paths import ProjectPaths
-from pipeline.orchestration import watch
+from pipeline.orchestration import server, watch
 
 SET_FLOW = "lenet-set"
 SECONDS_LABEL = "lenet.seconds."
@@ -186,19 +186,10 @@ def clean_stale_checkouts() -> list[Path]:
     removed = []
     for folder in checkouts().glob("set-*-*"):
         pid = folder.name.split("-")[1]
-        if pid.isdigit() and ended(int(pid)):
+        if pid.isdigit() and server.ended(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def ended(pid: int) -> bool:
-    """Has process `pid` ended? A killed process whose parent was killed too may stay a zombie
-    (unreaped) for a while: it runs nothing."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 @contextlib.contextmanager
