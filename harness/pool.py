@@ -4,8 +4,10 @@ credentials are all it has."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -43,13 +45,32 @@ def start_worker(pool: str, name: str, home: Path, env: dict[str, str]) -> subpr
     )
 
 
-def kill_worker(home: Path) -> None:
-    """SIGKILL, as a machine switched off would, every process of the worker started in `home`:
-    the worker and its flow runs, which Prefect starts in sessions of their own (found by the
-    PREFECT_HOME they all inherit)."""
+def processes_of(home: Path) -> list[psutil.Process]:
+    """The live processes of the worker started in `home`: the worker, its flow runs and their
+    stages (which Prefect starts in sessions of their own), found by the PREFECT_HOME they all
+    inherit. Zombies (dead, not yet reaped) are not live."""
+    found = []
     for process in psutil.process_iter():
         try:
-            if process.environ().get("PREFECT_HOME") == str(home / "prefect"):
-                process.kill()
+            if (
+                process.environ().get("PREFECT_HOME") == str(home / "prefect")
+                and process.status() != psutil.STATUS_ZOMBIE
+            ):
+                found.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
+    return found
+
+
+def kill_worker(home: Path, timeout: float = 30) -> None:
+    """SIGKILL, as a machine switched off would, every process of the worker started in `home`,
+    until none is left: a flow run may start a stage while the first sweep is under way (seen:
+    a stage process that outlived one sweep)."""
+    deadline = time.monotonic() + timeout
+    while processes := processes_of(home):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"worker in {home}: {processes} still alive after {timeout} s")
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                process.kill()
+        psutil.wait_procs(processes, timeout=1)

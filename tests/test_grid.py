@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from harness.helpers import api, free_port, read_until, start_group, stop_session
-from harness.pool import kill_worker, start_worker
+from harness.pool import kill_worker, processes_of, start_worker
 from harness.postgres import Postgres
 from harness.s3 import MotoS3, corrupt_objects
 from harness.synthetic import commit_all, copy_project, run_in
@@ -220,16 +220,6 @@ def worker_in(
 def stop_workers(*homes: Path) -> None:
     for home in homes:
         kill_worker(home)
-
-
-def processes_of(home: Path) -> list[psutil.Process]:
-    """The live processes a worker started in `home` runs (the worker, its runs, their stages)."""
-    found = []
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if process.environ().get("PREFECT_HOME") == str(home / "prefect"):
-                found.append(process)
-    return found
 
 
 def test_a_worker_restarted_under_its_own_name_has_its_lost_set_sent_again(pool, tmp_path):
