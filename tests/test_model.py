@@ -124,6 +124,19 @@ def test_learning_rate_schedules_have_their_documented_shape(train_settings, sch
 
 
 
+def test_cosine_warm_up_rises_linearly_to_the_rate_then_decays_to_zero(train_settings):
+    from pipeline.model.lenet import learning_rate
+
+    steps, epochs, base = 10, 12, 0.01
+    settings = train_settings.model_copy(update={"schedule": "cosine", "epochs": epochs,
+                                                 "learning_rate": base, "warmup_epochs": 2})
+    rate = learning_rate(settings, steps)
+    assert [float(rate(s)) for s in (0, 10, 20)] == pytest.approx([0.0, base / 2, base])
+    # the decay takes the other 10 epochs: half-way through them, half the rate
+    assert float(rate(20 + 5 * steps)) == pytest.approx(base / 2, rel=1e-5)
+    assert float(rate(epochs * steps)) == pytest.approx(0.0, abs=1e-9)
+
+
 def dot_image(row: int, col: int, size: int = 32) -> np.ndarray:
     image = np.zeros((1, size, size, 1), np.float32)
     image[0, row, col, 0] = 1.0

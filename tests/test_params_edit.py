@@ -114,3 +114,14 @@ def test_fast_preset_applies_and_validates(params_copy, capsys):
     assert main(["apply", str(ROOT / "presets" / "fast.yaml"), "--params", str(params_copy)]) == 0
     assert load_params(params_copy).reproducibility.cpu_isa == "native"
     assert "reproducibility.cpu_isa: AVX2 -> native" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"schedule": "constant", "warmup_epochs": 1}, "needs schedule: cosine"),
+    ({"epochs": 3, "warmup_epochs": 3}, "fewer warm-up epochs than epochs"),
+])
+def test_a_warm_up_the_schedule_cannot_run_is_refused_with_the_dataset_named(
+        params_copy, change, named):
+    overrides = {f"datasets.mnist.train.{key}": value for key, value in change.items()}
+    with pytest.raises(ParamsError, match=rf"dataset 'mnist' trains with warmup_epochs=.*{named}"):
+        apply_overrides(params_copy, overrides)

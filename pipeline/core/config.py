@@ -123,6 +123,22 @@ class Train(Strict):
     # Momentum of an exponential moving average of the weights, which the model keeps at the end
     # (Keras's use_ema); 0 keeps the last step's weights.
     ema_momentum: Annotated[float, Field(ge=0, lt=1)]
+    # The cosine schedule's linear warm-up from 0 to learning_rate, in epochs (0: none).
+    warmup_epochs: Annotated[float, Field(ge=0, le=100)]
+
+    @model_validator(mode="after")
+    def _warmup_within_a_cosine_schedule(self) -> Train:
+        if self.warmup_epochs and self.schedule != "cosine":
+            raise ValueError(
+                f"warmup_epochs={self.warmup_epochs} needs schedule: cosine (it is "
+                f"{self.schedule!r}); set warmup_epochs: 0"
+            )
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"warmup_epochs={self.warmup_epochs} leaves nothing of the {self.epochs} epochs "
+                f"to the cosine decay: give fewer warm-up epochs than epochs"
+            )
+        return self
 
 
 # params.yaml's `train` and each `datasets.<name>.train`: any keys of Train, validated as there.
@@ -255,6 +271,11 @@ class Params(Strict):
                     f"{', '.join(f'train.{k}' for k in missing)}: "
                     f"give it in `train` (every dataset) or in `datasets.{name}.train` (this one)"
                 )
+            try:  # settings that are valid alone but not together, once resolved
+                self.train_for(name)
+            except ValidationError as error:
+                problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+                raise ValueError(f"dataset {name!r} trains with {problems}") from None
         return self
 
     @model_validator(mode="after")

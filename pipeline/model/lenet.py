@@ -277,8 +277,14 @@ def learning_rate(train: Train, steps_per_epoch: int):
     if train.schedule == "constant":
         return train.learning_rate
     if train.schedule == "cosine":
+        total = max(1, train.epochs * steps_per_epoch)
+        if not train.warmup_epochs:  # the schedule trained before warm-up existed, to the bit
+            return keras.optimizers.schedules.CosineDecay(train.learning_rate, decay_steps=total)
+        # Keras's own warm-up: linear from 0 to learning_rate, then the cosine over the rest.
+        warmup = min(total - 1, round(train.warmup_epochs * steps_per_epoch))
         return keras.optimizers.schedules.CosineDecay(
-            train.learning_rate, decay_steps=max(1, train.epochs * steps_per_epoch)
+            0.0, decay_steps=total - warmup, warmup_target=train.learning_rate,
+            warmup_steps=warmup,
         )
     # Keras keeps a phase's rate while step <= boundary: the last step of the epoch before.
     boundaries = [epoch * steps_per_epoch - 1 for epoch, _ in LECUN1998_SCHEDULE[1:]]
