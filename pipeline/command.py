@@ -3,10 +3,8 @@
 builds the argparse parser from a registry, validates params.yaml, applies the reproducibility
 profile where asked, and turns an expected failure into one `error:` line (no traceback).
 
-Imports pipeline.core and pipeline.runtime (neither imports TensorFlow at load). Imported by
-pipeline.stages.commands and pipeline.cli. Each command imports what it runs inside its function:
-the stages must apply the profile before TensorFlow is imported, and `lenet server stop` should
-not pay for TensorFlow at all.
+Each command imports what it runs inside its function: the stages must apply the profile before
+TensorFlow is imported, and `lenet server stop` should not pay for TensorFlow at all.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ installed, the Prefect server's URL, and credentials for the git and DVC remotes
 audit run is posted to that webhook (saved as a Prefect block, used by the flow's failure hook).
 Stopping and restarting it keeps one deployment with its schedule active; runs that fell due
 while nothing served run late, one after another, when it is back.
-
-Imports pipeline.orchestration.flows, .sets and .server; imported by pipeline.cli only.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """The report's tables (markdown: the comment), its page (HTML, plots inline) and publishing
 both: report.md and report.html in the output folder, the run's summary page, the pull request's
 number for the comment workflow, and with --post-comment the comment itself.
-
-Imports numpy, matplotlib (pipeline.pages) and DVC (through pipeline.report.diff). Imported by
-pipeline.report's run() and refuse_stale() only, when they are called.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Environment (GitHub Actions sets all but the token): GITHUB_EVENT_PATH (the work
 GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_TOKEN.
 
 Standard library only (with pipeline.report.github and pipeline.core.errors): the workflow
-installs nothing. Imported by nothing: run as a module.
+installs nothing.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ Every failure of GitHub's REST API is an ApiError with a one-line message (statu
 asked, GitHub's reason, and for a rate limit when to retry), never a traceback.
 
 Standard library only, with pipeline.core.errors: pipeline.report.comment runs on a bare Python.
-Imported by pipeline.report.builder and pipeline.report.comment.
 """
 
 from __future__ import annotations
