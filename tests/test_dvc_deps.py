@@ -102,8 +102,9 @@ def test_stage_depends_on_the_package_data_its_modules_read(stage):
     assert data == needed, f"dvc.yaml's {stage} deps"
 
 
-def test_overview_reads_its_stylesheet_as_package_data():
-    assert data_files("stages.overview") == {"pipeline/stages/overview.css"}
+def test_overview_reads_its_stylesheet_and_script_as_package_data():
+    assert data_files("stages.overview") == {"pipeline/stages/overview.css",
+                                             "pipeline/stages/overview.js"}
 
 
 def test_tune_depends_on_its_whole_import_closure():

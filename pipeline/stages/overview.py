@@ -26,29 +26,16 @@ from pipeline.pages.html import data_uri, markdown
 
 log = logging.getLogger("pipeline")
 
-# The page's stylesheet, package data beside this module (a dependency of the stage in dvc.yaml).
-STYLE = "\n" + (resources.files("pipeline.stages") / "overview.css").read_text(encoding="utf-8")
 
-# Fills each dataset's runtime table from window.LENET_RUNTIME (reports/runtime/facts.js).
-RUNTIME_SCRIPT = """
-for (const table of document.querySelectorAll("table.runtime")) {
-  const stages = (window.LENET_RUNTIME || {})[table.dataset.dataset];
-  if (!stages) {
-    table.insertAdjacentHTML("beforebegin", "<p>Not recorded on this machine: the train, " +
-      "evaluate and export stages write reports/runtime/ when they run.</p>");
-    table.remove();
-    continue;
-  }
-  for (const stage of ["train", "evaluate", "export"].filter(name => name in stages)) {
-    const f = stages[stage], row = table.insertRow();
-    for (const value of [stage, f.device, f.profile_honoured ? "yes" : "no: " + f.profile_note,
-                         `${f.threads.intra_op} / ${f.threads.inter_op}`, f.cpu.model,
-                         f.wall_seconds, f.images_per_second ?? ""]) {
-      row.insertCell().textContent = value;
-    }
-  }
-}
-"""
+def _package_data(name: str) -> str:
+    return "\n" + (resources.files("pipeline.stages") / name).read_text(encoding="utf-8")
+
+
+# The page's stylesheet, and its script that fills each dataset's runtime table from
+# window.LENET_RUNTIME (reports/runtime/facts.js): package data beside this module, dependencies
+# of the stage in dvc.yaml.
+STYLE = _package_data("overview.css")
+RUNTIME_SCRIPT = _package_data("overview.js")
 
 
 def _image(fig) -> str:

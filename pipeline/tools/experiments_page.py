@@ -19,6 +19,7 @@ import math
 import re
 import statistics
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from pipeline.core import workspace
@@ -304,22 +305,9 @@ def runs_table(baselines: list[Run], experiments: list[Run], datasets: list[str]
     return f'<table class="runs">{head}{"".join(body)}</table>'
 
 
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:0;color:#222;line-height:1.4}
-header{background:#1f3a5f;color:#fff;padding:.8em 1.5em}header code{color:#cfe3ff}
-main{max-width:76em;margin:0 auto;padding:0 1.5em 2em}
-h2{border-bottom:2px solid #1f3a5f;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0}
-td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}
-tr.baseline{color:#555;font-style:italic}
-svg.strip{max-width:100%;height:auto;font-size:12px}
-svg.strip .band{fill:#f1f5fa}
-svg.strip .seed{fill:#2f6db5;fill-opacity:.55;stroke:#1f3a5f}
-svg.strip .mean{stroke:#b00020;stroke-width:3}
-svg.strip .baseline line{stroke:#777;stroke-dasharray:4 3}
-svg.strip .baseline text{fill:#555}
-svg.strip .axis line{stroke:#444}
-"""
+# The page's stylesheet, package data beside this module.
+STYLE = "\n" + (resources.files("pipeline.tools") / "experiments_page.css").read_text(
+    encoding="utf-8")
 
 
 def render(shown: list[dict]) -> str:
