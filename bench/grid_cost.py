@@ -17,7 +17,7 @@ speed-up. The projection assumes one set per machine at the baseline's compute t
 measured per-set overhead, plus the coordinator collecting the sets one after another.
 
 Writes bench/results/grid_cost-<tiny|real>.json; docs/benchmarks.md's `grid-cost` block is
-rendered from them (python -m bench.readme_table).
+rendered from them (python -m docgen).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from pathlib import Path
 
 import yaml
 
-from bench.run import ROOT
+from bench.common import ROOT, grid_cost_file
+from docgen.results import PROJECTED_MACHINES, PROJECTED_SEEDS
 from harness.helpers import api, chromium_dom, free_port
 from harness.pool import kill_worker, start_worker
 from harness.s3 import MotoS3
@@ -48,12 +49,6 @@ from pipeline.runtime import machine
 POOL = "bench"
 QUICK = {"PREFECT_WORKER_HEARTBEAT_SECONDS": "5", "PREFECT_WORKER_QUERY_SECONDS": "2",
          "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-MACHINES = (1, 5, 20)
-PROJECTED_SEEDS = 20
-
-
-def results_file(kind: str, root: Path = ROOT) -> Path:
-    return root / "bench" / "results" / f"grid_cost-{kind}.json"
 
 
 def tiny_project(base: Path) -> Path:
@@ -163,7 +158,7 @@ def projection(per_set_compute: float, overhead: float, collect: float) -> dict[
             + min(m, PROJECTED_SEEDS) * collect
         )
         / 60
-        for m in MACHINES
+        for m in PROJECTED_MACHINES
     }
 
 
@@ -231,7 +226,7 @@ def main() -> int:
         },
         "projection_min": projection(sequential, overhead, collect),
     }
-    results_file(kind).write_text(json.dumps(record, indent=2) + "\n")
+    grid_cost_file(kind).write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record["median"], indent=2))
     print(
         f"pool of 2 on this machine: {wall:.0f} s for {args.seeds} sets; one after another here: "
@@ -239,7 +234,7 @@ def main() -> int:
     )
     for m, minutes in record["projection_min"].items():
         print(f"{PROJECTED_SEEDS} seeds on {m:>2} machine(s): about {minutes:.0f} min")
-    print(f"wrote {results_file(kind).relative_to(ROOT)}")
+    print(f"wrote {grid_cost_file(kind).relative_to(ROOT)}")
     return 0
 
 

@@ -20,8 +20,8 @@ import time
 
 import yaml
 
+from bench.common import ROOT
 from harness.helpers import read_until, start_group
-from harness.synthetic import ROOT
 from pipeline.core import workspace
 from pipeline.core.config import load_params
 from pipeline.core.paths import DatasetPaths, ProjectPaths

@@ -14,10 +14,10 @@ Steps, all in this one command so that ratios compare runs on the same (noisy) m
     the median of the pairs';
  5. the 1998 "classic" preset (presets/classic.yaml) through the same pipeline, params.yaml
     restored afterwards.
-Prints one table of targets (the 5-seed means come from `make bench-seeds`' last run on this
-params.yaml, if there is one); writes bench/results/latest.json; --update-readme rewrites the
-generated blocks of docs/benchmarks.md and README.md (bench/readme_table.py) from these runs.
-`python -m bench.run --render` rewrites them from bench/results/latest.json, measuring nothing.
+Prints one table of targets (docgen/targets.py; the 5-seed means come from `make bench-seeds`'
+last run on this params.yaml, if there is one); writes bench/results/latest.json. `make bench`
+then renders the docs from it (python -m docgen); --update-readme here does the same, and
+`python -m bench.run --render` renders them from bench/results/latest.json, measuring nothing.
 """
 
 from __future__ import annotations
@@ -29,31 +29,27 @@ import shutil
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import yaml
 
-from bench import readme_table
+from bench.common import (
+    CLASSIC_METRICS,
+    DATASETS,
+    LATEST_RESULTS,
+    PROJECT,
+    RESULTS,
+    ROOT,
+    median_epoch,
+    metrics_accuracy,
+    train_facts,
+)
+from docgen.markdown import markdown_table
+from docgen.results import latest_results
+from docgen.targets import EPOCH_BASELINE, EPOCH_SPEEDUP, epoch_speedup, summary_rows
+from docgen.writer import update_docs
 from pipeline.core import workspace
 from pipeline.core.paths import DatasetPaths, ProjectPaths
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT = ProjectPaths(ROOT)
-
-TARGETS = {"mnist": 0.9930, "fashion_mnist": 0.915}  # the committed seed; other datasets: none
-SEED_MEAN_TARGETS = {"mnist": 0.9950, "fashion_mnist": 0.920}  # issue 15
-SEED_MEAN_SEEDS = 5  # the seeds a mean needs to count against SEED_MEAN_TARGETS
-ANCHORS = {
-    "mnist": "LeCun 1998: 99.05% (99.2% distortions)",
-    "fashion_mnist": "Zalando 2-conv CNN: 91.6%; d2l LeNet: 76%",
-}
-REPRO_BUDGET_S = 600
-THROUGHPUT_RATIO = 0.9
-# Issue 15: epochs of 54,000 augmented images from about 7 s to 4 s, measured against the pipeline
-# as it was before that work (this revision), trained in the same command.
-EPOCH_BASELINE = "aae49d7"
-EPOCH_BEFORE_S, EPOCH_AFTER_S = 7, 4
-EPOCH_SPEEDUP = EPOCH_BEFORE_S / EPOCH_AFTER_S
 # with 2, one slow baseline run in a 15-minute window took the ratio from 1.4x to 1.8x
 EPOCH_PAIRS = 3
 
@@ -68,31 +64,12 @@ def paths(ds: str) -> DatasetPaths:
     return DatasetPaths(ds, ROOT)
 
 
-def datasets() -> list[str]:
-    """params.yaml's datasets: every one is measured."""
-    return readme_table.dataset_names(ROOT)
-
-
 def timed_repro() -> tuple[float, dict[str, bytes]]:
     started = time.perf_counter()
     sh("dvc", "repro", "--force")
     wall = time.perf_counter() - started
-    outputs = {ds: paths(ds).metrics.read_bytes() for ds in datasets()}
+    outputs = {ds: paths(ds).metrics.read_bytes() for ds in DATASETS}
     return wall, {**outputs, "dvc.lock": PROJECT.dvc_lock.read_bytes()}
-
-
-def train_facts(ds: str, root: Path = ROOT) -> dict:
-    """What the train stage recorded about its run in the checkout at `root`."""
-    return json.loads((DatasetPaths(ds, root).runtime / "train.json").read_text())
-
-
-def median_epoch(ds: str, root: Path = ROOT) -> float | None:
-    """Seconds per epoch, the first (which traces the graph) left out; None when DVC restored the
-    model from its run cache (an earlier run of the same params trained it, and timed it there)."""
-    if not (DatasetPaths(ds, root).runtime / "train.json").is_file():
-        return None
-    epochs = train_facts(ds, root)["epoch_seconds"]
-    return statistics.median(epochs[1:] or epochs)
 
 
 def train_throughput(ds: str) -> float:
@@ -101,7 +78,7 @@ def train_throughput(ds: str) -> float:
 
 def machine() -> str:
     """The CPU and profile that produced the results: said beside them in the README."""
-    facts = train_facts(datasets()[0])
+    facts = train_facts(DATASETS[0])
     cpu = facts["cpu"]
     return (
         f"{cpu['model']} ({', '.join(cpu['flags'])}; {cpu['cores']} cores), {facts['device']}, "
@@ -144,20 +121,6 @@ def epoch_comparison() -> dict:
             b / c for b, c in zip(timings["baseline"], timings["current"], strict=True)
         ],
     }
-
-
-def epoch_speedup(seconds: dict) -> tuple[float, str]:
-    """The epoch target's ratio, the median of the pairs' (one slow baseline run cannot carry it),
-    and how it reads in the table; results from before pairs were kept: the medians' ratio."""
-    ratios = seconds.get("pair_ratios") or [seconds["baseline"] / seconds["current"]]
-    ratio = statistics.median(ratios)
-    spread = (
-        f"; {len(ratios)} pairs: {min(ratios):.2f}-{max(ratios):.2f}×" if len(ratios) > 1 else ""
-    )
-    return (
-        ratio,
-        f"{ratio:.2f}× ({seconds['current']:.2f} s vs {seconds['baseline']:.2f} s{spread})",
-    )
 
 
 def inference_speed(ds: str) -> dict[str, float]:
@@ -206,11 +169,11 @@ def classic_run() -> dict[str, float]:
         sh("dvc", "repro")
         wall = time.perf_counter() - started
         shutil.copytree(
-            PROJECT.metrics_dir, ROOT / "bench/results/classic-metrics", dirs_exist_ok=True
+            PROJECT.metrics_dir, CLASSIC_METRICS, dirs_exist_ok=True
         )
         return {
             "wall_seconds": wall,
-            **{ds: readme_table.metrics_accuracy(ROOT, ds) for ds in datasets()},
+            **{ds: metrics_accuracy(ROOT, ds) for ds in DATASETS},
         }
     finally:
         params.write_bytes(backup)
@@ -243,30 +206,30 @@ def main() -> int:
                      help="measure nothing: rewrite those blocks from bench/results/latest.json")
     args = cli.parse_args()
     if args.render:
-        results = readme_table.latest_results(ROOT)
+        results = latest_results(ROOT)
         if results is None:
-            cli.error(f"no {readme_table.LATEST_RESULTS}: `make bench` writes it")
-        readme_table.update_docs(ROOT, results, summary_rows(results))
+            cli.error(f"no {LATEST_RESULTS.relative_to(ROOT)}: `make bench` writes it")
+        update_docs(ROOT, results, summary_rows(results, ROOT))
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    (ROOT / "bench/results").mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
 
     if args.epoch_only:
         ratio, text = epoch_speedup(epoch_comparison())
         print(f"epoch, HEAD against {EPOCH_BASELINE}: {text} ({EPOCH_SPEEDUP:.2f}× asked)")
         return 0 if ratio >= EPOCH_SPEEDUP else 1
     if args.classic_only:
-        results = json.loads((ROOT / readme_table.LATEST_RESULTS).read_text())
+        results = json.loads(LATEST_RESULTS.read_text())
         results["classic"] = classic_run()
         return report(results, args.update_readme)
 
     # timing starts from downloaded data
-    sh("dvc", "repro", *[f"download@{ds}" for ds in datasets()])
+    sh("dvc", "repro", *[f"download@{ds}" for ds in DATASETS])
     wall_1, metrics_1 = timed_repro()
     results = {
         "repro_seconds": wall_1,
-        "accuracy": {ds: readme_table.metrics_accuracy(ROOT, ds) for ds in datasets()},
-        "train_images_per_second": {ds: train_throughput(ds) for ds in datasets()},
+        "accuracy": {ds: metrics_accuracy(ROOT, ds) for ds in DATASETS},
+        "train_images_per_second": {ds: train_throughput(ds) for ds in DATASETS},
         "machine": machine(),
         "commit": workspace.run("git", "rev-parse", "--short", "HEAD", cwd=ROOT).stdout.strip(),
     }
@@ -298,110 +261,13 @@ def main() -> int:
 
 def report(results: dict, update_readme: bool) -> int:
     """Save and print the results; exit status 1 when a target failed."""
-    (ROOT / readme_table.LATEST_RESULTS).write_text(json.dumps(results, indent=2) + "\n")
-    rows = summary_rows(results)
+    LATEST_RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    rows = summary_rows(results, ROOT)
     print()
-    print(readme_table.markdown_table(["target", "anchor", "measured", "pass"], rows))
+    print(markdown_table(["target", "anchor", "measured", "pass"], rows))
     if update_readme:
-        readme_table.update_readme(ROOT, results, rows)
+        update_docs(ROOT, results, rows)
     return 0 if all(row[3] != "FAIL" for row in rows) else 1
-
-
-def summary_rows(r: dict) -> list[list[str]]:
-    def verdict(ok: bool) -> str:
-        return "pass" if ok else "FAIL"
-
-    ratio = r["train_images_per_second"]["fashion_mnist"] / r["plain_keras_images_per_second"]
-    inf = r["inference"]
-    rows = [
-        [f"{ds} test accuracy ≥ {TARGETS[ds]:.2%}", ANCHORS[ds], f"{accuracy:.2%}",
-         verdict(accuracy >= TARGETS[ds])] if ds in TARGETS else
-        [f"{ds} test accuracy (report only)", "—", f"{accuracy:.2%}", "—"]
-        for ds, accuracy in r["accuracy"].items()
-    ]
-    rows += [
-        [
-            f"full `dvc repro --force`, every dataset ≤ {REPRO_BUDGET_S / 60:g} min",
-            "—",
-            f"{r['repro_seconds'] / 60:.1f} min (2nd run {r['repro_seconds_second_run'] / 60:.1f})",
-            verdict(r["repro_seconds"] <= REPRO_BUDGET_S),
-        ],
-        [
-            f"train throughput ≥ {THROUGHPUT_RATIO}× plain Keras",
-            "bench/plain_keras.py",
-            (
-                f"{ratio:.2f}× ({r['train_images_per_second']['fashion_mnist']:.0f} vs "
-                f"{r['plain_keras_images_per_second']:.0f} images/s)"
-            ),
-            verdict(ratio >= THROUGHPUT_RATIO),
-        ],
-        [
-            "ONNX Runtime vs Keras predict, batch 1",
-            "—",
-            (
-                f"{inf['onnx_batch1']:.0f} vs {inf['keras_batch1']:.0f} images/s "
-                f"({inf['onnx_batch1'] / inf['keras_batch1']:.0f}×)"
-            ),
-            verdict(inf["onnx_batch1"] > inf["keras_batch1"]),
-        ],
-        [
-            "ONNX Runtime vs Keras predict, batch 1000",
-            "—",
-            (
-                f"{inf['onnx_batch1000']:.0f} vs {inf['keras_batch1000']:.0f} images/s "
-                f"({inf['onnx_batch1000'] / inf['keras_batch1000']:.1f}×)"
-            ),
-            verdict(inf["onnx_batch1000"] > inf["keras_batch1000"]),
-        ],
-        [
-            "two full runs give identical metrics and dvc.lock",
-            "—",
-            str(r["identical_metrics"]),
-            verdict(r["identical_metrics"]),
-        ],
-    ]
-    if "epoch_seconds" in r:
-        epoch_ratio, epoch_text = epoch_speedup(r["epoch_seconds"])
-        rows.append(
-            [
-                (
-                    f"epoch of 54,000 augmented images ≥ {EPOCH_SPEEDUP:.2f}× faster than the "
-                    f"pipeline of {EPOCH_BASELINE} (about {EPOCH_BEFORE_S} s -> {EPOCH_AFTER_S} s)"
-                ),
-                "—",
-                epoch_text,
-                verdict(epoch_ratio >= EPOCH_SPEEDUP),
-            ]
-        )
-    seeds = readme_table.current_seed_run(ROOT)
-    for ds, target in SEED_MEAN_TARGETS.items():
-        stats = seeds["summary"].get(ds) if seeds else None
-        rows.append(
-            [
-                f"{ds} test accuracy, mean of {SEED_MEAN_SEEDS} seeds ≥ {target:.2%}",
-                ANCHORS[ds],
-                f"{stats['mean']:.2%} ± {stats['std']:.2%} ({stats['seeds']} seeds)"
-                if stats
-                else "not measured on this params.yaml: `make bench-seeds`",
-                verdict(
-                    bool(stats) and stats["seeds"] >= SEED_MEAN_SEEDS and stats["mean"] >= target
-                ),
-            ]
-        )
-    if "classic" in r:
-        rows.append(
-            [
-                "1998 classic preset (report only)",
-                "LeCun 1998: 99.05%",
-                ", ".join(
-                    f"{readme_table.title(ds)} {accuracy:.2%}"
-                    for ds, accuracy in r["classic"].items()
-                    if ds != "wall_seconds"
-                ),
-                "—",
-            ]
-        )
-    return rows
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ Each run is kept as bench/results/seeds/<commit>_<settings changed, or "defaults
 CPU it ran on: a row of docs/benchmarks.md's levers table; a run without --set on the committed
 params.yaml also gives the results tables (README, docs/benchmarks.md) their mean ± std and
 docs/benchmarks.md its per-seed table, and so does a lever's once params.yaml
-adopts it (`readme_table.describes_params`: same settings, its first seed the committed metrics).
+adopts it (`docgen.results.describes_params`: same settings, its first seed the committed
+metrics).
 With --set (a lever: params.yaml keys changed from HEAD's) every seed is trained. About 5 minutes
 per trained seed of both datasets on 2 CPU cores.
 """
@@ -31,26 +32,25 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from bench import readme_table
-from bench.readme_table import SEEDS_RESULTS, metrics_accuracy, params_sha256
-from bench.run import ROOT, SEED_MEAN_TARGETS, median_epoch, summary_rows, train_facts
+from bench.common import (
+    DATASETS,
+    ROOT,
+    SEEDS_RESULTS,
+    median_epoch,
+    metrics_accuracy,
+    params_sha256,
+    setting,
+    train_facts,
+)
+from docgen.markdown import markdown_table
+from docgen.results import latest_results
+from docgen.targets import SEED_MEAN_TARGETS, summary_rows
+from docgen.writer import update_docs
 from pipeline.core import workspace
 from pipeline.core.config import load_params
 from pipeline.core.paths import ProjectPaths
 from pipeline.runtime import machine
 from pipeline.tools.params_edit import apply_overrides
-
-
-def setting(text: str) -> tuple[str, object]:
-    """KEY=VALUE from the command line; VALUE is read as YAML (0.999, true, [1, 2], cosine)."""
-    key, equals, value = text.partition("=")
-    if not equals or not key:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected KEY=VALUE, e.g. train.ema_momentum=0.999"
-        )
-    return key, yaml.safe_load(value)
 
 
 def train_seconds(ds: str, checkout: Path) -> float | None:
@@ -138,13 +138,13 @@ def main() -> int:
     )
     args = cli.parse_args()
     if args.render:
-        results = readme_table.latest_results(ROOT)
-        readme_table.update_docs(ROOT, results, summary_rows(results) if results else None)
+        results = latest_results(ROOT)
+        update_docs(ROOT, results, summary_rows(results, ROOT) if results else None)
         return 0
     if args.train_all and args.update_readme:
         cli.error("--train-all prints only; it cannot update the README")
     params = load_params(ProjectPaths(ROOT).params)
-    datasets = args.datasets or list(params.datasets)
+    datasets = args.datasets or DATASETS
     unknown = sorted(set(datasets) - set(params.datasets))
     if unknown:
         cli.error(f"unknown datasets {unknown}; params.yaml defines {sorted(params.datasets)}")
@@ -176,7 +176,7 @@ def main() -> int:
                    "epoch_seconds": epoch_seconds, "train_seconds": train_seconds,
                    "wall_seconds": walls,
                    "params_sha256": params_sha256(ROOT), "commit": commit, "cpu": machine.cpu()}
-        results_path = ROOT / results_file(commit, overrides)
+        results_path = results_file(commit, overrides)
         results_path.parent.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {results_path.relative_to(ROOT)}")
@@ -185,16 +185,16 @@ def main() -> int:
     rows = [[str(seed), *(f"{per_seed[seed][ds]:.2%}" for ds in datasets)] for seed in seeds]
     rows += [[name, *(f"{stats[ds][key]:.2%}" for ds in datasets)]
              for name, key in (("mean", "mean"), ("std", "std"), ("min", "min"), ("max", "max"))]
-    print(readme_table.markdown_table(["seed", *datasets], rows))
+    print(markdown_table(["seed", *datasets], rows))
     verdicts = [[f"{ds}: mean of {len(seeds)} seeds ≥ {target:.2%}", f"{stats[ds]['mean']:.2%}",
                  "pass" if stats[ds]["mean"] >= target else "FAIL"]
                 for ds, target in SEED_MEAN_TARGETS.items() if ds in stats]
-    print(readme_table.markdown_table(["target", "measured", "pass"], verdicts))
+    print(markdown_table(["target", "measured", "pass"], verdicts))
     if args.update_readme:
         # A lever's seeds say nothing about the committed defaults' `make bench` targets; without
         # a `make bench` run on this machine (bench/results/latest.json) that block stays as it is.
-        results = None if overrides else readme_table.latest_results(ROOT)
-        readme_table.update_docs(ROOT, results, summary_rows(results) if results else None)
+        results = None if overrides else latest_results(ROOT)
+        update_docs(ROOT, results, summary_rows(results, ROOT) if results else None)
     return 0 if all(row[2] == "pass" for row in verdicts) else 1
 
 

@@ -1,12 +1,14 @@
-"""What the benchmarks compute from what they measured: which seeds run is "the current one" in
-the README tables, oneDNN's cost per primitive from its verbose log, and each op's from TensorFlow's
-profiler trace."""
+"""What the docs generator (docgen) and the benchmarks compute from what was measured: which seeds
+run is "the current one" in the README tables, the targets' rows, oneDNN's cost per primitive from
+its verbose log, and each op's from TensorFlow's profiler trace."""
 
 import json
 from pathlib import Path
 
-from bench import readme_table, run
 from bench.lab import onednn_primitives, op_profile
+from docgen import targets, writer
+from docgen.blocks.seeds import seed_spread
+from docgen.results import SEEDS_RESULTS, current_seed_run, params_sha256, seed_runs
 from harness.synthetic import run_in
 from pipeline.core.config import PARAMS_FILE
 from pipeline.tools.params_edit import apply_overrides
@@ -15,8 +17,8 @@ from pipeline.tools.params_edit import apply_overrides
 def test_current_seed_run_is_the_latest_commits_not_the_last_file_name(tmp_path):
     run_in(tmp_path, "git", "init", "-q", "-b", "main")
     (tmp_path / "params.yaml").write_text("seed: 42\n")
-    sha = readme_table.params_sha256(tmp_path)
-    folder = tmp_path / readme_table.SEEDS_RESULTS
+    sha = params_sha256(tmp_path)
+    folder = tmp_path / SEEDS_RESULTS
     folder.mkdir(parents=True)
     commits = []
     for message in ("older", "newer"):
@@ -35,11 +37,11 @@ def test_current_seed_run_is_the_latest_commits_not_the_last_file_name(tmp_path)
                "params_sha256": sha, "commit": commit}
         (folder / f"{name}.json").write_text(json.dumps(run))
 
-    assert readme_table.current_seed_run(tmp_path)["commit"] == commits[1]
-    assert [run["commit"] for run in readme_table.seed_runs(tmp_path)] == commits
+    assert current_seed_run(tmp_path)["commit"] == commits[1]
+    assert [run["commit"] for run in seed_runs(tmp_path)] == commits
     assert (
         "mean of 5 seeds"
-        in readme_table.seed_spread(readme_table.current_seed_run(tmp_path))["mnist"]
+        in seed_spread(current_seed_run(tmp_path))["mnist"]
     )
 
 
@@ -51,7 +53,7 @@ def committed_params(root: Path, params_text: str) -> tuple[str, Path]:
     run_in(root, "git", "add", "-A")
     run_in(root, "git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q",
            "-m", "params")
-    folder = root / readme_table.SEEDS_RESULTS
+    folder = root / SEEDS_RESULTS
     folder.mkdir(parents=True)
     return run_in(root, "git", "rev-parse", "HEAD").stdout.strip(), folder
 
@@ -68,13 +70,13 @@ def test_a_levers_update_rewrites_the_levers_table_and_leaves_the_results_alone(
         "commit": commit,
     }
     (folder / "lever.json").write_text(json.dumps(lever))
-    results_block = f"{readme_table.BEGIN}\nmeasured by make bench\n{readme_table.END}"
+    results_block = f"{writer.BEGIN}\nmeasured by make bench\n{writer.END}"
     readme = tmp_path / "README.md"
     readme.write_text(
-        f"# x\n{results_block}\n{readme_table.LEVERS_BEGIN}\nold\n{readme_table.LEVERS_END}\n"
+        f"# x\n{results_block}\n{writer.LEVERS_BEGIN}\nold\n{writer.LEVERS_END}\n"
     )
 
-    readme_table.update_readme(tmp_path, None)
+    writer.update_docs(tmp_path, None)
 
     text = readme.read_text()
     assert results_block in text
@@ -97,7 +99,7 @@ def test_an_adopted_levers_seeds_are_the_defaults_seeds_while_its_first_seed_is_
             "mnist": {"mean": 0.996, "std": 0.0014, "min": 0.995, "max": 0.997, "seeds": 2},
             "fashion_mnist": {"mean": 0.922, "std": 0.0014, "min": 0.921, "max": 0.923, "seeds": 2},
         },
-        "params_sha256": readme_table.params_sha256(tmp_path),
+        "params_sha256": params_sha256(tmp_path),
         "commit": commit,
     }
     (folder / "lever.json").write_text(json.dumps(lever))
@@ -110,17 +112,17 @@ def test_an_adopted_levers_seeds_are_the_defaults_seeds_while_its_first_seed_is_
             )
 
     committed(0.995)
-    assert readme_table.current_seed_run(tmp_path) is None  # a lever, not yet the defaults
+    assert current_seed_run(tmp_path) is None  # a lever, not yet the defaults
 
     apply_overrides(params, {"train.shift": 0.07})  # adopted: other bytes, the lever's settings
-    assert readme_table.current_seed_run(tmp_path)["commit"] == commit
+    assert current_seed_run(tmp_path)["commit"] == commit
     assert (
         "mean of 2 seeds (42 to 43): 99.60%"
-        in readme_table.seed_spread(readme_table.current_seed_run(tmp_path))["mnist"]
+        in seed_spread(current_seed_run(tmp_path))["mnist"]
     )
 
     committed(0.994)  # the code has changed the numbers since the lever ran
-    assert readme_table.current_seed_run(tmp_path) is None
+    assert current_seed_run(tmp_path) is None
 
 
 def test_an_adopted_levers_seeds_still_describe_the_defaults_after_a_key_with_the_old_behaviour_is_added(  # noqa: E501
@@ -146,14 +148,14 @@ def test_an_adopted_levers_seeds_still_describe_the_defaults_after_a_key_with_th
     (tmp_path / "params.yaml").write_text(PARAMS_FILE.read_text())  # today's, with the key
     apply_overrides(tmp_path / "params.yaml", {"train.shift": 0.07})
 
-    assert readme_table.current_seed_run(tmp_path)["commit"] == commit
+    assert current_seed_run(tmp_path)["commit"] == commit
 
 
 def test_the_epoch_target_is_the_median_pairs_ratio_so_one_slow_baseline_run_cannot_pass_it():
     # The medians' ratio would read 9 / 5 = 1.8x, a pass carried by the slow first baseline run.
     seconds = {"baseline": 9.0, "current": 5.0, "pair_ratios": [10 / 4, 7 / 5, 9 / 6]}
 
-    ratio, text = run.epoch_speedup(seconds)
+    ratio, text = targets.epoch_speedup(seconds)
 
     assert ratio == 1.5
     assert text == "1.50× (5.00 s vs 9.00 s; 3 pairs: 1.40-2.50×)"
@@ -204,14 +206,14 @@ def test_op_profile_sums_each_op_on_the_executors_threads_and_leaves_other_threa
     assert executor == 10.0
 
 
-def test_the_targets_labels_say_the_constants_they_check(monkeypatch):
+def test_the_targets_labels_say_the_constants_they_check(monkeypatch, tmp_path):
     """No target's label is typed beside its constant: change a constant, and its label says so."""
-    monkeypatch.setattr(run, "REPRO_BUDGET_S", 900)
-    monkeypatch.setattr(run, "EPOCH_BEFORE_S", 8)
-    monkeypatch.setattr(run, "EPOCH_AFTER_S", 5)
-    monkeypatch.setattr(run, "EPOCH_SPEEDUP", 1.6)
-    monkeypatch.setattr(run, "SEED_MEAN_SEEDS", 3)
-    monkeypatch.setattr(readme_table, "current_seed_run", lambda root: None)
+    monkeypatch.setattr(targets, "REPRO_BUDGET_S", 900)
+    monkeypatch.setattr(targets, "EPOCH_BEFORE_S", 8)
+    monkeypatch.setattr(targets, "EPOCH_AFTER_S", 5)
+    monkeypatch.setattr(targets, "EPOCH_SPEEDUP", 1.6)
+    monkeypatch.setattr(targets, "SEED_MEAN_SEEDS", 3)
+    monkeypatch.setattr(targets, "current_seed_run", lambda root: None)
     results = {"accuracy": {"mnist": 0.995, "fashion_mnist": 0.925}, "repro_seconds": 200.0,
                "repro_seconds_second_run": 210.0, "identical_metrics": True,
                "train_images_per_second": {"mnist": 2e4, "fashion_mnist": 2e4},
@@ -220,10 +222,11 @@ def test_the_targets_labels_say_the_constants_they_check(monkeypatch):
                              "keras_batch1000": 2e4},
                "epoch_seconds": {"baseline": 8.0, "current": 5.0}}
 
-    labels = [row[0] for row in run.summary_rows(results)]
+    labels = [row[0] for row in targets.summary_rows(results, tmp_path)]
 
     assert any("≤ 15 min" in label for label in labels), labels
     assert any("≥ 1.60× faster" in label and "about 8 s -> 5 s" in label for label in labels), (
         labels
     )
-    assert sum("mean of 3 seeds" in label for label in labels) == len(run.SEED_MEAN_TARGETS), labels
+    means = sum("mean of 3 seeds" in label for label in labels)
+    assert means == len(targets.SEED_MEAN_TARGETS), labels

@@ -1,6 +1,6 @@
 """The README and docs/ stay true: every make target, `lenet` command and option, and params.yaml
 key they show exists, and every `lenet` example parses with the CLI's own parser; every relative
-link resolves; every generated block is what its generator (bench/readme_table.py) writes from the
+link resolves; every generated block is what its generator (`python -m docgen`) writes from the
 committed files; the README stays short, with the two set-up commands and no commit hashes in its
 prose; its prerequisites are what the lock files and `make test` need; the comments of the
 configuration files point to documents that exist in the repository; the make defaults are the
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import readme_table
+from docgen import blocks, writer
 from pipeline.cli import parser as lenet_parser
 from pipeline.core import workspace
 
@@ -46,7 +46,7 @@ COMMIT = re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 
 
 def docs() -> list[Path]:
-    return readme_table.doc_files(ROOT)
+    return writer.doc_files(ROOT)
 
 
 def shown(path: Path) -> str:
@@ -55,7 +55,7 @@ def shown(path: Path) -> str:
 
 def without_generated(text: str) -> str:
     """The hand-written part: generated blocks quote old settings and commits on purpose."""
-    return readme_table.BLOCK.sub("", text)
+    return writer.BLOCK.sub("", text)
 
 
 def code_of(text: str) -> list[str]:
@@ -388,17 +388,17 @@ def test_the_readme_sets_up_with_exactly_make_repro_and_make_test():
 
 
 def test_every_generated_block_is_in_the_docs():
-    found = {m.group(1) for path in docs() for m in readme_table.BLOCK.finditer(path.read_text())}
-    assert set(readme_table.COMMITTED) | {"results"} <= found
+    found = {m.group(1) for path in docs() for m in writer.BLOCK.finditer(path.read_text())}
+    assert set(blocks.COMMITTED) | {"results"} <= found
 
 
 def test_every_generated_block_is_what_its_generator_writes():
     shallow = workspace.run("git", "rev-parse", "--is-shallow-repository", cwd=ROOT).stdout.strip()
     if shallow == "true":
         pytest.skip("the seeds runs are ordered by their commits' dates: needs the full history")
-    stale = readme_table.stale_blocks(ROOT)
+    stale = writer.stale_blocks(ROOT)
     report = [f"{shown(path)}: block {name} differs from its generator "
-              f"(`python -m bench.readme_table` rewrites it):\n"
+              f"(`python -m docgen` rewrites it):\n"
               + "\n".join(difflib.unified_diff(written.splitlines(), generated.splitlines(),
                                                "written", "generated", lineterm=""))
               for path, name, written, generated in stale]

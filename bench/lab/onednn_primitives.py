@@ -21,8 +21,8 @@ import sys
 from collections import defaultdict
 from typing import NamedTuple
 
-from bench.lab.epoch_cost import EPOCH_IMAGES, STEP_UNIT, WARMUP_REPEATS, timed_steps
-from bench.readme_table import markdown_table
+from bench.lab.common import EPOCH_IMAGES, STEP_UNIT, WARMUP_REPEATS, timed_steps
+from docgen.markdown import markdown_table
 from pipeline.core import workspace
 from pipeline.core.config import load_params
 

@@ -20,8 +20,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.lab.epoch_cost import STEP_UNIT, timed_steps
-from bench.readme_table import markdown_table
+from bench.lab.common import STEP_UNIT, timed_steps
+from docgen.markdown import markdown_table
 from pipeline.core import workspace
 from pipeline.core.config import load_params
 

@@ -15,7 +15,7 @@ import hashlib
 import statistics
 from unittest import mock
 
-from bench.lab.epoch_cost import STEP_UNIT, build_step, interleaved, print_medians, training_data
+from bench.lab.common import STEP_UNIT, build_step, interleaved, print_medians, training_data
 from pipeline.core.config import load_params
 
 OURS, KERAS = "AveragePooling2x2", "keras AveragePooling2D"
