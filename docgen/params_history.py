@@ -12,10 +12,15 @@ from pipeline.core import workspace
 from pipeline.core.config import ParamsError, parse_params
 from pipeline.tools.params_edit import apply_overrides
 
+# Train keys added since (params.yaml's shared `train` gives every key a default), each with the
+# value that trains as the code before the key did: what a params.yaml without it trained.
+ADDED_TRAIN_KEYS = {"warmup_epochs": 0}  # 0: the cosine schedule without a warm-up
+
 
 def upgrade(raw: dict) -> dict:
-    """An older params.yaml in today's shape, the same settings: `validate` is `validation`, and a
-    train setting given as {dataset: value} is each dataset's own `datasets.<name>.train`."""
+    """An older params.yaml in today's shape, the same settings: `validate` is `validation`, a
+    train setting given as {dataset: value} is each dataset's own `datasets.<name>.train`, and a
+    train key added since (ADDED_TRAIN_KEYS) has the value that trained as before it."""
     raw = dict(raw)
     if "validate" in raw:
         raw["validation"] = raw.pop("validate")
@@ -26,7 +31,7 @@ def upgrade(raw: dict) -> dict:
                 raw["datasets"][name].setdefault("train", {})[key] = own
         else:
             shared[key] = value
-    raw["train"] = shared
+    raw["train"] = {**ADDED_TRAIN_KEYS, **shared}
     return raw
 
 
