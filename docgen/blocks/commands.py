@@ -33,5 +33,5 @@ def commands_section(root: Path) -> str:
                          + markdown_table(["command", "what it does"], rows))
     return (
         "\n\n".join(parts)
-        + "\n\nGenerated from `pipeline/cli.py` by `python -m bench.readme_table`."
+        + "\n\nGenerated from `pipeline/cli.py` by `python -m docgen`."
     )

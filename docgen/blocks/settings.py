@@ -35,7 +35,7 @@ def profile_section(root: Path) -> str:
         ["setting", "what it pins", "params.yaml (portable)", "presets/fast.yaml"], rows
     )
     return (f"{table}\n\nGenerated from `params.yaml` and `presets/fast.yaml` "
-            "by `python -m bench.readme_table`.")
+            "by `python -m docgen`.")
 
 
 ABSENT = object()
@@ -96,5 +96,5 @@ def tune_section(root: Path) -> str:
         f"{percent(summary['best_val_accuracy'])} {tune['objective']} with {winner}; the trials "
         f"ranged from {percent(min(scores))} to {percent(max(scores))}. It searched around the "
         f"settings of its time, not today's:\n\n{table}\n\nGenerated from `tune/dvc.lock` and "
-        f"`reports/tune/` by `python -m bench.readme_table`."
+        f"`reports/tune/` by `python -m docgen`."
     )
