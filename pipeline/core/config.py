@@ -78,7 +78,7 @@ class Model(Strict):
     # The pooling layers among S2 and S4 that pool their convolution's sums (C1's, C3's), the
     # activation following the pooling; [] for none. A default because params.yaml files from
     # before the key existed trained exactly that, and the seeds runs measured on them
-    # (bench/readme_table.py) must still validate to the settings they trained.
+    # (docgen/params_history.py) must still validate to the settings they trained.
     pool_before_activation: list[Literal["S2", "S4"]] = Field(default_factory=list)
     # The layers followed by batch norm; [] for none.
     batch_norm: list[Literal["C1", "C3", "F5", "F6"]]
