@@ -25,11 +25,12 @@ DATASETS = results.dataset_names(ROOT)
 RESULTS = ROOT / results.RESULTS
 LATEST_RESULTS = ROOT / results.LATEST_RESULTS  # python -m bench.run
 SEEDS_RESULTS = ROOT / results.SEEDS_RESULTS  # python -m bench.seeds
+TIME_TO_ACCURACY = ROOT / results.TIME_TO_ACCURACY  # python -m bench.time_to_accuracy
 CLASSIC_METRICS = ROOT / results.CLASSIC_METRICS  # python -m bench.run, the classic preset
 
 __all__ = ["CLASSIC_METRICS", "DATASETS", "LATEST_RESULTS", "PROJECT", "RESULTS", "ROOT",
-           "SEEDS_RESULTS", "grid_cost_file", "median_epoch", "metrics_accuracy", "params_sha256",
-           "setting", "train_facts"]
+           "SEEDS_RESULTS", "TIME_TO_ACCURACY", "grid_cost_file", "median_epoch",
+           "metrics_accuracy", "params_sha256", "setting", "train_facts"]
 
 
 def grid_cost_file(kind: str) -> Path:

@@ -18,6 +18,7 @@ from pipeline.core.paths import DatasetPaths, ProjectPaths
 RESULTS = Path("bench/results")
 LATEST_RESULTS = RESULTS / "latest.json"  # python -m bench.run
 SEEDS_RESULTS = RESULTS / "seeds"  # python -m bench.seeds [--set KEY=VALUE ...]
+TIME_TO_ACCURACY = RESULTS / "time_to_accuracy.json"  # python -m bench.time_to_accuracy
 CLASSIC_METRICS = RESULTS / "classic-metrics"  # python -m bench.run: the classic preset's
 # python -m bench.grid_cost: what 20 seeds would take on 1, 5 and 20 machines
 PROJECTED_MACHINES = (1, 5, 20)

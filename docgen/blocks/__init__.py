@@ -9,6 +9,7 @@ from pathlib import Path
 
 from docgen.blocks.commands import commands_section
 from docgen.blocks.costs import grid_cost_section, setup_cost_section
+from docgen.blocks.frontier import frontier_section, time_to_accuracy_section
 from docgen.blocks.model import architecture_section, onnx_metadata_section
 from docgen.blocks.seeds import glance_section, levers_section, seeds_section
 from docgen.blocks.settings import profile_section, tune_section
@@ -19,6 +20,8 @@ COMMITTED: dict[str, Callable[[Path], str]] = {
     "setup-cost": setup_cost_section,
     "seeds": seeds_section,
     "levers": levers_section,
+    "frontier": frontier_section,
+    "time-to-accuracy": time_to_accuracy_section,
     "profile": profile_section,
     "onnx-metadata": onnx_metadata_section,
     "architecture": architecture_section,
