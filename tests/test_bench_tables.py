@@ -230,3 +230,34 @@ def test_the_targets_labels_say_the_constants_they_check(monkeypatch, tmp_path):
     )
     means = sum("mean of 3 seeds" in label for label in labels)
     assert means == len(targets.SEED_MEAN_TARGETS), labels
+
+
+def seeds_run(commit: str, overrides: dict, mean: float, seconds: float | None) -> dict:
+    """A one-dataset (mnist) seeds run of two seeds, with training seconds where given."""
+    run = {"overrides": overrides, "seeds": {"42": {"mnist": mean}, "43": {"mnist": mean}},
+           "summary": {"mnist": {"mean": mean, "std": 0.0, "min": mean, "max": mean, "seeds": 2}},
+           "params_sha256": "other", "commit": commit,
+           "cpu": {"model": "m", "vendor": "v", "flags": ["avx2"], "cores": 2}}
+    if seconds is not None:
+        run["train_seconds"] = {"42": {"mnist": seconds}, "43": {"mnist": seconds}}
+    return run
+
+
+def test_the_frontier_lists_runs_cheapest_first_against_the_floor_and_skips_untimed_runs(tmp_path):
+    from docgen.blocks.frontier import frontier_section
+
+    commit, folder = committed_params(tmp_path, "seed: 42\ndatasets: {mnist: {}}\n")
+    runs = {"dear": ({"datasets.mnist.train.epochs": 15}, 0.9953, 60.0),
+            "cheap": ({"datasets.mnist.train.epochs": 7}, 0.9948, 30.0),
+            "untimed": ({"datasets.mnist.train.epochs": 9}, 0.9960, None)}
+    for name, (overrides, mean, seconds) in runs.items():
+        (folder / f"{name}.json").write_text(json.dumps(seeds_run(commit, overrides, mean,
+                                                                  seconds)))
+
+    rows = [line for line in frontier_section(tmp_path).splitlines() if "`datasets." in line]
+
+    assert len(rows) == 2  # the untimed run is not a point of the frontier
+    assert rows[0].startswith("| `datasets.mnist.train.epochs: 7` | 30 s | 99.48% ± 0.00% |")
+    assert rows[0].split("|")[5].strip() == "no"  # below 99.50%
+    assert rows[1].startswith("| `datasets.mnist.train.epochs: 15` | 60 s | 99.53% ± 0.00% |")
+    assert rows[1].split("|")[5].strip() == "yes"
