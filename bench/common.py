@@ -29,8 +29,13 @@ TIME_TO_ACCURACY = ROOT / results.TIME_TO_ACCURACY  # python -m bench.time_to_ac
 CLASSIC_METRICS = ROOT / results.CLASSIC_METRICS  # python -m bench.run, the classic preset
 
 __all__ = ["CLASSIC_METRICS", "DATASETS", "LATEST_RESULTS", "PROJECT", "RESULTS", "ROOT",
-           "SEEDS_RESULTS", "TIME_TO_ACCURACY", "grid_cost_file", "median_epoch",
-           "metrics_accuracy", "params_sha256", "setting", "train_facts"]
+           "SEEDS_RESULTS", "TIME_TO_ACCURACY", "fresh_clone_file", "grid_cost_file",
+           "median_epoch", "metrics_accuracy", "params_sha256", "setting", "train_facts"]
+
+
+def fresh_clone_file(kind: str) -> Path:
+    """python -m bench.fresh_clone's results: bench/results/fresh_clone-<warm|cold>.json."""
+    return results.fresh_clone_file(kind, ROOT)
 
 
 def grid_cost_file(kind: str) -> Path:

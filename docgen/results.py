@@ -25,6 +25,11 @@ PROJECTED_MACHINES = (1, 5, 20)
 PROJECTED_SEEDS = 20
 
 
+def fresh_clone_file(kind: str, root: Path) -> Path:
+    """python -m bench.fresh_clone's results: bench/results/fresh_clone-<warm|cold>.json."""
+    return root / RESULTS / f"fresh_clone-{kind}.json"
+
+
 def grid_cost_file(kind: str, root: Path) -> Path:
     """python -m bench.grid_cost's results: `kind` is tiny (synthetic data) or real."""
     return root / RESULTS / f"grid_cost-{kind}.json"

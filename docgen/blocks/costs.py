@@ -15,6 +15,7 @@ from docgen.results import (
     PROJECTED_SEEDS,
     current_seed_run,
     dataset_names,
+    fresh_clone_file,
     grid_cost_file,
 )
 from pipeline.core.paths import ProjectPaths
@@ -38,7 +39,22 @@ def setup_cost_section(root: Path) -> str:
     grid_cost = grid_cost_file("real", root)
     run = current_seed_run(root)
     walls = sorted(run.get("wall_seconds", {}).values()) if run else []
-    if grid_cost.is_file():
+    fresh = {kind: json.loads(fresh_clone_file(kind, root).read_text())
+             for kind in ("warm", "cold") if fresh_clone_file(kind, root).is_file()}
+    if "warm" in fresh:
+        warm = fresh["warm"]
+        text += (
+            f" Time: from a fresh clone, `make repro` took {warm['total_s'] / 60:.1f} min in all "
+            f"on {warm['cpu']['model']} ({warm['cpu']['cores']} cores): "
+            f"{warm['install_s'] / 60:.1f} min to install with pip's and npm's caches warm, "
+            f"{warm['repro_s'] / 60:.1f} min for the pipeline"
+        )
+        if "cold" in fresh:
+            text += f"; {fresh['cold']['total_s'] / 60:.1f} min with both caches empty"
+        source = "the data from a local mirror" if warm.get("data_mirror") else "the data online"
+        text += (f" ({source}; measured by `python -m bench.fresh_clone [--cold]`, which checks "
+                 f"that `git status` is clean afterwards).")
+    elif grid_cost.is_file():
         measured = json.loads(grid_cost.read_text())
         machine = measured["machine"]
         text += (
