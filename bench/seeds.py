@@ -6,11 +6,14 @@
     python -m bench.seeds --render       # train nothing: rewrite the docs from bench/results/seeds/
     make bench-seeds POOL=cpu            # the seeds as a `lenet grid` on the workers of pool cpu
 
-Seed k of N is params.yaml's `seed` + k. On the committed params the first seed's numbers are the
-committed metrics (`lenet verify` checks that they reproduce); every other run is trained and
-evaluated in a scratch checkout of HEAD that shares this checkout's DVC cache (params.yaml edited
-there only), through the same `dvc repro`. Prints each seed's test accuracy, and per dataset the
-mean, sample standard deviation, min and max.
+Seed k of N is params.yaml's `seed` + k. The defaults' seeds run as one `lenet grid --seeds N`
+(here, one DVC experiment after another, or with --pool on a pool's workers): its experiments are
+what `lenet exp` and `lenet exp --html` show, and the first seed's set, restored from DVC's run
+cache, must give the committed metrics. A lever's seeds (--set) and --train-all's are trained and
+evaluated each in a scratch checkout of HEAD that shares this checkout's DVC cache (params.yaml
+edited there only), through the same `dvc repro`, so that each records its training seconds
+(docs/design.md's frontier), which an experiment does not keep. Prints each seed's test
+accuracy, and per dataset the mean, sample standard deviation, min and max.
 
 Each run is kept as bench/results/seeds/<commit>_<settings changed, or "defaults">.json, with the
 CPU it ran on: a row of docs/benchmarks.md's levers table; a run without --set on the committed
@@ -74,21 +77,35 @@ def trained_with_seed(
                 "wall_seconds": time.perf_counter() - started}
 
 
-def trained_on_pool(pool: str, seeds: list[int], datasets: list[str],
+def trained_by_grid(pool: str | None, seeds: list[int], datasets: list[str],
                     overrides: dict[str, object]) -> dict[int, dict[str, float]]:
-    """Test accuracy per seed and dataset, the seeds trained as one `lenet grid` on `pool`'s
-    workers (docs/operations.md: HEAD pushed, a shared DVC remote); read from the experiments."""
+    """Test accuracy per seed and dataset, the seeds trained as one `lenet grid`: on `pool`'s
+    workers (docs/operations.md: HEAD pushed, a shared DVC remote), or here, one experiment after
+    another (the workspace then holds the last one: it is put back to HEAD's results); read from
+    the experiments, which `lenet exp` and `lenet exp --html` show."""
     if not seeds:
         return {}
     from pipeline.orchestration import server
 
-    server.connect()  # before Prefect is imported: it reads its settings once
+    if pool is None:
+        changed = workspace.run("git", "status", "--porcelain", "--untracked-files=no",
+                                cwd=ROOT).stdout
+        if changed:
+            raise SystemExit(f"the seeds run as experiments in this workspace: commit or stash "
+                             f"these first:\n{changed}")
+    else:
+        server.connect()  # before Prefect is imported: it reads its settings once
     from pipeline.orchestration import grid
 
     settings = [f"seed={','.join(map(str, seeds))}",
                 *(f"{key}={json.dumps(value)}" for key, value in overrides.items())]
-    if grid.run(None, settings, pool, None, "origin", retries=2, time_limit=None, root=ROOT):
-        raise SystemExit(f"the grid on pool {pool} had failed sets (above)")
+    try:
+        if grid.run(None, settings, pool, None, "origin", retries=2, time_limit=None, root=ROOT):
+            raise SystemExit(f"the grid on pool {pool} had failed sets (above)")
+    finally:
+        if pool is None:
+            workspace.run("git", "checkout", "--", ".", cwd=ROOT)
+            workspace.run("dvc", "checkout", "--quiet", cwd=ROOT)
     per_seed = {}
     commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
     planned = grid.plan(ProjectPaths(ROOT).params.read_text(), None, settings, None, commit)
@@ -154,13 +171,15 @@ def main() -> int:
     commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
 
     per_seed, epoch_seconds, train_seconds, walls = {}, {}, {}, {}
-    # the committed seed's results are the committed metrics
-    if not overrides and not args.train_all:
-        per_seed[seeds[0]] = {ds: metrics_accuracy(ROOT, ds) for ds in datasets}
-        epoch_seconds[seeds[0]] = {ds: median_epoch(ds) for ds in datasets}
-    if args.pool:
-        per_seed.update(trained_on_pool(args.pool, [s for s in seeds if s not in per_seed],
-                                        datasets, overrides))
+    if args.pool or not (overrides or args.train_all):
+        # The defaults' seeds (or any on a pool) as one `lenet grid`; the committed seed's set is
+        # restored from DVC's run cache, and must give the committed metrics.
+        per_seed.update(trained_by_grid(args.pool, seeds, datasets, overrides))
+        committed = {ds: metrics_accuracy(ROOT, ds) for ds in datasets}
+        if not overrides and per_seed[seeds[0]] != committed:
+            raise SystemExit(f"seed {seeds[0]}'s experiment gave {per_seed[seeds[0]]}, not the "
+                             f"committed metrics {committed}: on another kind of CPU than the "
+                             f"one that committed them, use --train-all")
     for seed in seeds:
         if seed in per_seed:
             continue
