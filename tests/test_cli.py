@@ -72,6 +72,7 @@ def test_every_make_target_calls_a_command_that_exists():
     assert "python -m pipeline.orchestration.server" not in dry
 
 
+@pytest.mark.integration  # a process per stage that imports TensorFlow: not the unit tier's
 @pytest.mark.parametrize("name, unimportable", [
     ("train", ["sklearn", "matplotlib", "pandas"]),
     ("evaluate", ["sklearn", "pandas"]),  # its figures need matplotlib
