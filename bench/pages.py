@@ -1,5 +1,7 @@
-"""Screenshots of the three pages from the real data, each opened in headless Chromium with the
-network refused (the tests' chromium_offline), into reports/screenshots/.
+"""Screenshots of the pages from the real data, each opened in headless Chromium with the
+network refused (the tests' chromium_offline), into reports/screenshots/: the overview, DVC's
+plots, the data docs, and `lenet exp --html`'s experiments page where this workspace has
+experiments (`make bench-seeds` leaves the defaults' seeds as a grid of them).
 
     python -m bench.pages        # after `make repro`; prints what each page tried to fetch
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from harness.helpers import chromium_offline
 from pipeline.core import workspace
 from pipeline.core.paths import DatasetPaths, ProjectPaths
+from pipeline.orchestration.grid import experiments
 
 OUT = Path("reports/screenshots")
 
@@ -29,6 +32,10 @@ def main() -> int:
             "dvc-plots": (Path(tmp) / "plots" / "index.html", "1280,2400"),
             "data-docs": (DatasetPaths("mnist").data_docs / "index.html", "1280,800"),
         }
+        if experiments(project.root):
+            page = Path(tmp) / "experiments.html"
+            workspace.run("lenet", "exp", "--html", str(page))
+            pages["experiments"] = (page, "1280,1100")
         leaks = 0
         for name, (page, window) in pages.items():
             shot = Path(tmp) / f"{name}.png"
