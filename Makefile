@@ -57,7 +57,8 @@ postgres:
 	  { echo "tests need Debian's postgresql package: sudo apt-get install postgresql"; exit 1; }
 
 smoke: $(STAMP)  ## the real pipeline on real data, one epoch: a check that it runs, not a result
-	dvc exp run -S datasets.mnist.train.epochs=1 -S datasets.fashion_mnist.train.epochs=1
+	dvc exp run -S datasets.mnist.train.epochs=1 -S datasets.fashion_mnist.train.epochs=1 \
+	  -S datasets.fashion_mnist.train.warmup_epochs=0
 	lenet summary
 
 # The pages' HTML, CSS and JavaScript files under pipeline/ (package data): htmlhint, stylelint and

@@ -84,8 +84,9 @@ def test_a_datasets_own_train_setting_wins_over_the_shared_one(raw):
     raw["datasets"]["mnist"]["train"].update(epochs=3, optimizer="adam")
     params = parse_params(raw)
     assert (params.train_for("mnist").epochs, params.train_for("mnist").optimizer) == (3, "adam")
+    own = raw["datasets"]["fashion_mnist"]["train"]["epochs"]
     assert (params.train_for("fashion_mnist").epochs,
-            params.train_for("fashion_mnist").optimizer) == (40, "sgd")
+            params.train_for("fashion_mnist").optimizer) == (own, "sgd")
 
 
 def test_a_setting_found_at_neither_level_is_named_with_both_places(raw):

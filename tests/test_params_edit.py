@@ -35,6 +35,8 @@ def test_classic_preset_changes_exactly_its_keys_and_keeps_comments(params_copy,
     params = load_params(params_copy)
     assert {params.train_for(name).epochs for name in params.datasets} == {20}
     assert {params.train_for(name).label_smoothing for name in params.datasets} == {0.0}
+    assert {params.train_for(name).learning_rate for name in params.datasets} == {0.03}
+    assert {params.train_for(name).warmup_epochs for name in params.datasets} == {0}
 
 
 def test_unknown_key_is_refused_and_file_untouched(params_copy):
