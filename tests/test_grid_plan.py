@@ -40,7 +40,7 @@ def test_commas_inside_brackets_belong_to_the_value():
     (None, [], "nothing to run"),
     (0, [], "--seeds 0"),
     (None, ["train.lr=0.1"], "params.yaml has no key 'train.lr'"),
-    (None, ["learning_rate=0.1"], "did you mean train.learning_rate"),
+    (None, ["momentum=0.5"], "did you mean train.momentum?"),
     (None, ["train.learning_rate"], "expected key=value"),
     (2, ["seed=1,2"], "give one"),
     (None, ["train.learning_rate=0.002,-1"], "set g-2 (train.learning_rate=-1)"),
