@@ -105,7 +105,8 @@ def trained_by_grid(pool: str | None, seeds: list[int], datasets: list[str],
     finally:
         if pool is None:
             workspace.run("git", "checkout", "--", ".", cwd=ROOT)
-            workspace.run("dvc", "checkout", "--quiet", cwd=ROOT)
+            # dvc.yaml's outputs only: the search's (tune/dvc.yaml) are in no cache until it runs.
+            workspace.run("dvc", "checkout", "--quiet", "dvc.yaml", cwd=ROOT)
     per_seed = {}
     commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
     planned = grid.plan(ProjectPaths(ROOT).params.read_text(), None, settings, None, commit)
