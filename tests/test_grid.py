@@ -29,7 +29,7 @@ from harness.synthetic import commit_all, copy_project, run_in
 from pipeline.core import workspace
 from pipeline.orchestration import server, watch
 from pipeline.orchestration.grid import experiment_file
-from pipeline.orchestration.sets import installed_pins
+from pipeline.orchestration.sets import SetFailed, installed_pins, origin_of
 
 pytestmark = pytest.mark.integration
 
@@ -362,6 +362,25 @@ def test_two_coordinators_of_one_grid_in_two_clones_send_each_set_once(pool, tmp
     assert experiment_file(project, name, "dvc.lock") == experiment_file(other, name, "dvc.lock")
     sent = [run for run in set_runs(env["PREFECT_API_URL"]) if f"lenet-set:{name}" in run["tags"]]
     assert len(sent) == 1
+
+
+def test_an_uncommitted_change_to_any_file_a_stage_reads_is_refused_before_sending(
+        reproduced_project, tmp_path):
+    """Workers check out the commit: a change they would not have is refused, whichever stage
+    dep it is (here the validation reference, read from dvc.yaml, not a hand-kept list)."""
+    project = reproduced_project
+    run_in(project, "git", "clone", "-q", "--bare", str(project), str(tmp_path / "origin.git"))
+    run_in(project, "git", "remote", "add", "origin", str(tmp_path / "origin.git"))
+    run_in(project, "git", "fetch", "-q", "origin")
+    run_in(project, "dvc", "remote", "add", "--local", "-d", "shared", str(tmp_path / "remote"))
+    (project / "notes.txt").write_text("not read by any stage\n")
+    assert origin_of(project).commit  # nothing a stage reads has changed
+
+    reference = project / "suites" / "digits.reference.json"
+    reference.write_text(reference.read_text() + "\n")
+    with pytest.raises(SetFailed, match=r"uncommitted changes to what the stages read.*\n.*"
+                                        r"suites/digits\.reference\.json"):
+        origin_of(project)
 
 
 def test_a_second_grid_in_the_same_workspace_is_refused(reproduced_project):
