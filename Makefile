@@ -117,5 +117,5 @@ worker: $(STAMP)  ## serve POOL (default cpu) from this machine: each run in a f
 
 # A grid: SEEDS seeds (none unless given: params.yaml's seed only) times SET="key=a,b ..." values,
 # on POOL's workers (without POOL: here, one after another). SEEDS=5 SET="k=a,b" is 10 sets.
-grid: $(STAMP)  ## parameter sets as DVC experiments: SEEDS=5 SET="train.learning_rate=0.002,0.004" POOL=cpu
+grid: $(STAMP)  ## parameter sets as DVC experiments: SEEDS=5 SET="train.batch_size=128,256" POOL=cpu
 	lenet grid $(if $(SEEDS),--seeds $(SEEDS)) $(foreach setting,$(SET),-S $(setting)) $(if $(POOL),--pool $(POOL))
