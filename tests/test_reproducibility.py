@@ -19,6 +19,7 @@ from pipeline.core import workspace
 from pipeline.core.config import load_params
 from pipeline.runtime import machine
 from pipeline.runtime import profile as runtime
+from pipeline.tools import verify
 
 # Settings that change oneDNN's arithmetic when nothing pins them (each measured to change the
 # weights): a lower instruction set than this CPU's, one intra-op thread, oneDNN off.
@@ -119,53 +120,68 @@ def test_verify_retrains_and_passes_on_an_untouched_project(committed_project):
     assert run_in(committed_project, "git", "worktree", "list").stdout.count("\n") == 1
 
 
+def retrained_here(project: Path) -> verify.Retrained:
+    """What verify's retraining gives on this machine: the project's own outputs (byte for byte,
+    as test_verify_retrains_and_passes_on_an_untouched_project and the twice-run test show)."""
+    return verify.Retrained(
+        yaml.safe_load((project / "dvc.lock").read_text()),
+        json.loads((project / "metrics/digits.json").read_text()),
+        json.loads((project / "reports/runtime/digits/train.json").read_text()),
+    )
+
+
+def committed_results(project: Path) -> tuple[dict, dict, str]:
+    """(dvc.lock, metrics, CPU vendor of the model card) as committed."""
+    card = json.loads((project / "models/digits/model_card.json").read_text())
+    return (yaml.safe_load((project / "dvc.lock").read_text()),
+            json.loads((project / "metrics/digits.json").read_text()),
+            card["reproducibility"]["cpu_vendor"])
+
+
 @pytest.mark.integration
 def test_verify_fails_naming_the_number_when_a_committed_metric_was_edited(committed_project):
-    metrics_file = committed_project / "metrics/digits.json"
-    original = metrics_file.read_text()
-    metrics = json.loads(original)
+    lock, metrics, vendor = committed_results(committed_project)
     real = metrics["test"]["accuracy"]
-    metrics["test"]["accuracy"] = 0.123
-    metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
-    run_in(committed_project, "git", "commit", "-q", "-am", "a hand-edited accuracy")
-    try:
-        result = run_in(committed_project, "python", "-m", "pipeline", "verify", check=False)
-        assert result.returncode == 1
-        assert "digits: differs" in result.stdout
-        assert f"test.accuracy: 0.123 committed, {real} now" in result.stdout
-        assert f"test accuracy changed by {real - 0.123:.4f}, band 0.003" in result.stdout
-    finally:
-        run_in(committed_project, "git", "revert", "--no-edit", "HEAD")
+    metrics["test"]["accuracy"] = 0.123  # edited by hand before the commit
+    verdict = verify.compare("digits", retrained_here(committed_project), lock, metrics,
+                             band=0.003, committed_vendor=vendor)
+    assert not verdict.passed
+    assert verdict.line().startswith("digits: differs (trained again: 2 epochs in")
+    assert f"test.accuracy: 0.123 committed, {real} now" in verdict.line()
+    assert f"test accuracy changed by {real - 0.123:.4f}, band 0.003" in verdict.line()
 
 
 @pytest.mark.integration
 def test_verify_holds_a_cpu_of_another_vendor_to_the_band_not_the_bytes(committed_project):
     """An Intel Xeon retrained an AMD EPYC's results to other bytes under the same profile
     (README): where the committed card names another vendor, the band decides."""
-    metrics_file = committed_project / "metrics/digits.json"
-    card_file = committed_project / "models/digits/model_card.json"
-    metrics, card = json.loads(metrics_file.read_text()), json.loads(card_file.read_text())
+    lock, metrics, _ = committed_results(committed_project)
     real = metrics["test"]["accuracy"]
     metrics["test"]["accuracy"] = round(real - 0.001, 6)  # what another CPU's rounding might give
-    card["reproducibility"]["cpu_vendor"] = "OtherVendor"
-    metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
-    card_file.write_text(json.dumps(card, indent=2) + "\n")
-    run_in(
-        committed_project,
-        "git",
-        "commit",
-        "-q",
-        "-am",
-        "results committed from another vendor's CPU",
-    )
-    try:
-        result = run_in(committed_project, "python", "-m", "pipeline", "verify", check=False)
-        assert result.returncode == 0, result.stdout
-        assert "digits: within band" in result.stdout
-        assert "committed from a OtherVendor CPU, this one is " in result.stdout
-        assert "test accuracy changed by 0.0010, band 0.003" in result.stdout
-    finally:
-        run_in(committed_project, "git", "revert", "--no-edit", "HEAD")
+    verdict = verify.compare("digits", retrained_here(committed_project), lock, metrics,
+                             band=0.003, committed_vendor="OtherVendor")
+    assert verdict.passed and verdict.status == "within band"
+    assert "committed from a OtherVendor CPU, this one is " in verdict.profile_note
+    assert "test accuracy changed by 0.0010, band 0.003" in verdict.profile_note
+    # The same change from this machine's vendor is excused only where the profile cannot hold.
+    here = retrained_here(committed_project)
+    same = verify.compare("digits", here, lock, metrics, band=0.003,
+                          committed_vendor=here.facts["cpu"]["vendor"])
+    assert same.status == ("differs" if here.facts["profile_honoured"] else "within band")
+
+
+def test_verify_exits_1_when_a_dataset_differs_and_prints_every_verdict(monkeypatch, capsys):
+    from pipeline import cli
+
+    verdicts = [verify.Verdict("digits", "identical"),
+                verify.Verdict("fashion", "differs", ["test.accuracy: 0.9 committed, 0.8 now"])]
+    monkeypatch.setattr(verify, "run", lambda datasets, rev: verdicts)
+    assert cli.main(["verify"]) == 1
+    printed = capsys.readouterr().out
+    assert "digits: identical" in printed and "fashion: differs" in printed
+    assert "  test.accuracy: 0.9 committed, 0.8 now" in printed
+    verdicts.pop()
+    assert cli.main(["verify"]) == 0
 
 
 @pytest.mark.integration

@@ -87,10 +87,18 @@ def restore_upstream(checkout: Path, stage: str) -> list[str]:
     return rebuilt
 
 
-def verify_dataset(name: str, scratch: Path, committed_lock: dict, committed_metrics: dict,
-                   band: float, committed_vendor: str | None) -> Verdict:
-    """`committed_vendor`: the CPU vendor in the committed model card (None: a card from before
-    vendors were recorded)."""
+@dataclass
+class Retrained:
+    """What the scratch checkout's train, evaluate and export stages wrote."""
+    lock: dict  # the scratch checkout's dvc.lock
+    metrics: dict  # its metrics/<dataset>.json
+    facts: dict  # its reports/runtime/<dataset>/train.json: the train stage's own record
+    rebuilt: list[str] = field(default_factory=list)  # input stages that were out of date
+    seconds: float = 0.0
+
+
+def retrain(name: str, scratch: Path) -> Retrained:
+    """Train, evaluate and export `name` again in the scratch checkout, inputs from the cache."""
     started = time.perf_counter()
     log.info("%s: inputs, checked out from the DVC cache where it has them", name)
     rebuilt = restore_upstream(scratch, f"preprocess@{name}")
@@ -105,17 +113,25 @@ def verify_dataset(name: str, scratch: Path, committed_lock: dict, committed_met
             f"{stage}@{name}",
             cwd=scratch,
         )
-    fresh_lock = yaml.safe_load(ProjectPaths(scratch).dvc_lock.read_text())
     paths = DatasetPaths(name, root=scratch)
-    fresh_metrics = json.loads(paths.metrics.read_text())
     try:  # written by the train stage itself, never restored from a cache
         facts = json.loads((paths.runtime / "train.json").read_text())
     except FileNotFoundError:
         raise VerifyError(f"train@{name} did not run in the scratch checkout") from None
-    differences = metric_differences(committed_metrics, fresh_metrics)
+    return Retrained(yaml.safe_load(ProjectPaths(scratch).dvc_lock.read_text()),
+                     json.loads(paths.metrics.read_text()), facts, rebuilt,
+                     time.perf_counter() - started)
+
+
+def compare(name: str, fresh: Retrained, committed_lock: dict, committed_metrics: dict,
+            band: float, committed_vendor: str | None) -> Verdict:
+    """The verdict on `fresh` against the committed results. `committed_vendor`: the CPU vendor
+    in the committed model card (None: a card from before vendors were recorded)."""
+    differences = metric_differences(committed_metrics, fresh.metrics)
     for stage in RETRAINED_STAGES:
-        differences += output_differences(committed_lock, fresh_lock, f"{stage}@{name}")
-    change = abs(fresh_metrics["test"]["accuracy"] - committed_metrics["test"]["accuracy"])
+        differences += output_differences(committed_lock, fresh.lock, f"{stage}@{name}")
+    change = abs(fresh.metrics["test"]["accuracy"] - committed_metrics["test"]["accuracy"])
+    facts = fresh.facts
     vendor = facts["cpu"].get("vendor")
     same_vendor = committed_vendor in (None, vendor)
     vendor_note = (
@@ -125,8 +141,8 @@ def verify_dataset(name: str, scratch: Path, committed_lock: dict, committed_met
     return Verdict(name, status, differences,
                    "; ".join(filter(None, [facts["profile_note"], vendor_note, note])),
                    f"trained again: {facts['epochs']} epochs in {facts['wall_seconds']:.0f}s",
-                   f"inputs rebuilt: {', '.join(rebuilt)}" if rebuilt
-                   else "inputs from the DVC cache", time.perf_counter() - started)
+                   f"inputs rebuilt: {', '.join(fresh.rebuilt)}" if fresh.rebuilt
+                   else "inputs from the DVC cache", fresh.seconds)
 
 
 def judge(differ: bool, honoured: bool, change: float, band: float) -> tuple[str, str]:
@@ -169,14 +185,8 @@ def run(
     with workspace.scratch_checkout(revision, root) as scratch:
         log.info("verifying %s at %s in %s", ", ".join(names), revision, scratch)
         return [
-            verify_dataset(
-                name,
-                scratch,
-                lock,
-                metrics[name],
-                params.reproducibility.accuracy_band,
-                vendors[name],
-            )
+            compare(name, retrain(name, scratch), lock, metrics[name],
+                    params.reproducibility.accuracy_band, vendors[name])
             for name in names
         ]
 
