@@ -121,6 +121,27 @@ def tuned_template(reproduced_template, tiny_template, tmp_path_factory, worker_
     return built_once(tmp_path_factory, worker_id, "tuned", build) / "project"
 
 
+@pytest.fixture(scope="session")
+def experimented_template(reproduced_template, tiny_template, tmp_path_factory, worker_id) -> Path:
+    """The reproduced tiny project with three experiments: seed 43 at the committed rate
+    (`dvc exp run -n s43`), then the README's grid on one machine, `lenet grid -S
+    train.learning_rate=0.002,0.004 --name rate` (0.002 is the committed rate: DVC's run cache
+    gives its results). Two tiny trainings, shared by the tests that read experiments."""
+    def build(base: Path) -> Path:
+        project = copy_project(reproduced_template[0], base / "project")
+        env = {"LENET_DATA_MIRROR": tiny_template[1].as_uri()}
+        run_in(project, "dvc", "exp", "run", "-n", "s43", "-S", "seed=43", env=env)
+        run_in(project, "git", "checkout", "--", ".")
+        run_in(project, "dvc", "checkout", "--force", "dvc.yaml", env=env)
+        run_in(project, "lenet", *EXPERIMENTED_GRID, env=env)
+        return base
+
+    return built_once(tmp_path_factory, worker_id, "experimented", build) / "project"
+
+
+EXPERIMENTED_GRID = ("grid", "-S", "train.learning_rate=0.002,0.004", "--name", "rate")
+
+
 @pytest.fixture
 def tiny_project(tiny_template, tmp_path, monkeypatch) -> Path:
     """A real git + DVC repository holding this project's pipeline, set up for the tiny dataset
@@ -135,3 +156,10 @@ def reproduced_project(reproduced_template, tiny_template, tmp_path, monkeypatch
     """The tiny project after `dvc repro`, its results committed: DVC has nothing to do."""
     monkeypatch.setenv("LENET_DATA_MIRROR", tiny_template[1].as_uri())
     return copy_project(reproduced_template[0], tmp_path / "project")
+
+
+@pytest.fixture
+def experimented_project(experimented_template, tiny_template, tmp_path, monkeypatch) -> Path:
+    """A copy of experimented_template: the tiny project, reproduced, with three experiments."""
+    monkeypatch.setenv("LENET_DATA_MIRROR", tiny_template[1].as_uri())
+    return copy_project(experimented_template, tmp_path / "project")
