@@ -265,56 +265,47 @@ def audit_runs(url: str, deployment: dict) -> list[dict]:
     )
 
 
-def test_scheduled_audit_run_happens_and_completes(reproduced_project, flow_env):
-    """The scheduler creates a run on its own, the served process runs it: pipeline, then verify."""
-    serve = start_serving(reproduced_project, "--interval", "10", "--name", "test-audit")
-    try:
-        deployment = wait_for(
-            lambda: deployments_named(flow_env, "test-audit"), 90, "the deployment"
-        )[0]
-        completed = wait_for(
-            lambda: [
-                r for r in audit_runs(flow_env, deployment) if r["state"]["type"] == "COMPLETED"
-            ],
-            300,
-            "a scheduled audit run to complete",
-        )[0]
-    finally:
-        stop_session(serve)
-    assert completed["auto_scheduled"] is True
-    tasks = task_runs(flow_env, completed["id"])
-    assert {t["state"]["type"] for t in tasks} == {"COMPLETED"}
-    assert "verify@digits" in {t["name"] for t in tasks}
-    (pipeline_run,) = api(
-        flow_env,
-        "/flow_runs/filter",
-        {"flow_runs": {"parent_task_run_id": {"any_": [t["id"] for t in tasks]}}},
-    )
-    assert pipeline_run["state"]["type"] == "COMPLETED"
-    assert {t["name"] for t in task_runs(flow_env, pipeline_run["id"])} == STAGES
-
-
-def test_audit_fails_naming_the_dataset_and_the_number_that_differs(reproduced_project, flow_env):
+def test_a_scheduled_audit_runs_the_pipeline_then_fails_naming_the_number_that_differs(
+    reproduced_project, flow_env
+):
+    """The scheduler creates a run on its own and the served process runs it: the pipeline as a
+    subflow (every stage completed), then verify, which fails naming the dataset and the number a
+    hand edit changed. One audit, so one retraining: verify's passing verdict is
+    test_reproducibility's test_verify_retrains_and_passes_on_an_untouched_project."""
     metrics_file = reproduced_project / "metrics/digits.json"
     metrics = yaml.safe_load(metrics_file.read_text())
     metrics["test"]["accuracy"] = 0.123
     metrics_file.write_text(json.dumps(metrics, indent=2) + "\n")
     commit_all(reproduced_project, "results, one edited by hand")
 
-    result = run_in(reproduced_project, "python", "-m", "pipeline", "audit", check=False)
-    assert result.returncode == 1
-    # The run started by hand (other tests' deployments leave scheduled audit runs behind).
-    (run,) = api(
+    serve = start_serving(reproduced_project, "--interval", "10", "--name", "test-audit")
+    try:
+        deployment = wait_for(
+            lambda: deployments_named(flow_env, "test-audit"), 90, "the deployment"
+        )[0]
+        ended = wait_for(
+            lambda: [r for r in audit_runs(flow_env, deployment)
+                     if r["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED")],
+            300,
+            "a scheduled audit run to end",
+        )[0]
+    finally:
+        stop_session(serve)
+    assert ended["auto_scheduled"] is True
+    assert ended["state"]["type"] == "FAILED", ended["state"]
+    assert "verify@digits: digits does not reproduce" in ended["state"]["message"]
+    assert "test.accuracy: 0.123 committed" in ended["state"]["message"]
+    tasks = {t["name"]: t for t in task_runs(flow_env, ended["id"])}
+    assert tasks["verify@digits"]["state"]["type"] == "FAILED"
+    (pipeline_run,) = api(
         flow_env,
         "/flow_runs/filter",
-        {
-            "flows": {"name": {"any_": ["lenet-audit"]}},
-            "flow_runs": {"deployment_id": {"is_null_": True}},
-        },
+        {"flow_runs": {"parent_task_run_id": {"any_": [t["id"] for t in tasks.values()]}}},
     )
-    assert run["state"]["type"] == "FAILED"
-    assert "verify@digits: digits does not reproduce" in run["state"]["message"]
-    assert "test.accuracy: 0.123 committed" in run["state"]["message"]
+    assert pipeline_run["state"]["type"] == "COMPLETED"
+    stages = task_runs(flow_env, pipeline_run["id"])
+    assert {t["name"] for t in stages} == STAGES
+    assert {t["state"]["type"] for t in stages} == {"COMPLETED"}
 
 
 def break_validation(project, tmp_path) -> None:
