@@ -17,6 +17,7 @@ import yaml
 
 from harness.helpers import LoopbackServer, built_once
 from harness.synthetic import (
+    EXPERIMENTED_GRID,
     TUNED_TRIALS,
     commit_all,
     copy_project,
@@ -137,9 +138,6 @@ def experimented_template(reproduced_template, tiny_template, tmp_path_factory, 
         return base
 
     return built_once(tmp_path_factory, worker_id, "experimented", build) / "project"
-
-
-EXPERIMENTED_GRID = ("grid", "-S", "train.learning_rate=0.002,0.004", "--name", "rate")
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ import json
 
 import pytest
 
-from harness.synthetic import run_in
-from tests.conftest import EXPERIMENTED_GRID
+from harness.synthetic import EXPERIMENTED_GRID, run_in
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_grid_here_runs_each_set_as_an_experiment_and_both_are_listed(experimented_project):
     """`lenet grid -S KEY=A,B` without a pool (the README's grid on one machine): the template ran
-    it once (conftest.EXPERIMENTED_GRID), beside one other experiment (s43)."""
+    it once (EXPERIMENTED_GRID), beside one other experiment (s43)."""
     project = experimented_project
     again = run_in(project, "lenet", *EXPERIMENTED_GRID).stdout  # run again: nothing to do
     assert again.count("already an experiment, skipped") == 2, again

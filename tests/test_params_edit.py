@@ -88,11 +88,11 @@ def test_set_args_for_dvc_exp_run():
 
 
 def test_apply_rewrites_only_the_lines_it_changes(params_copy):
-    """The urls lists keep their indentation, long commented lines stay whole: only the value of
-    the changed key moves, its padding and comment kept."""
+    """The urls lists keep their indentation, long commented lines stay whole: only the changed
+    key's line differs, by its value (one as wide), its comment kept."""
     before = params_copy.read_text().splitlines()
     rate = yaml.safe_load(params_copy.read_text())["train"]["learning_rate"]
-    changed = 0.003 if rate != 0.003 else 0.005
+    changed = float(str(rate)[:-1] + ("1" if str(rate)[-1] != "1" else "2"))  # as wide
     apply_overrides(params_copy, {"train.learning_rate": changed})
     after = params_copy.read_text().splitlines()
     (line,) = [i for i, text in enumerate(before) if re.match(r"  learning_rate: ", text)]
