@@ -79,7 +79,8 @@ def write_mirror(
 
 # The search of tests' tuned_template: a search killed after its second trial has one left.
 TUNED_TRIALS = 3
-# The grid of tests' experimented_template (`lenet ...`): tiny_params' learning rate, and another.
+# The `lenet` arguments of the grid in tests' experimented_template: tiny_params' learning rate
+# (0.002), and another.
 EXPERIMENTED_GRID = ("grid", "-S", "train.learning_rate=0.002,0.004", "--name", "rate")
 
 
