@@ -70,7 +70,7 @@ def set_runs(url: str) -> list[dict]:
 
 
 def test_a_grid_on_two_workers_survives_losing_a_worker_and_its_coordinator(
-        services, reproduced_project, tmp_path, monkeypatch, subtests):
+        services, reproduced_project, experimented_template, tmp_path, monkeypatch, subtests):
     """One story, told once: two sets start on two workers; one worker's machine and the
     coordinator's are switched off. Each outcome is checked on its own, as a subtest: one failing
     does not hide the others."""
@@ -153,10 +153,21 @@ def test_a_grid_on_two_workers_survives_losing_a_worker_and_its_coordinator(
         finally:
             run_in(project, "git", "checkout", "--", ".")
 
-    with subtests.test("the committed seed's set, trained on a worker, gives the committed bytes"):
+    with subtests.test("the committed seed's set gives the committed bytes"):
+        # Restored from the run cache the coordinator pushed, or trained: the same either way.
         for path in ("metrics/digits.json", "dvc.lock"):
             committed = run_in(project, "git", "show", f"HEAD:{path}").stdout
             assert experiment_file(project, sets[0], path) == committed, path
+
+    with subtests.test("the lost set, trained again on the other worker, gives the bytes of the "
+                       "same params trained here"):
+        # experimented_template's s43: `dvc exp run -S seed=43` in a workspace on this machine.
+        def trained(root: Path, name: str) -> tuple[str, str, dict]:
+            lock = yaml.safe_load(experiment_file(root, name, "dvc.lock"))["stages"]
+            return (experiment_file(root, name, "params.yaml"),
+                    experiment_file(root, name, "metrics/digits.json"),
+                    {stage: lock[f"{stage}@digits"] for stage in ("train", "evaluate", "export")})
+        assert trained(project, lost_set) == trained(experimented_template, "s43")
 
     with subtests.test("the grid started once more collects everything and sends nothing"):
         sent = len(set_runs(url))
