@@ -75,16 +75,9 @@ def test_a_grid_on_two_workers_survives_losing_a_worker_and_its_coordinator(
     coordinator's are switched off. Each outcome is checked on its own, as a subtest: one failing
     does not hide the others."""
     url, s3 = services
-    project = reproduced_project
     for key, value in s3.env.items():
         monkeypatch.setenv(key, value)
-    # The tiny project never ran the tuning search: without it, `dvc exp apply` has every output.
-    run_in(project, "git", "rm", "-q", "tune/dvc.yaml")
-    commit_all(project, "no search")
-    run_in(project, "git", "clone", "-q", "--bare", str(project), str(tmp_path / "origin.git"))
-    run_in(project, "git", "remote", "add", "origin", str(tmp_path / "origin.git"))
-    run_in(project, "git", "fetch", "-q", "origin")
-    s3.add_dvc_remote(project, s3.bucket(BUCKET))  # .dvc/config.local: nothing to commit
+    project = pool_project(reproduced_project, tmp_path, s3, BUCKET)
     trained = (project / "reports/runtime/digits/train.json").stat().st_mtime_ns
     worker_env = {**os.environ, **QUICK, "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": AUTH}
     workers = {name: start_worker(POOL, name, tmp_path / name, worker_env) for name in ("w1", "w2")}
@@ -208,15 +201,22 @@ def test_a_server_reachable_from_the_network_needs_an_auth_string(tmp_path, monk
 # a project pushed to its own bare git remote and bucket. Each ends finished, or with one line.
 
 
-def pool_project(project, tmp_path, s3) -> Path:
-    """`project` with a bare git remote (origin) and its own bucket as the default DVC remote."""
+def pool_project(project, tmp_path, s3, bucket: str | None = None) -> Path:
+    """`project` with a bare git remote (origin) and its own bucket (default: a new name) as the
+    default DVC remote (.dvc/config.local: nothing to commit). The tiny project never ran the
+    tuning search: without it, `dvc exp apply` has every output."""
     run_in(project, "git", "rm", "-q", "tune/dvc.yaml")
     commit_all(project, "no search")
+    with_origin(project, tmp_path)
+    s3.add_dvc_remote(project, s3.bucket(bucket or f"lenet-{uuid.uuid4().hex[:12]}"))
+    return project
+
+
+def with_origin(project: Path, tmp_path: Path) -> None:
+    """A bare clone of `project` in tmp_path, as its git remote `origin`."""
     run_in(project, "git", "clone", "-q", "--bare", str(project), str(tmp_path / "origin.git"))
     run_in(project, "git", "remote", "add", "origin", str(tmp_path / "origin.git"))
     run_in(project, "git", "fetch", "-q", "origin")
-    s3.add_dvc_remote(project, s3.bucket(f"lenet-{uuid.uuid4().hex[:12]}"))
-    return project
 
 
 @pytest.fixture
@@ -393,9 +393,7 @@ def test_an_uncommitted_change_to_any_file_a_stage_reads_is_refused_before_sendi
     """Workers check out the commit: a change they would not have is refused, whichever stage
     dep it is (here the validation reference, read from dvc.yaml, not a hand-kept list)."""
     project = reproduced_project
-    run_in(project, "git", "clone", "-q", "--bare", str(project), str(tmp_path / "origin.git"))
-    run_in(project, "git", "remote", "add", "origin", str(tmp_path / "origin.git"))
-    run_in(project, "git", "fetch", "-q", "origin")
+    with_origin(project, tmp_path)
     run_in(project, "dvc", "remote", "add", "--local", "-d", "shared", str(tmp_path / "remote"))
     (project / "notes.txt").write_text("not read by any stage\n")
     assert origin_of(project).commit  # nothing a stage reads has changed

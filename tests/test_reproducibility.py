@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -135,22 +136,21 @@ def retrained_here(project: Path) -> verify.Retrained:
     )
 
 
-def committed_results(project: Path) -> tuple[dict, dict, str]:
+def committed_results(project: Path, here: verify.Retrained) -> tuple[dict, dict, str]:
     """(dvc.lock, metrics, CPU vendor of the model card) of the committed project (its working
-    tree is HEAD's), to edit as a hand or another machine would have before committing."""
+    tree is HEAD's, so `here` holds its files), the metrics a copy to edit as a hand or another
+    machine would have before committing."""
     card = json.loads((project / "models/digits/model_card.json").read_text())
-    return (yaml.safe_load((project / "dvc.lock").read_text()),
-            json.loads((project / "metrics/digits.json").read_text()),
-            card["reproducibility"]["cpu_vendor"])
+    return here.lock, copy.deepcopy(here.metrics), card["reproducibility"]["cpu_vendor"]
 
 
 @pytest.mark.integration
 def test_verify_fails_naming_the_number_when_a_committed_metric_was_edited(committed_project):
-    lock, metrics, vendor = committed_results(committed_project)
+    here = retrained_here(committed_project)
+    lock, metrics, vendor = committed_results(committed_project, here)
     real = metrics["test"]["accuracy"]
     metrics["test"]["accuracy"] = 0.123  # edited by hand before the commit
-    verdict = verify.compare("digits", retrained_here(committed_project), lock, metrics,
-                             band=0.003, committed_vendor=vendor)
+    verdict = verify.compare("digits", here, lock, metrics, band=0.003, committed_vendor=vendor)
     assert not verdict.passed
     assert verdict.line().startswith("digits: differs (trained again: 2 epochs in")
     assert f"test.accuracy: 0.123 committed, {real} now" in verdict.line()
@@ -161,16 +161,16 @@ def test_verify_fails_naming_the_number_when_a_committed_metric_was_edited(commi
 def test_verify_holds_a_cpu_of_another_vendor_to_the_band_not_the_bytes(committed_project):
     """An Intel Xeon retrained an AMD EPYC's results to other bytes under the same profile
     (README): where the committed card names another vendor, the band decides."""
-    lock, metrics, _ = committed_results(committed_project)
+    here = retrained_here(committed_project)
+    lock, metrics, _ = committed_results(committed_project, here)
     real = metrics["test"]["accuracy"]
     metrics["test"]["accuracy"] = round(real - 0.001, 6)  # what another CPU's rounding might give
-    verdict = verify.compare("digits", retrained_here(committed_project), lock, metrics,
-                             band=0.003, committed_vendor="OtherVendor")
+    verdict = verify.compare("digits", here, lock, metrics, band=0.003,
+                             committed_vendor="OtherVendor")
     assert verdict.passed and verdict.status == "within band"
     assert "committed from a OtherVendor CPU, this one is " in verdict.profile_note
     assert "test accuracy changed by 0.0010, band 0.003" in verdict.profile_note
     # The same change from this machine's vendor is excused only where the profile cannot hold.
-    here = retrained_here(committed_project)
     same = verify.compare("digits", here, lock, metrics, band=0.003,
                           committed_vendor=here.facts["cpu"]["vendor"])
     assert same.status == ("differs" if here.facts["profile_honoured"] else "within band")
