@@ -337,8 +337,6 @@ def compute_set(
     push the results."""
     from prefect.states import Failed
 
-    from pipeline.runtime import machine
-
     log = get_run_logger()
     origin = Origin(repo, commit, params_yaml, remote)
     seconds = {}
@@ -379,7 +377,6 @@ def compute_set(
     record_seconds(seconds)
     return {
         "worker": worker_name(),
-        "device": machine.device(),
         "seconds": seconds,
         "experiment": experiment,
         "stages": stages,
