@@ -1,5 +1,6 @@
 """Faults survived, with real processes on tiny data: a killed training run resumes to the same
-bytes, a full disk loses nothing, two runs at once are refused."""
+bytes, a full disk loses nothing. (A second run while one runs is refused: test_flow, where the
+refused runs include a Prefect flow.)"""
 
 from __future__ import annotations
 
@@ -114,40 +115,6 @@ def test_a_full_disk_fails_the_stage_naming_the_file_and_loses_nothing(reproduce
     assert cache_is_intact(reproduced_project)
 
     run_in(reproduced_project, "dvc", "repro")  # space freed: the next run completes the same
-    assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""
-
-
-def test_a_second_run_is_refused_while_one_runs_and_the_first_finishes_unharmed(reproduced_project):
-    # The first run retrains the committed params: unharmed, it gives the committed bytes again.
-    first = start_group(reproduced_project, "dvc", "repro", "--force", "--downstream", STAGE)
-    seen = []
-    for line in first.stdout:
-        seen.append(line)
-        if "digits: epoch 1/2 done" in line:
-            os.killpg(first.pid, signal.SIGSTOP)  # hold it mid-training while the others try
-            break
-    try:
-        # The same pipeline: DVC itself refuses (the stage being trained is locked)...
-        second = run_in(reproduced_project, "dvc", "repro", check=False)
-        assert second.returncode != 0 and "is busy" in second.stderr, second.stderr
-        # ...a stage that DVC does not lock, run by hand: the workspace's owner refuses.
-        by_hand = run_in(
-            reproduced_project,
-            "python",
-            "-m",
-            "pipeline",
-            "validate",
-            "--dataset",
-            "digits",
-            check=False,
-        )
-        assert by_hand.returncode != 0
-        assert f"another run is using this workspace ({reproduced_project}): PID {first.pid}" \
-            in by_hand.stderr, by_hand.stderr
-    finally:
-        os.killpg(first.pid, signal.SIGCONT)
-    rest = first.communicate()[0]
-    assert first.returncode == 0, rest
     assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""
 
 

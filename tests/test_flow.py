@@ -151,25 +151,32 @@ def test_failing_stage_fails_the_flow_and_names_the_stage(tiny_project, flow_env
     assert "preprocess@digits" not in states
 
 
-def test_a_flow_is_refused_while_dvc_repro_runs_and_that_run_finishes_unharmed(
+def test_a_second_run_is_refused_while_one_runs_and_the_first_finishes_unharmed(
     reproduced_project, flow_env
 ):
+    """`dvc repro`, a stage run by hand and `lenet flow`, each tried while a `dvc repro` trains:
+    all three refused, the flow's Prefect run Failed before its first stage. The first run
+    retrains the committed params: unharmed, it leaves the committed bytes (a clean git status)."""
     first = start_group(
         reproduced_project, "dvc", "repro", "--force", "--downstream", "train@digits"
     )
     read_until(first, "digits: epoch 1/2 done")
-    os.killpg(first.pid, signal.SIGSTOP)  # hold it mid-training
+    os.killpg(first.pid, signal.SIGSTOP)  # hold it mid-training while the others try
     try:
+        # The same pipeline: DVC itself refuses (the stage being trained is locked)...
+        second = run_in(reproduced_project, "dvc", "repro", check=False)
+        # ...a stage that DVC does not lock, run by hand, and a flow: the workspace's owner refuses.
+        by_hand = run_in(reproduced_project, "python", "-m", "pipeline", "validate", "--dataset",
+                         "digits", check=False)
         flow = run_in(reproduced_project, "python", "-m", "pipeline", "flow", check=False)
     finally:
         os.killpg(first.pid, signal.SIGCONT)
     rest = first.communicate()[0]
     assert first.returncode == 0, rest
-    assert flow.returncode == 1
-    assert (
-        f"another run is using this workspace ({reproduced_project}): PID {first.pid}"
-        in flow.stderr
-    )
+    assert second.returncode != 0 and "is busy" in second.stderr, second.stderr
+    owner = f"another run is using this workspace ({reproduced_project}): PID {first.pid}"
+    assert by_hand.returncode != 0 and owner in by_hand.stderr, by_hand.stderr
+    assert flow.returncode == 1 and owner in flow.stderr, flow.stderr
     run = latest_run(flow_env, "lenet-pipeline")
     assert run["state"]["type"] == "FAILED"
     assert task_runs(flow_env, run["id"]) == []  # refused before its first stage
