@@ -1,12 +1,11 @@
-"""pipeline/stages/evaluate.py and core/metrics.py: counting the test results."""
+"""pipeline/core/metrics.py: counting the test results."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline.core.metrics import confusion_matrix
-from pipeline.stages.evaluate import per_class_scores
+from pipeline.core.metrics import confusion_matrix, per_class_scores
 
 
 def test_confusion_matrix_counts_actual_rows_and_predicted_columns():

@@ -16,6 +16,25 @@ def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, n_classes: int) 
     return matrix
 
 
+def per_class_scores(matrix: np.ndarray, classes: list[str]) -> dict[str, dict[str, float]]:
+    """Precision, recall and F1 of each class from a confusion matrix (rows actual, columns
+    predicted), rounded to 6 places; 0 where a class was never predicted or never seen."""
+    true_pos = np.diag(matrix).astype(np.float64)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(true_pos, predicted, out=np.zeros_like(true_pos), where=predicted > 0)
+    recall = np.divide(true_pos, actual, out=np.zeros_like(true_pos), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(true_pos), where=denom > 0)
+    return {
+        name: {
+            "precision": round(float(p), 6),
+            "recall": round(float(r), 6),
+            "f1": round(float(f), 6),
+        }
+        for name, p, r, f in zip(classes, precision, recall, f1, strict=True)
+    }
+
+
 def predictions(confusion_json: str) -> tuple[np.ndarray, np.ndarray]:
     """(actual, predicted) class names per test image, in test-set order: the evaluate stage's
     confusion.json has one row per image."""

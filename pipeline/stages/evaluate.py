@@ -16,7 +16,7 @@ import numpy as np
 from pipeline.core.config import Dataset, Params
 from pipeline.core.data import load_processed
 from pipeline.core.files import atomic_path, write_json
-from pipeline.core.metrics import confusion_matrix
+from pipeline.core.metrics import confusion_matrix, per_class_scores
 from pipeline.core.paths import DatasetPaths
 
 # Registers the project's own Keras objects (the loss, the augmentation layer, the pooling layers
@@ -25,23 +25,6 @@ from pipeline.model import lenet as _registers_custom_objects  # noqa: F401
 from pipeline.runtime import machine, profile
 
 PREDICT_BATCH = 1000
-
-
-def per_class_scores(matrix: np.ndarray, classes: list[str]) -> dict[str, dict[str, float]]:
-    true_pos = np.diag(matrix).astype(np.float64)
-    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
-    precision = np.divide(true_pos, predicted, out=np.zeros_like(true_pos), where=predicted > 0)
-    recall = np.divide(true_pos, actual, out=np.zeros_like(true_pos), where=actual > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(true_pos), where=denom > 0)
-    return {
-        name: {
-            "precision": round(float(p), 6),
-            "recall": round(float(r), 6),
-            "f1": round(float(f), 6),
-        }
-        for name, p, r, f in zip(classes, precision, recall, f1, strict=True)
-    }
 
 
 def save_misclassified_grid(target, images, y_true, y_pred, classes: list[str], count: int) -> None:
