@@ -1,12 +1,13 @@
+"""pipeline/model/lenet.py: the network, its schedules, augmentation and training step. Each test
+imports Keras itself, not the module: a test process that runs none of them never pays for it."""
+
 from unittest import mock
 
-import keras
 import numpy as np
 import pytest
 
 from harness.synthetic import ROOT
 from pipeline.core.config import load_params
-from pipeline.model.lenet import ConvAveragePool, build_lenet5, count_trainable
 
 LENET5_LAYERS = ["C1", "S2", "C3", "S4", "F5", "F6", "output"]
 
@@ -19,6 +20,8 @@ def model_settings(**changes):
 
 @pytest.mark.parametrize("batch_norm", [["C1", "C3", "F5", "F6"], []])
 def test_lenet5_keeps_the_paper_shape_and_size(batch_norm):
+    from pipeline.model.lenet import build_lenet5, count_trainable
+
     model = build_lenet5((32, 32, 1), 10, model_settings(batch_norm=batch_norm))
     named = [layer.name for layer in model.layers if layer.name in LENET5_LAYERS]
     assert named == LENET5_LAYERS
@@ -28,6 +31,8 @@ def test_lenet5_keeps_the_paper_shape_and_size(batch_norm):
 
 @pytest.mark.parametrize("named", [["C3", "F5", "F6"], ["F5", "F6"], ["C1"]])
 def test_batch_norm_follows_exactly_the_layers_params_name(named):
+    from pipeline.model.lenet import build_lenet5
+
     model = build_lenet5((32, 32, 1), 10, model_settings(batch_norm=named))
     layers = model.layers
     after = {layer.name: type(layers[i + 1]).__name__ for i, layer in enumerate(layers[:-1])}
@@ -39,6 +44,10 @@ def test_batch_norm_follows_exactly_the_layers_params_name(named):
 def test_a_pooled_convolution_is_the_convolution_then_the_average_pooling():
     """ConvAveragePool's one stride-2 convolution against Keras's Conv2D and AveragePooling2D with
     the same weights: the same function."""
+    import keras
+
+    from pipeline.model.lenet import ConvAveragePool
+
     inputs = np.random.default_rng(0).normal(size=(3, 14, 14, 6)).astype("float32")
     pooled = ConvAveragePool(16, 5)
     separate = keras.Sequential([keras.Input((14, 14, 6)), keras.layers.Conv2D(16, 5),
@@ -75,6 +84,8 @@ def test_a_pooled_convolution_is_the_convolution_then_the_average_pooling():
 def test_pooling_before_the_activation_keeps_the_weights_and_moves_the_activation(
     pooling, pooled_first, layer_types
 ):
+    from pipeline.model.lenet import build_lenet5, count_trainable
+
     model = build_lenet5(
         (32, 32, 1),
         10,
