@@ -75,3 +75,22 @@ def test_a_killed_workers_checkouts_are_removed_when_a_worker_starts(tmp_path, m
     alive.mkdir()
     assert sets.clean_stale_checkouts() == [stale]
     assert alive.exists() and not stale.exists()
+
+
+def test_a_checkout_gets_the_workers_cache_and_the_coordinators_remote_in_its_local_config(
+        tmp_path):
+    """What `dvc cache dir --local` and `dvc remote add/modify --local` would write, as DVC reads
+    it back; the committed .dvc/config untouched."""
+    from dvc.repo import Repo
+
+    Repo.init(str(tmp_path), no_scm=True)
+    committed = (tmp_path / ".dvc" / "config").read_text()
+    remote = {"name": "Shared", "url": "s3://bucket/path", "endpointurl": "http://127.0.0.1:9000"}
+    sets.share_cache_and_remote(tmp_path, tmp_path / "cache", remote)
+    with Repo(str(tmp_path)) as repo:
+        assert repo.config["core"]["remote"] == "shared"
+        shared = repo.config["remote"]["shared"]
+        assert (shared["url"], shared["endpointurl"]) == ("s3://bucket/path",
+                                                          "http://127.0.0.1:9000")
+        assert Path(repo.config["cache"]["dir"]) == tmp_path / "cache"
+    assert (tmp_path / ".dvc" / "config").read_text() == committed

@@ -1,5 +1,6 @@
-"""pipeline/model/lenet.py: the network, its schedules, augmentation and training step. Each test
-imports Keras itself, not the module: a test process that runs none of them never pays for it."""
+"""pipeline/model/lenet.py: the network, its schedules, augmentation and training step. Keras is
+imported inside each test, not at the top of this file: a process that runs none never pays for
+it."""
 
 from unittest import mock
 

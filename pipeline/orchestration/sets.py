@@ -206,6 +206,7 @@ def fresh_checkout(origin: Origin) -> Iterator[Path]:
         ).returncode:
             raise SetFailed(f"commit {origin.commit[:12]} is not in {origin.repo}: push it first")
         cache = Path(os.environ.get(WORKER_CACHE) or Path.home() / ".cache/lenet/dvc-cache")
+        cache = cache.expanduser().resolve()  # one folder for mkdir here and for DVC in the clone
         cache.mkdir(parents=True, exist_ok=True)
         share_cache_and_remote(clone, cache, origin.remote)
         workspace.share_web_assets(INSTALLED, clone)
@@ -213,6 +214,21 @@ def fresh_checkout(origin: Origin) -> Iterator[Path]:
         yield clone
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def share_cache_and_remote(clone: Path, cache: Path, remote: dict) -> None:
+    """Write into the clone's .dvc/config.local what `dvc cache dir --local CACHE`, `dvc remote
+    add --local --force --default NAME URL` and `dvc remote modify --local NAME KEY VALUE` would,
+    through the configuration API those commands use: in this process, instead of starting three
+    or more `dvc` processes."""
+    from dvc.config import Config
+
+    settings = dict(remote)
+    name = settings.pop("name").lower()  # as `dvc remote` stores names
+    with Config(dvc_dir=str(clone / ".dvc")).edit("local") as local:
+        local["cache"]["dir"] = str(cache)
+        local["core"]["remote"] = name
+        local["remote"][name] = settings
 
 
 def worker_name() -> str:
@@ -366,20 +382,6 @@ def compute_set(
         "experiment": experiment,
         "stages": stages,
     }
-
-
-def share_cache_and_remote(clone: Path, cache: Path, remote: dict) -> None:
-    """Write into the clone's .dvc/config.local what `dvc cache dir --local CACHE`, `dvc remote
-    add --local --force --default NAME URL` and `dvc remote modify --local NAME KEY VALUE` would,
-    through the configuration API those commands use (one process instead of three or more)."""
-    from dvc.config import Config
-
-    settings = dict(remote)
-    name = settings.pop("name")
-    with Config(dvc_dir=str(clone / ".dvc")).edit("local") as local:
-        local["cache"]["dir"] = str(cache)
-        local["core"]["remote"] = name
-        local["remote"][name] = settings
 
 
 def push_experiment(clone: Path, experiment: str) -> bool:
