@@ -77,6 +77,9 @@ def test_a_killed_workers_checkouts_are_removed_when_a_worker_starts(tmp_path, m
     assert alive.exists() and not stale.exists()
 
 
+# The two tests below make a DVC repository: the integration tier, though they start no server.
+
+@pytest.mark.integration
 def test_a_checkout_gets_the_workers_cache_and_the_coordinators_remote_in_its_local_config(
         tmp_path):
     """What `dvc cache dir --local` and `dvc remote add/modify --local` would write, as DVC reads
@@ -94,3 +97,33 @@ def test_a_checkout_gets_the_workers_cache_and_the_coordinators_remote_in_its_lo
                                                           "http://127.0.0.1:9000")
         assert Path(repo.config["cache"]["dir"]) == tmp_path / "cache"
     assert (tmp_path / ".dvc" / "config").read_text() == committed
+
+
+@pytest.mark.integration
+def test_a_worker_cache_named_from_home_is_the_folder_dvc_uses(tmp_path, monkeypatch):
+    """LENET_WORKER_CACHE=~/cache: the folder the worker makes is the one the checkout's DVC reads
+    (not a folder named `~` beside the worker)."""
+    from dvc.config import Config
+    from dvc.repo import Repo
+
+    from pipeline.core import workspace
+
+    project, worker, home = tmp_path / "project", tmp_path / "worker", tmp_path / "home"
+    project.mkdir(), worker.mkdir(), home.mkdir()
+    for command in (("git", "init", "-q", "-b", "main"), ("git", "config", "user.email", "t@x"),
+                    ("git", "config", "user.name", "t")):
+        workspace.run(*command, cwd=project)
+    Repo.init(str(project))
+    workspace.run("git", "add", "-A", cwd=project)
+    workspace.run("git", "commit", "-q", "-m", "dvc", cwd=project)
+    commit = workspace.run("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv(sets.WORKER_CACHE, "~/cache")
+    monkeypatch.setenv(sets.WORKER_CHECKOUTS, str(tmp_path / "sets"))
+    monkeypatch.chdir(worker)
+    origin = sets.Origin(str(project), commit, "seed: 42\n",
+                         {"name": "shared", "url": str(tmp_path / "remote")})
+    with sets.fresh_checkout(origin) as clone:
+        used = Path(Config(dvc_dir=str(clone / ".dvc"))["cache"]["dir"])
+    assert used == home / "cache" and used.is_dir()
+    assert not (worker / "~").exists()
