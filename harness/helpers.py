@@ -72,7 +72,8 @@ def free_port() -> int:
 
 def api(url: str, path: str, body: dict | None = None, auth: str | None = None):
     """POST (with a body) or GET one Prefect REST endpoint, with basic auth `user:password` if
-    given; returns the decoded JSON."""
+    given, else PREFECT_API_AUTH_STRING's if set (as Prefect's client); returns the decoded JSON."""
+    auth = auth or os.environ.get("PREFECT_API_AUTH_STRING")
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if auth:

@@ -1,8 +1,10 @@
 """A PostgreSQL server of its own for tests and benchmarks: a fresh data directory, 127.0.0.1 and
 a free port, trust authentication (loopback only), the `prefect` database with pg_trgm.
 
-    with Postgres() as pg:
-        start_server(port, database=pg.url)       # postgresql+asyncpg://postgres@127.0.0.1:P/prefect
+    database = Postgres().start()
+    start_server(port, database=database.url)  # postgresql+asyncpg://postgres@127.0.0.1:P/prefect
+    ...
+    stop_in(database.folder)                    # from this process or any other
 
 Debian's `postgresql` package provides the binaries (`make postgres` installs it). initdb refuses
 to run as root, so as root the server runs as the `postgres` user the package creates.
@@ -32,11 +34,18 @@ def binaries() -> Path:
     )
 
 
+def as_postgres() -> list[str]:
+    """The command prefix that runs a program as the `postgres` user, when this process is root."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
 class Postgres:
-    def __enter__(self):
+    def start(self) -> Postgres:
+        """initdb and start a server in a new folder (`self.folder`); `stop_in(folder)` ends it
+        and removes the folder."""
         self.bin = binaries()
         self.folder = Path(tempfile.mkdtemp(prefix="lenet-pg-"))
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.as_user = as_postgres()
         if self.as_user:
             shutil.chown(self.folder, "postgres", "postgres")
         self.data, self.log = self.folder / "data", self.folder / "server.log"
@@ -62,8 +71,14 @@ class Postgres:
         return self.pg("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
                        "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtc", sql)
 
-    def __exit__(self, *exc) -> None:
-        try:
-            self.pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
+
+def stop_in(folder: Path) -> None:
+    """Stop the server whose folder `start()` made (from any process) and remove the folder."""
+    try:
+        subprocess.run(
+            [*as_postgres(), str(binaries() / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast",
+             "-w", "stop"],
+            cwd=folder, check=False, capture_output=True,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

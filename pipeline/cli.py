@@ -19,6 +19,7 @@ load; every tool, the report and orchestration inside the command that runs it.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from pipeline.command import Command, Context, option, registrar
@@ -268,8 +269,7 @@ def run_flow(ctx: Context) -> None:
     server.connect()
     from pipeline.orchestration.flows import lenet_pipeline
 
-    args = ctx.options
-    lenet_pipeline(train_pool=args.train_pool, time_limit=args.time_limit, retries=args.retries)
+    run_here(lenet_pipeline, ctx.options)
 
 
 @command("audit", "run the audit once: the pipeline as a flow, then verify every dataset",
@@ -280,8 +280,20 @@ def run_audit(ctx: Context) -> None:
     server.connect()
     from pipeline.orchestration.flows import lenet_audit
 
-    args = ctx.options
-    lenet_audit(train_pool=args.train_pool, time_limit=args.time_limit, retries=args.retries)
+    run_here(lenet_audit, ctx.options)
+
+
+def run_here(flow, args) -> None:
+    """Run `flow` in this process as a Prefect flow run, say where the UI shows it (whether it
+    completed or not), then raise what it raised."""
+    from pipeline.orchestration import server
+
+    state = flow(train_pool=args.train_pool, time_limit=args.time_limit, retries=args.retries,
+                 return_state=True)
+    run = state.state_details.flow_run_id
+    print(f"flow run {run} ({state.name}): "
+          f"{server.ui_url(os.environ['PREFECT_API_URL'])}/runs/flow-run/{run}")
+    state.result()
 
 
 @command("serve", "serve the audit on a schedule (blocks; Ctrl-C stops serving)", "prefect",

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import shared_server
 from harness.helpers import LoopbackServer, built_once
 from harness.synthetic import (
     EXPERIMENTED_GRID,
@@ -34,6 +35,32 @@ def pytest_collection_modifyitems(items):
     start early, and the second-long ones fill the workers' last gaps (`make test` lets an idle
     worker steal queued tests from a busy one) instead of a long test running alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
+SHARED_SERVER = "prefect-shared"
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory, worker_id) -> shared_server.SharedServer:
+    """One Prefect server on PostgreSQL for the whole run, started by the first test process
+    that asks and shared by all (harness/shared_server.py: auth on, lost runs crashed after 50 s);
+    pytest_sessionfinish stops it."""
+    def build(base: Path) -> Path:
+        shared_server.start(base)
+        return base
+
+    return shared_server.attach(built_once(tmp_path_factory, worker_id, SHARED_SERVER, build))
+
+
+def pytest_sessionfinish(session):
+    """The process that ran the session stops the shared server: with pytest-xdist, the
+    controller, once every test process has ended (their base folders are inside its own)."""
+    if hasattr(session.config, "workerinput"):  # a pytest-xdist test process
+        return
+    base = session.config._tmp_path_factory.getbasetemp()
+    for folder in base.glob(f"{SHARED_SERVER}*"):
+        if folder.is_dir():
+            shared_server.stop(folder)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""The Prefect flow against a real Prefect server (SQLite), real DVC and a real process worker."""
+"""The Prefect flow against a real Prefect server (the test run's, on PostgreSQL; one test stops
+a SQLite server of its own), real DVC and a real process worker."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from harness.helpers import (
     task_runs,
     wait_for,
 )
-from harness.postgres import Postgres
 from harness.synthetic import commit_all, run_in, set_params, write_mirror
 from pipeline.core import workspace
 from pipeline.orchestration import server as orchestrate
@@ -42,11 +42,6 @@ def sentinel():
     proxy = Sentinel()
     yield proxy
     proxy.close()
-
-
-@pytest.fixture(scope="module")
-def server_state(tmp_path_factory):
-    return tmp_path_factory.mktemp("prefect")
 
 
 def proxied(sentinel) -> dict[str, str]:
@@ -64,33 +59,19 @@ QUICK_POLLING = {"PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_WORKER_QUERY_SEC
 LOST_AFTER = 50  # seconds without a heartbeat (every 30 s) before the server crashes a run
 
 
-@pytest.fixture(scope="module")
-def prefect_server(server_state, sentinel):
-    """A real Prefect server on a free loopback port, on PostgreSQL, stopped by its PID afterwards.
-
-    PostgreSQL, not the one-machine default SQLite: with the rest of the suite loading both cores,
-    SQLite refused this module's writes now and then ("database is locked", logged by the server
-    as tracebacks) while every run still finished. The SQLite server is what
-    test_server_stopped_mid_flow_... starts."""
-    with Postgres() as postgres, pytest.MonkeyPatch.context() as patch:
-        for key, value in proxied(sentinel).items():  # the server inherits the proxy settings
-            patch.setenv(key, value)
-        url = orchestrate.start_server(free_port(), state_dir=server_state, database=postgres.url)
-        patch.undo()
-        yield url
-        assert orchestrate.stop_server(state_dir=server_state)
-        assert not orchestrate.healthy(url)
-
-
 @pytest.fixture
-def flow_env(prefect_server, sentinel, monkeypatch, tmp_path):
-    """This test's processes talk to the test server, and to the internet only via the sentinel
-    (set per test: other modules' tests may share this worker process under pytest-xdist)."""
+def flow_env(prefect_api, sentinel, monkeypatch, tmp_path):
+    """This test's processes talk to the run's shared Prefect server (conftest's prefect_api, on
+    PostgreSQL, other test processes' runs beside this test's), and to the internet only via the
+    sentinel (set per test: other modules' tests may share this worker process under
+    pytest-xdist). The server's own offline-ness is test_server_stopped_mid_flow_...'s: its own
+    server inherits the sentinel."""
     for key, value in {**proxied(sentinel), **QUICK_POLLING}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("PREFECT_API_URL", prefect_server)
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api.url)
+    monkeypatch.setenv("PREFECT_API_AUTH_STRING", prefect_api.auth)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-client"))
-    return prefect_server
+    return prefect_api.url
 
 
 @pytest.fixture(autouse=True)
@@ -120,10 +101,11 @@ def server_tracebacks(log_text: str) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def server_log_has_no_traceback(prefect_server, server_state):
+def server_log_has_no_traceback(prefect_api):
     """A server-side crash (say, its scheduler failing on every loop) fails the test that saw it,
-    even when every client call looked fine."""
-    log = server_state / "server.log"
+    even when every client call looked fine (a test of another process, running meanwhile, may
+    have caused it: the traceback says)."""
+    log = prefect_api.log
     start = log.stat().st_size
     yield
     with open(log, errors="replace") as handle:
@@ -133,7 +115,14 @@ def server_log_has_no_traceback(prefect_server, server_state):
 
 
 def latest_run(url: str, flow_name: str) -> dict:
+    """On a server of this test's own: the run started last."""
     return flow_runs(url, flow_name)[0]
+
+
+def run_of(url: str, output: str) -> dict:
+    """The flow run that `lenet flow` printed the UI link of."""
+    run_id = re.search(r"/runs/flow-run/([0-9a-f-]{36})", output).group(1)
+    return api(url, f"/flow_runs/{run_id}")
 
 
 
@@ -143,7 +132,7 @@ def test_failing_stage_fails_the_flow_and_names_the_stage(tiny_project, flow_env
     result = run_in(tiny_project, "python", "-m", "pipeline", "flow", check=False)
     assert result.returncode == 1
     assert "stage validate@digits failed" in result.stderr
-    run = latest_run(flow_env, "lenet-pipeline")
+    run = run_of(flow_env, result.stdout)
     assert run["state"]["type"] == "FAILED"
     assert "validate@digits" in run["state"]["message"]
     states = {t["name"]: t["state"]["type"] for t in task_runs(flow_env, run["id"])}
@@ -177,7 +166,7 @@ def test_a_second_run_is_refused_while_one_runs_and_the_first_finishes_unharmed(
     owner = f"another run is using this workspace ({reproduced_project}): PID {first.pid}"
     assert by_hand.returncode != 0 and owner in by_hand.stderr, by_hand.stderr
     assert flow.returncode == 1 and owner in flow.stderr, flow.stderr
-    run = latest_run(flow_env, "lenet-pipeline")
+    run = run_of(flow_env, flow.stdout)
     assert run["state"]["type"] == "FAILED"
     assert task_runs(flow_env, run["id"]) == []  # refused before its first stage
     assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""
@@ -416,11 +405,19 @@ def test_train_stage_runs_on_a_pool_worker_started_in_the_same_checkout(
             90,
             "the set deployment",
         )
-        run_in(project, "python", "-m", "pipeline", "flow", "--train-pool", pool)
+        flow = run_in(project, "python", "-m", "pipeline", "flow", "--train-pool", pool)
     finally:
         stop_session(worker)
 
-    train_run = latest_run(flow_env, "lenet-set")
+    main_run = run_of(flow_env, flow.stdout)
+    assert main_run["state"]["type"] == "COMPLETED"
+    (train_run,) = api(
+        flow_env,
+        "/flow_runs/filter",
+        {"flow_runs": {"parent_task_run_id": {
+            "any_": [t["id"] for t in task_runs(flow_env, main_run["id"])]}}},
+    )
+    assert api(flow_env, f"/flows/{train_run['flow_id']}")["name"] == "lenet-set"
     assert train_run["state"]["type"] == "COMPLETED"
     assert train_run["work_pool_name"] == pool
     assert train_run["parameters"]["stages"] == ["train@digits"]
@@ -434,9 +431,6 @@ def test_train_stage_runs_on_a_pool_worker_started_in_the_same_checkout(
     assert "Running stage 'validate@digits'" not in worker_log  # its inputs came from the remote
     clone = re.search(r"computing train@digits at \w+ in (\S+)", worker_log).group(1)
     assert "/lenet-sets/set-" in clone and not Path(clone).exists()  # a fresh checkout, removed
-    main_run = latest_run(flow_env, "lenet-pipeline")
-    assert main_run["state"]["type"] == "COMPLETED"
-    assert train_run["parent_task_run_id"] in {t["id"] for t in task_runs(flow_env, main_run["id"])}
     lock = yaml.safe_load((project / "dvc.lock").read_text())  # the worker's model, restored here
     assert lock["stages"]["train@digits"]["params"]["params.yaml"]["train"]["epochs"] == 1
     assert "didn't change" in run_in(project, "dvc", "repro").stdout

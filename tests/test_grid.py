@@ -1,6 +1,6 @@
-"""`lenet grid` over a real pool: a Prefect server on a real PostgreSQL, a moto S3 server as the DVC
-remote, a bare git repository as the shared git remote, and two worker processes with their own
-homes and caches standing in for two machines. Everything listens on 127.0.0.1."""
+"""`lenet grid` over a real pool: the test run's Prefect server on a real PostgreSQL, a moto S3
+server as the DVC remote, a bare git repository as the shared git remote, and two worker processes
+with their own homes and caches standing in for two machines. Everything listens on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ import psutil
 import pytest
 import yaml
 
+from harness import shared_server
 from harness.helpers import api, free_port, read_until, start_group, stop_session
 from harness.pool import kill_worker, processes_of, start_worker
-from harness.postgres import Postgres
 from harness.s3 import MotoS3, corrupt_objects
 from harness.synthetic import commit_all, copy_project, run_in
 from pipeline.core import workspace
@@ -42,31 +42,22 @@ QUICK = {"PREFECT_WORKER_HEARTBEAT_SECONDS": "2", "PREFECT_WORKER_QUERY_SECONDS"
          "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 
 
-AUTH = "lenet:not-a-real-secret"
-# The server's automation crashes a run this long after its last heartbeat (every 30 s, Prefect's
-# minimum); 90 s by default.
-LOST_AFTER = 50
+AUTH, LOST_AFTER = shared_server.AUTH, shared_server.LOST_AFTER
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory):
-    """(Prefect API URL, MotoS3): PostgreSQL, the Prefect server on it (basic auth on, as a
-    server for many machines has it), and S3, for this module."""
-    state = tmp_path_factory.mktemp("prefect-pg")
-    with Postgres() as postgres, MotoS3() as s3, pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PREFECT_SERVER_API_AUTH_STRING", AUTH)
-        patch.setenv("PREFECT_API_AUTH_STRING", AUTH)  # this process's health checks
-        url = server.start_server(free_port(), state_dir=state, database=postgres.url,
-                                  lost_after=LOST_AFTER)
-        patch.delenv("PREFECT_SERVER_API_AUTH_STRING")
-        try:
-            yield url, s3
-        finally:
-            server.stop_server(state_dir=state)
+def services(prefect_api):
+    """(Prefect API URL, MotoS3): the run's shared Prefect server on PostgreSQL (basic auth on,
+    as a server for many machines has it; conftest's prefect_api), and S3 for this module."""
+    with MotoS3() as s3:
+        yield prefect_api.url, s3
 
 
-def set_runs(url: str) -> list[dict]:
-    return api(url, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-set"]}}}, auth=AUTH)
+def set_runs(url: str, grid: str) -> list[dict]:
+    """The set runs of grid `grid` (its name, `grid-...`): other tests' grids share the server."""
+    runs = api(url, "/flow_runs/filter", {"flows": {"name": {"any_": ["lenet-set"]}}}, auth=AUTH)
+    return [run for run in runs
+            if any(tag.startswith(f"{dispatch.UNIT_TAG}{grid}-") for tag in run["tags"])]
 
 
 def test_a_grid_on_two_workers_survives_losing_a_worker_and_its_coordinator(
@@ -121,7 +112,7 @@ def test_a_grid_on_two_workers_survives_losing_a_worker_and_its_coordinator(
 
     with subtests.test("each set ran once to completion, the lost one on the other worker"):
         runs = {name: [] for name in sets}
-        for run in sorted(set_runs(url), key=lambda run: run["created"]):
+        for run in sorted(set_runs(url, grid_id), key=lambda run: run["created"]):
             (name,) = (t.removeprefix(dispatch.UNIT_TAG) for t in run["tags"]
                        if t.startswith(dispatch.UNIT_TAG) and grid_id in t)
             runs[name].append((run["state"]["type"], run["labels"]["prefect.worker.name"]))
@@ -163,15 +154,16 @@ def test_a_grid_on_two_workers_survives_losing_a_worker_and_its_coordinator(
         assert trained(project, lost_set) == trained(experimented_template, "s43")
 
     with subtests.test("the grid started once more collects everything and sends nothing"):
-        sent = len(set_runs(url))
+        sent = len(set_runs(url, grid_id))
         again = run_in(
             project, *grid_command, env={**coordinator, "PREFECT_HOME": str(tmp_path / "again")}
         )
         assert "2/2 done" in again.stdout
-        assert len(set_runs(url)) == sent
+        assert len(set_runs(url, grid_id)) == sent
 
 
-def test_the_shared_server_refuses_anonymous_requests(services):
+def test_the_shared_server_refuses_anonymous_requests(services, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_AUTH_STRING", raising=False)
     with pytest.raises(urllib.error.HTTPError) as refused:
         api(services[0], "/flow_runs/filter", {})
     assert refused.value.code == 401
@@ -382,10 +374,10 @@ def test_two_coordinators_of_one_grid_in_two_clones_send_each_set_once(pool, tmp
         stop_workers(home)
         worker.wait()
     assert [grid.returncode for grid in grids] == [0, 0], outputs
-    name = re.search(r"grid (grid-\w+):", outputs[0]).group(1) + "-1"
+    grid = re.search(r"grid (grid-\w+):", outputs[0]).group(1)
+    name = f"{grid}-1"
     assert experiment_file(project, name, "dvc.lock") == experiment_file(other, name, "dvc.lock")
-    sent = [run for run in set_runs(env["PREFECT_API_URL"]) if f"lenet-set:{name}" in run["tags"]]
-    assert len(sent) == 1
+    assert len(set_runs(env["PREFECT_API_URL"], grid)) == 1
 
 
 def test_an_uncommitted_change_to_any_file_a_stage_reads_is_refused_before_sending(
