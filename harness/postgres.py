@@ -74,6 +74,8 @@ class Postgres:
 
 def stop_in(folder: Path) -> None:
     """Stop the server whose folder `start()` made (from any process) and remove the folder."""
+    if not folder.exists():  # stopped already
+        return
     try:
         subprocess.run(
             [*as_postgres(), str(binaries() / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast",

@@ -59,7 +59,7 @@ def pytest_sessionfinish(session):
         return
     base = session.config._tmp_path_factory.getbasetemp()
     for folder in base.glob(f"{SHARED_SERVER}*"):
-        if folder.is_dir():
+        if folder.is_dir() and not folder.is_symlink():  # not mktemp's `...current` link to it
             shared_server.stop(folder)
 
 

@@ -198,9 +198,13 @@ def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finish
         flow.communicate()
         orchestrate.start_server(port, state_dir=state, lost_after=LOST_AFTER)
         # Back, and silent for longer than the limit: the server's automation marks the run
-        # Crashed, or, where the stopping server lost the run's last events, the next `lenet`
-        # command that talks to it does (server.crash_silent_runs).
-        time.sleep(max(0.0, stopped_at + LOST_AFTER + 5 - time.monotonic()))
+        # Crashed (LOST_AFTER after its last heartbeat, sent before the stop: then the wait
+        # ends), or, where the stopping server lost the run's last events, the next `lenet`
+        # command that talks to it does (server.crash_silent_runs), once the limit has passed.
+        limit = stopped_at + LOST_AFTER + 5
+        wait_for(lambda: time.monotonic() > limit
+                 or api(url, f"/flow_runs/{run_id}")["state"]["type"] == "CRASHED",
+                 LOST_AFTER + 15, "the limit", every=2)
         again = run_in(project, "python", "-m", "pipeline", "flow")
         crashed = api(url, f"/flow_runs/{run_id}")
         assert crashed["state"]["type"] == "CRASHED"
