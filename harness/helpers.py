@@ -70,19 +70,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def api(url: str, path: str, body: dict | None = None, auth: str | None = None):
-    """POST (with a body) or GET one Prefect REST endpoint, with basic auth `user:password` if
-    given, else PREFECT_API_AUTH_STRING's if set (as Prefect's client); returns the decoded JSON."""
+def api(url: str, path: str, body: dict | None = None, auth: str | None = None,
+        method: str | None = None):
+    """POST (with a body) or GET (or `method`) one Prefect REST endpoint, with basic auth
+    `user:password` if given, else PREFECT_API_AUTH_STRING's if set (as Prefect's client); returns
+    the decoded JSON (None for an empty answer)."""
     auth = auth or os.environ.get("PREFECT_API_AUTH_STRING")
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
     request = urllib.request.Request(
-        f"{url}{path}", data=data, method="POST" if data else "GET", headers=headers
+        f"{url}{path}", data=data, method=method or ("POST" if data else "GET"), headers=headers
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+        answer = response.read()
+    return json.loads(answer) if answer else None
 
 
 def flow_runs(url: str, flow_name: str) -> list[dict]:

@@ -50,13 +50,17 @@ class Postgres:
             shutil.chown(self.folder, "postgres", "postgres")
         self.data, self.log = self.folder / "data", self.folder / "server.log"
         self.port = free_port()
-        self.pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                "--no-sync")
-        self.pg("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
-                f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off", "start")
-        self.psql("postgres", "CREATE DATABASE prefect")
-        self.psql("prefect", "CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        try:
+            self.pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E",
+                    "UTF8", "--no-sync")
+            self.pg("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
+                    f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
+                    "-c synchronous_commit=off -c full_page_writes=off", "start")
+            self.psql("postgres", "CREATE DATABASE prefect")
+            self.psql("prefect", "CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        except BaseException:
+            stop_in(self.folder)  # a server that started is stopped, the folder removed
+            raise
         self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/prefect"
         return self
 

@@ -2,9 +2,12 @@
 (tests/conftest.py's `prefect_api`): starting a server and its database costs about 7 CPU-s and
 keeping it up about 1.5 CPU-s a minute, paid once instead of once per test process and module.
 
-Basic auth is on, as a server that many machines share has it, and runs silent for LOST_AFTER
-seconds are crashed. Tests on it run side by side in several processes: each tells its runs,
-pools and deployments apart by an id, tag or name of its own, never as "the latest run".
+PostgreSQL, not the one-machine default SQLite: with the suite loading both cores, SQLite refused
+writes now and then ("database is locked", logged by the server as tracebacks) while every run
+still finished. Basic auth is on, as a server that many machines share has it, and runs silent
+for LOST_AFTER seconds are crashed. Tests on it run side by side in several processes: each
+tells its runs, pools and deployments apart by an id, tag or name of its own, never as "the
+latest run".
 
     shared = start(folder)   # in the first test process that needs it; folder/ holds its state
     stop(folder)             # by the process that ends the run (any process may)
@@ -36,12 +39,17 @@ class SharedServer:
 
 
 def start(folder: Path) -> SharedServer:
-    """PostgreSQL and a Prefect server on it, their state in `folder` (which exists)."""
-    database = postgres.Postgres().start()
-    (folder / "postgres").write_text(str(database.folder))
-    with mock.patch.dict(os.environ, {server.AUTH: AUTH, "PREFECT_API_AUTH_STRING": AUTH}):
-        url = server.start_server(free_port(), state_dir=folder / "prefect", database=database.url,
-                                  lost_after=LOST_AFTER)
+    """PostgreSQL and a Prefect server on it, their state in `folder` (which exists); a start
+    that fails half-way stops what it started."""
+    try:
+        database = postgres.Postgres().start()
+        (folder / "postgres").write_text(str(database.folder))
+        with mock.patch.dict(os.environ, {server.AUTH: AUTH, "PREFECT_API_AUTH_STRING": AUTH}):
+            url = server.start_server(free_port(), state_dir=folder / "prefect",
+                                      database=database.url, lost_after=LOST_AFTER)
+    except BaseException:
+        stop(folder)
+        raise
     return attach(folder, url)
 
 

@@ -121,9 +121,9 @@ def latest_run(url: str, flow_name: str) -> dict:
 
 def run_of(url: str, output: str) -> dict:
     """The flow run that `lenet flow` printed the UI link of."""
-    run_id = re.search(r"/runs/flow-run/([0-9a-f-]{36})", output).group(1)
-    return api(url, f"/flow_runs/{run_id}")
-
+    link = re.search(r"/runs/flow-run/([0-9a-f-]{36})", output)
+    assert link, f"no link to the flow run in:\n{output}"
+    return api(url, f"/flow_runs/{link.group(1)}")
 
 
 def test_failing_stage_fails_the_flow_and_names_the_stage(tiny_project, flow_env, tmp_path):
@@ -244,6 +244,13 @@ def deployments_named(url: str, name: str) -> list[dict]:
     return api(url, "/deployments/filter", {"deployments": {"name": {"any_": [name]}}})
 
 
+def delete_deployments(url: str, name: str) -> None:
+    """Delete deployment `name` and with it its schedule: on the run's shared server, a schedule
+    left behind would go on making runs (every 10 s) for the rest of the run."""
+    for deployment in deployments_named(url, name):
+        api(url, f"/deployments/{deployment['id']}", method="DELETE")
+
+
 def test_cron_deployment_is_created_and_listed(tiny_project, flow_env):
     serve = start_serving(tiny_project, "--cron", "*/30 * * * *", "--name", "test-nightly")
     try:
@@ -255,6 +262,7 @@ def test_cron_deployment_is_created_and_listed(tiny_project, flow_env):
         assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["*/30 * * * *"]
     finally:
         stop_session(serve)
+        delete_deployments(flow_env, "test-nightly")
 
 
 def audit_runs(url: str, deployment: dict) -> list[dict]:
@@ -291,6 +299,7 @@ def test_a_scheduled_audit_runs_the_pipeline_then_fails_naming_the_number_that_d
         )[0]
     finally:
         stop_session(serve)
+        delete_deployments(flow_env, "test-audit")
     assert ended["auto_scheduled"] is True
     assert ended["state"]["type"] == "FAILED", ended["state"]
     assert "verify@digits: digits does not reproduce" in ended["state"]["message"]
@@ -376,6 +385,7 @@ def test_restart_keeps_one_active_schedule_runs_missed_runs_late_and_notifies_fa
             stop_session(serve)
     finally:
         receiver.close()
+        delete_deployments(flow_env, "test-restart")
     assert "validate@digits" in notified["text"]
     assert "Failed" in notified["subject"]
 
