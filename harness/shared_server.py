@@ -1,6 +1,7 @@
 """One Prefect server on PostgreSQL for a whole test run, shared by every test process
 (tests/conftest.py's `prefect_api`): starting a server and its database costs about 7 CPU-s and
-keeping it up about 1.5 CPU-s a minute, paid once instead of once per test process and module.
+keeping them up 2.5-3.3 CPU-s a minute (measured on an idle machine), paid once instead of once
+per test process and module.
 
 PostgreSQL, not the one-machine default SQLite: with the suite loading both cores, SQLite refused
 writes now and then ("database is locked", logged by the server as tracebacks) while every run
