@@ -46,18 +46,18 @@ def start(folder: Path) -> SharedServer:
         database = postgres.Postgres().start()
         (folder / "postgres").write_text(str(database.folder))
         with mock.patch.dict(os.environ, {server.AUTH: AUTH, "PREFECT_API_AUTH_STRING": AUTH}):
-            url = server.start_server(free_port(), state_dir=folder / "prefect",
-                                      database=database.url, lost_after=LOST_AFTER)
+            server.start_server(free_port(), state_dir=folder / "prefect", database=database.url,
+                                lost_after=LOST_AFTER)
     except BaseException:
         stop(folder)
         raise
-    return attach(folder, url)
+    return attach(folder)
 
 
-def attach(folder: Path, url: str | None = None) -> SharedServer:
-    """The server `start(folder)` started, from any process."""
-    if url is None:
-        url = json.loads((folder / "prefect" / server.SERVER_STATE).read_text())["api_url"]
+def attach(folder: Path) -> SharedServer:
+    """The server `start(folder)` started, from any process (its URL is in the state file
+    start_server writes)."""
+    url = json.loads((folder / "prefect" / server.SERVER_STATE).read_text())["api_url"]
     return SharedServer(url, folder / "prefect" / "server.log")
 
 
