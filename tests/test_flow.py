@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import shared_server
 from harness.helpers import (
     Receiver,
     Sentinel,
@@ -56,7 +57,9 @@ def proxied(sentinel) -> dict[str, str]:
 # `lenet serve` and `lenet worker` ask the server for due runs every 10 s by default; here every
 # 2 s, so that a test waits for the run, not for the next poll.
 QUICK_POLLING = {"PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_WORKER_QUERY_SECONDS": "2"}
-LOST_AFTER = 50  # seconds without a heartbeat (every 30 s) before the server crashes a run
+# Seconds without a heartbeat before the server crashes a run: the shared server's, and the one
+# test_server_stopped_mid_flow_... starts of its own.
+LOST_AFTER = shared_server.LOST_AFTER
 
 
 @pytest.fixture
