@@ -148,9 +148,8 @@ def test_a_second_run_is_refused_while_one_runs_and_the_first_finishes_unharmed(
 ):
     """`dvc repro`, a stage run by hand and `lenet flow`, each tried while a `dvc repro` trains:
     all three refused, the flow's Prefect run Failed before its first stage. The first run
-    retrains the committed params (the train stage alone: the stages after it would add about
-    15 CPU-s and check nothing more): unharmed, it leaves the committed bytes (a clean git
-    status)."""
+    retrains the committed params (the train stage alone: the stages after it would check
+    nothing more): unharmed, it leaves the committed bytes (a clean git status)."""
     first = start_group(
         reproduced_project, "dvc", "repro", "--force", "--single-item", "train@digits"
     )
