@@ -14,9 +14,15 @@ from pipeline.orchestration import server, watch
 pytestmark = pytest.mark.integration
 
 
-def rendered(url: str, profile) -> str:
-    """The DOM of `url` after headless Chromium ran its scripts for a while."""
-    return chromium_dom(url, profile, "--virtual-time-budget=20000")
+def rendered(url: str, profile, shows) -> str:
+    """The DOM of `url` after headless Chromium ran its scripts for a while, rendered again (three
+    times at most) until `shows(dom)`: on a loaded machine a render can end before the UI's API
+    calls have answered (seen once in four runs with four test processes on two cores)."""
+    for _ in range(3):
+        dom = chromium_dom(url, profile, "--virtual-time-budget=20000")
+        if shows(dom):
+            break
+    return dom
 
 
 def test_the_ui_works_on_any_port_and_shows_the_lost_run_automations(tmp_path):
@@ -32,10 +38,18 @@ def test_the_ui_works_on_any_port_and_shows_the_lost_run_automations(tmp_path):
         run_in(tmp_path, sys.executable, "-m", "pipeline", "server", "start", "--port", str(port))
         lost = api(f"http://127.0.0.1:{port}/api", "/automations/filter", {})
         assert [a["trigger"]["within"] for a in lost if a["name"] == watch.LOST] == [75.0]
-        dashboard = rendered(f"http://127.0.0.1:{port}/dashboard", tmp_path / "profile")
-        assert "Oops" not in dashboard and "Dashboard" in dashboard
-        automations = rendered(f"http://127.0.0.1:{port}/automations", tmp_path / "profile")
-        assert automations.count(watch.LOST) == 1 and automations.count(watch.STUCK) == 1
+        def dashboard_shown(dom):
+            return "Oops" not in dom and "Dashboard" in dom
+
+        def automations_listed(dom):
+            return dom.count(watch.LOST) == 1 and dom.count(watch.STUCK) == 1
+
+        dashboard = rendered(f"http://127.0.0.1:{port}/dashboard", tmp_path / "profile",
+                             dashboard_shown)
+        assert dashboard_shown(dashboard), dashboard[-2000:]
+        automations = rendered(f"http://127.0.0.1:{port}/automations", tmp_path / "profile",
+                               automations_listed)
+        assert automations_listed(automations), automations[-2000:]
     finally:
         run_in(tmp_path, sys.executable, "-m", "pipeline", "server", "stop")
     assert not server.healthy(f"http://127.0.0.1:{port}/api")
