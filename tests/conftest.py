@@ -31,23 +31,10 @@ from harness.synthetic import (
 
 
 def pytest_collection_modifyitems(items):
-    """The order `make test` hands tests out in (pytest-xdist's `--dist load --maxschedchunk 1`:
-    each test process gets its next test as it ends one):
-    1. `starts_first`: its fixtures start the shared Prefect server and build the templates that
-       most integration tests copy;
-    2. the unit tests, which need neither: they keep the cores busy meanwhile, where integration
-       tests would sit waiting for the templates;
-    3. `slow`: a minute or more, mostly waiting on a limit or a server, so that their waits overlap
-       other tests' work instead of ending the run;
-    4. the other integration tests, each a few seconds to a minute."""
-    def rank(item) -> int:
-        if item.get_closest_marker("starts_first"):
-            return 0
-        if item.get_closest_marker("integration") is None:
-            return 1
-        return 2 if item.get_closest_marker("slow") else 3
-
-    items.sort(key=rank)
+    """Integration tests first, unit tests after: with pytest-xdist the minute-long tests then
+    start early, and the second-long ones fill the workers' last gaps (`make test` lets an idle
+    worker steal queued tests from a busy one) instead of a long test running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
 
 
 SHARED_SERVER = "prefect-shared"

@@ -429,7 +429,6 @@ def recipe() -> list[list[str]]:
 
 
 @pytest.mark.integration
-@pytest.mark.slow
 def test_the_documented_recipe_adds_trains_and_predicts_a_new_dataset_alone(reproduced_project):
     """Pictures of three shapes: the new dataset's six stages and the overview run, the tiny
     digits' stay up to date; `dvc status` is clean after; predict and the page use its model."""

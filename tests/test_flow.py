@@ -176,7 +176,6 @@ def test_a_second_run_is_refused_while_one_runs_and_the_first_finishes_unharmed(
     assert run_in(reproduced_project, "git", "status", "--porcelain").stdout == ""
 
 
-@pytest.mark.slow
 def test_server_stopped_mid_flow_crashes_the_run_visibly_and_the_next_run_finishes_every_stage(
     reproduced_project, sentinel, monkeypatch, tmp_path
 ):
@@ -278,7 +277,6 @@ def audit_runs(url: str, deployment: dict) -> list[dict]:
     )
 
 
-@pytest.mark.slow
 def test_a_scheduled_audit_runs_the_pipeline_then_fails_naming_the_number_that_differs(
     reproduced_project, flow_env
 ):
@@ -396,7 +394,6 @@ def test_restart_keeps_one_active_schedule_runs_missed_runs_late_and_notifies_fa
     assert "Failed" in notified["subject"]
 
 
-@pytest.mark.slow
 def test_train_stage_runs_on_a_pool_worker_started_in_the_same_checkout(
     reproduced_project, flow_env, tmp_path, monkeypatch
 ):

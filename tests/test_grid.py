@@ -60,7 +60,6 @@ def set_runs(url: str, grid: str) -> list[dict]:
             if any(tag.startswith(f"{dispatch.UNIT_TAG}{grid}-") for tag in run["tags"])]
 
 
-@pytest.mark.starts_first
 def test_a_grid_on_two_workers_survives_losing_a_worker_and_its_coordinator(
         services, reproduced_project, experimented_template, tmp_path, monkeypatch, subtests):
     """One story, told once: two sets start on two workers; one worker's machine and the
@@ -237,7 +236,6 @@ def stop_workers(*homes: Path) -> None:
         kill_worker(home)
 
 
-@pytest.mark.slow
 def test_a_worker_restarted_under_its_own_name_has_its_lost_set_sent_again(pool, tmp_path):
     project, env, coordinator = pool
     first, again, checkouts = tmp_path / "w1", tmp_path / "w1-again", tmp_path / "sets"
@@ -275,7 +273,6 @@ def test_a_worker_restarted_under_its_own_name_has_its_lost_set_sent_again(pool,
     assert list(checkouts.iterdir()) == []  # the killed run's checkout: removed by the restart
 
 
-@pytest.mark.slow
 def test_a_hung_stage_is_ended_at_its_time_limit_and_reported(pool, tmp_path):
     project, env, coordinator = pool
     home = tmp_path / "w1"

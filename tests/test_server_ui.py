@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def rendered(url: str, profile, shows) -> str:
     """The DOM of `url` after headless Chromium ran its scripts for a while, rendered again (three
     times at most) until `shows(dom)`: on a loaded machine a render can end before the UI's API
-    calls have answered (seen once in four runs with four test processes on two cores)."""
+    calls have answered (seen once, with four test processes on two cores)."""
     for _ in range(3):
         dom = chromium_dom(url, profile, "--virtual-time-budget=20000")
         if shows(dom):
