@@ -118,7 +118,11 @@ def stop_session(process: subprocess.Popen, grace: float = 10) -> None:
     turns into SIGKILL (Prefect's own escalation). A Prefect worker now and then lets the first
     one pass and keeps serving; it ends within 2 s of one it heeds. SIGKILL if neither ended it."""
     for stop in (signal.SIGTERM, signal.SIGTERM, signal.SIGKILL):
-        os.killpg(process.pid, stop)
+        try:
+            os.killpg(process.pid, stop)
+        except ProcessLookupError:  # the group ended between the wait and this signal
+            process.wait()
+            return
         try:
             process.wait(timeout=grace)
             return

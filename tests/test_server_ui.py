@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def rendered(url: str, profile, shows) -> str:
     """The DOM of `url` after headless Chromium ran its scripts for a while, rendered again (three
     times at most) until `shows(dom)`: on a loaded machine a render can end before the UI's API
-    calls have answered (seen once, with four test processes on two cores)."""
+    calls have answered."""
     for _ in range(3):
         dom = chromium_dom(url, profile, "--virtual-time-budget=20000")
         if shows(dom):
@@ -38,6 +38,7 @@ def test_the_ui_works_on_any_port_and_shows_the_lost_run_automations(tmp_path):
         run_in(tmp_path, sys.executable, "-m", "pipeline", "server", "start", "--port", str(port))
         lost = api(f"http://127.0.0.1:{port}/api", "/automations/filter", {})
         assert [a["trigger"]["within"] for a in lost if a["name"] == watch.LOST] == [75.0]
+
         def dashboard_shown(dom):
             return "Oops" not in dom and "Dashboard" in dom
 
