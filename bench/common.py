@@ -30,7 +30,8 @@ CLASSIC_METRICS = ROOT / results.CLASSIC_METRICS  # python -m bench.run, the cla
 
 __all__ = ["CLASSIC_METRICS", "DATASETS", "LATEST_RESULTS", "PROJECT", "RESULTS", "ROOT",
            "SEEDS_RESULTS", "TIME_TO_ACCURACY", "fresh_clone_file", "grid_cost_file",
-           "median_epoch", "metrics_accuracy", "params_sha256", "setting", "train_facts"]
+           "median_epoch", "metrics_accuracy", "params_sha256", "setting", "suite_time_file",
+           "train_facts"]
 
 
 def fresh_clone_file(kind: str) -> Path:
@@ -41,6 +42,11 @@ def fresh_clone_file(kind: str) -> Path:
 def grid_cost_file(kind: str) -> Path:
     """python -m bench.grid_cost's results: bench/results/grid_cost-<tiny|real>.json."""
     return results.grid_cost_file(kind, ROOT)
+
+
+def suite_time_file() -> Path:
+    """python -m bench.suite_time's results: bench/results/suite_time.json."""
+    return results.suite_time_file(ROOT)
 
 
 def setting(text: str) -> tuple[str, object]:

@@ -35,6 +35,11 @@ def grid_cost_file(kind: str, root: Path) -> Path:
     return root / RESULTS / f"grid_cost-{kind}.json"
 
 
+def suite_time_file(root: Path) -> Path:
+    """python -m bench.suite_time's results: `make test` from fresh clones, per interpreter."""
+    return root / RESULTS / "suite_time.json"
+
+
 def dataset_names(root: Path) -> list[str]:
     """params.yaml's datasets, in its order."""
     return list(yaml.safe_load(ProjectPaths(root).params.read_text()).get("datasets") or {})

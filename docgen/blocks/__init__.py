@@ -8,7 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from docgen.blocks.commands import commands_section
-from docgen.blocks.costs import fresh_clone_section, grid_cost_section, setup_cost_section
+from docgen.blocks.costs import (
+    fresh_clone_section,
+    grid_cost_section,
+    setup_cost_section,
+    suite_time_section,
+)
 from docgen.blocks.frontier import frontier_section, time_to_accuracy_section
 from docgen.blocks.model import architecture_section, onnx_metadata_section
 from docgen.blocks.seeds import glance_section, levers_section, seeds_section
@@ -19,6 +24,7 @@ COMMITTED: dict[str, Callable[[Path], str]] = {
     "glance": glance_section,
     "setup-cost": setup_cost_section,
     "fresh-clone": fresh_clone_section,
+    "suite-time": suite_time_section,
     "seeds": seeds_section,
     "levers": levers_section,
     "frontier": frontier_section,

@@ -1,0 +1,118 @@
+"""What the README's `make test` costs from a fresh clone, with each interpreter named.
+
+    python -m bench.suite_time                                        # make's default: python3
+    python -m bench.suite_time --python python3 --python /usr/bin/python3.11 --rounds 2
+
+Each round clones HEAD afresh for each interpreter in turn (the interpreters alternate, so that
+the machine's drift reaches both), runs `make install PYTHON=<interpreter>` (timed apart: set-up),
+then `make test`, timed: its wall seconds and the CPU seconds of every process it waited for (as
+`/usr/bin/time` counts them: a server that a test kills is not counted). The tests' outcomes come
+from pytest's JUnit XML. Writes bench/results/suite_time.json with the CPU it ran on; docgen puts
+it in docs/ci.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from xml.etree import ElementTree
+
+from bench.common import ROOT, suite_time_file
+from pipeline.core import workspace
+from pipeline.runtime import machine
+
+DESCRIBE = ("import json, platform, sys; print(json.dumps({'version': platform.python_version(), "
+            "'executable': sys.executable}))")
+
+
+def children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def interpreter(python: str, env: dict[str, str]) -> dict:
+    """The interpreter's version and path; a clear error where it does not run."""
+    try:
+        found = subprocess.run([python, "-c", DESCRIBE], env=env, capture_output=True, text=True,
+                               check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise SystemExit(f"--python {python}: cannot run it ({error})") from None
+    return json.loads(found.stdout)
+
+
+def outcomes(junit: Path) -> dict[str, int]:
+    """Tests run, failed (failures and errors) and skipped, from pytest's JUnit XML."""
+    suite = ElementTree.parse(junit).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    count = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
+    return {"tests": count["tests"], "failed": count["failures"] + count["errors"],
+            "skipped": count["skipped"]}
+
+
+def measure(python: str, scratch: Path, env: dict[str, str]) -> dict:
+    """One fresh clone of HEAD: install with `python`, then `make test`. Returns seconds, CPU
+    seconds, make's exit code and the tests' outcomes."""
+    clone = scratch / "lenet"
+    workspace.run("git", "clone", "-q", str(ROOT), str(clone), cwd=ROOT)
+    print(f"$ make install PYTHON={python}", flush=True)
+    started = time.perf_counter()
+    subprocess.run(["make", "install", f"PYTHON={python}"], cwd=clone, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    install = time.perf_counter() - started
+    junit = scratch / "junit.xml"
+    test_env = {**env, "PYTEST_ADDOPTS": f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={junit}"}
+    print("$ make test", flush=True)
+    cpu, started = children_cpu(), time.perf_counter()
+    code = subprocess.run(["make", "test"], cwd=clone, env=test_env, check=False).returncode
+    wall, cpu = time.perf_counter() - started, children_cpu() - cpu
+    return {"install_s": round(install, 1), "test_s": round(wall, 1), "test_cpu_s": round(cpu, 1),
+            "exit_code": code, **(outcomes(junit) if junit.is_file() else {})}
+
+
+def main() -> int:
+    cli = argparse.ArgumentParser(description=__doc__,
+                                  formatter_class=argparse.RawTextHelpFormatter)
+    cli.add_argument("--python", action="append", metavar="INTERPRETER",
+                     help="build the clone's .venv with it (make's PYTHON); repeat to compare "
+                          "(default: python3)")
+    cli.add_argument("--rounds", type=int, default=1, help="runs per interpreter (default 1)")
+    args = cli.parse_args()
+    pythons = args.python or ["python3"]
+    if args.rounds < 1:
+        cli.error(f"--rounds {args.rounds}: at least 1")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHON")}
+    # this checkout's venv off PATH: each clone's make builds and uses its own
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(ROOT)))
+    described = {python: interpreter(python, env) for python in pythons}  # checked first
+    commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
+    runs = []
+    for round_ in range(1, args.rounds + 1):
+        for python in pythons:
+            print(f"round {round_}/{args.rounds}, {python}:", flush=True)
+            with tempfile.TemporaryDirectory(prefix="lenet-suite-") as scratch:
+                run = {"python": python, **described[python],
+                       **measure(python, Path(scratch), env)}
+            runs.append(run)
+            print(f"  make test: {run['test_s']:.0f} s, {run['test_cpu_s']:.0f} CPU-s, "
+                  f"exit code {run['exit_code']} (Python {run['version']}, {run['executable']})",
+                  flush=True)
+    results = {"command": "python -m bench.suite_time " + " ".join(sys.argv[1:]),
+               "commit": commit, "cpu": machine.cpu(), "runs": runs}
+    target = suite_time_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {target.relative_to(ROOT)}")
+    return 0 if all(run["exit_code"] == 0 for run in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
