@@ -283,3 +283,56 @@ def test_the_fresh_clone_block_shows_each_measured_kind_and_whether_git_status_w
     assert [row.split("|")[2:6] for row in rows] == [
         [" 1.0 min ", " 2.0 min ", " 3.0 min ", " yes "],
         [" 1.5 min ", " 2.5 min ", " 4.0 min ", " **no** "]]
+
+
+def test_the_suite_time_block_shows_every_run_and_each_interpreters_median_against_the_first(
+        tmp_path):
+    from docgen.blocks.costs import suite_time_section
+    from docgen.results import suite_time_file
+
+    assert "Not measured yet" in suite_time_section(tmp_path)
+
+    def run(python: str, seconds: float, failed: int = 0) -> dict:
+        return {"python": python, "version": "3.11.0", "executable": f"/bin/{python}",
+                "install_s": 90.0, "test_s": seconds, "test_cpu_s": 2 * seconds,
+                "exit_code": 2 if failed else 0, "tests": 10, "failed": failed, "skipped": 1}
+
+    no_report = {**run("a", 30.0), "exit_code": 2}
+    for key in ("tests", "failed", "skipped"):
+        del no_report[key]
+    runs = [run("a", 500.0), run("b", 450.0), run("a", 520.0, failed=2), run("b", 470.0),
+            no_report]
+    path = suite_time_file(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"command": "python -m bench.suite_time --python a --python b",
+                                "commit": "c0ffee00", "runs": runs,
+                                "cpu": {"model": "m", "vendor": "v", "flags": [], "cores": 2}}))
+    text = suite_time_section(tmp_path)
+
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in text.splitlines() if line.startswith("| `")]
+    assert [(row[0].split()[0], row[3], row[4], row[5]) for row in rows] == [
+        ("`a`", "**500 s** (8:20)", "1000 s", "9 passed"),
+        ("`b`", "**450 s** (7:30)", "900 s", "9 passed"),
+        ("`a`", "**520 s** (8:40)", "1040 s", "7 passed, **2 failed**"),
+        ("`b`", "**470 s** (7:50)", "940 s", "9 passed"),
+        ("`a`", "**30 s** (0:30)", "60 s", "no report (exit code 2)"),
+    ]
+    assert "`b`'s median is 0.92 times `a`'s" in text  # 460 s against 500 s
+    assert "commit `c0ffee0`" in text
+
+
+def test_the_suite_benchmark_reads_passed_failed_and_skipped_from_pytests_junit_report(tmp_path):
+    from bench.suite_time import outcomes
+
+    (tmp_path / "test_three.py").write_text(
+        "import pytest\n\n"
+        "def test_passes():\n    pass\n\n"
+        "def test_fails():\n    assert False\n\n"
+        "@pytest.mark.skip(reason='shown')\ndef test_skipped():\n    pass\n"
+    )
+    junit = tmp_path / "junit.xml"
+    run_in(tmp_path, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+           f"--junitxml={junit}", "test_three.py", check=False, env={"PYTEST_ADDOPTS": ""})
+
+    assert outcomes(junit) == {"tests": 3, "failed": 1, "skipped": 1}
