@@ -122,11 +122,13 @@ def suite_time_section(root: Path) -> str:
     rows = [[named(run), run["version"],
              f"{run['install_s']:.0f} s", f"**{run['test_s']:.0f} s** ({minutes(run['test_s'])})",
              f"{run['test_cpu_s']:.0f} s", outcome(run)] for run in runs]
-    medians = {python: statistics.median(run["test_s"] for run in runs if run["python"] == python)
-               for python in dict.fromkeys(run["python"] for run in runs)}
-    first, *others = medians
+    passed = {python: [run["test_s"] for run in runs
+                       if run["python"] == python and run["exit_code"] == 0]
+              for python in dict.fromkeys(run["python"] for run in runs)}
+    medians = {python: statistics.median(walls) for python, walls in passed.items() if walls}
+    first, *others = list(medians) or [None]
     ratios = "".join(f"; `{python}`'s median is {medians[python] / medians[first]:.2f} times "
-                     f"`{first}`'s" for python in others)
+                     f"`{first}`'s (runs that passed)" for python in others)
     return (markdown_table(["interpreter", "Python", "`make install`", "`make test` (wall)",
                             "CPU", "test cases (subtests counted)"], rows)
             + f"\n\nIn the order run: each a fresh clone of commit `{measured['commit'][:7]}`, on "
