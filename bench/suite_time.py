@@ -4,11 +4,12 @@
     python -m bench.suite_time --python python3 --python /usr/bin/python3.11 --rounds 2
 
 Each round clones HEAD afresh for each interpreter in turn (the interpreters alternate, so that
-the machine's drift reaches both), runs `make install PYTHON=<interpreter>` (timed apart: set-up),
-then `make test`, timed: its wall seconds and the CPU seconds of every process it waited for (as
-`/usr/bin/time` counts them: a server that a test kills is not counted). The tests' outcomes come
-from pytest's JUnit XML. Writes bench/results/suite_time.json with the CPU it ran on; docgen puts
-it in docs/ci.md.
+the machine's drift reaches both), runs `make install chromium postgres PYTHON=<interpreter>`
+(timed apart: set-up), then `make test`, timed: its wall seconds and the CPU seconds of the
+processes it waited for, directly or through their parents (as `/usr/bin/time` counts them: a
+server left to run on its own, such as PostgreSQL, is not counted). The tests' outcomes come from
+pytest's JUnit XML. Writes bench/results/suite_time.json with the CPU it ran on; docgen puts it in
+docs/ci.md.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -48,26 +50,31 @@ def interpreter(python: str, env: dict[str, str]) -> dict:
 
 
 def outcomes(junit: Path) -> dict[str, int]:
-    """Tests run, failed (failures and errors) and skipped, from pytest's JUnit XML."""
-    suite = ElementTree.parse(junit).getroot()
-    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
-    count = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
-    return {"tests": count["tests"], "failed": count["failures"] + count["errors"],
-            "skipped": count["skipped"]}
+    """Test cases run, failed (a failure or an error) and skipped, from pytest's JUnit XML: one
+    count per <testcase>, so a test that fails and then errors in teardown is one failure."""
+    cases = list(ElementTree.parse(junit).getroot().iter("testcase"))
+    failed = sum(1 for case in cases if case.find("failure") is not None
+                 or case.find("error") is not None)
+    skipped = sum(1 for case in cases if case.find("skipped") is not None)
+    return {"tests": len(cases), "failed": failed, "skipped": skipped}
 
 
 def measure(python: str, scratch: Path, env: dict[str, str]) -> dict:
-    """One fresh clone of HEAD: install with `python`, then `make test`. Returns seconds, CPU
-    seconds, make's exit code and the tests' outcomes."""
+    """One fresh clone of HEAD: install with `python` (and make's system packages), then
+    `make test`. Returns seconds, CPU seconds, make's exit code and the tests' outcomes. Not
+    workspace.run: that puts this checkout's .venv first on PATH, and the clone must build and
+    use its own, as a newcomer's would."""
     clone = scratch / "lenet"
     workspace.run("git", "clone", "-q", str(ROOT), str(clone), cwd=ROOT)
-    print(f"$ make install PYTHON={python}", flush=True)
+    setup = ["make", "install", "chromium", "postgres", f"PYTHON={python}"]
+    print("$", " ".join(setup), flush=True)
     started = time.perf_counter()
-    subprocess.run(["make", "install", f"PYTHON={python}"], cwd=clone, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    if subprocess.run(setup, cwd=clone, env=env, check=False,
+                      stdout=subprocess.DEVNULL).returncode:
+        raise SystemExit(f"{' '.join(setup)} failed in a fresh clone (its output is above)")
     install = time.perf_counter() - started
     junit = scratch / "junit.xml"
-    test_env = {**env, "PYTEST_ADDOPTS": f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={junit}"}
+    test_env = {**env, "PYTEST_ADDOPTS": f"--junitxml={shlex.quote(str(junit))}"}
     print("$ make test", flush=True)
     cpu, started = children_cpu(), time.perf_counter()
     code = subprocess.run(["make", "test"], cwd=clone, env=test_env, check=False).returncode
@@ -87,8 +94,9 @@ def main() -> int:
     pythons = args.python or ["python3"]
     if args.rounds < 1:
         cli.error(f"--rounds {args.rounds}: at least 1")
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHON")}
+    # nothing of this shell's that would change what is measured: make test's own options only
+    env = {key: value for key, value in os.environ.items() if key not in (
+        "PYTHONPATH", "VIRTUAL_ENV", "PYTHON", "PYTEST_ADDOPTS", "TEST_WORKERS")}
     # this checkout's venv off PATH: each clone's make builds and uses its own
     env["PATH"] = os.pathsep.join(
         p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(ROOT)))
@@ -99,8 +107,10 @@ def main() -> int:
         for python in pythons:
             print(f"round {round_}/{args.rounds}, {python}:", flush=True)
             with tempfile.TemporaryDirectory(prefix="lenet-suite-") as scratch:
+                # the interpreter checked above, by its path: the clone may resolve a name
+                # otherwise (a pyenv shim reads the folder's .python-version)
                 run = {"python": python, **described[python],
-                       **measure(python, Path(scratch), env)}
+                       **measure(described[python]["executable"], Path(scratch), env)}
             runs.append(run)
             print(f"  make test: {run['test_s']:.0f} s, {run['test_cpu_s']:.0f} CPU-s, "
                   f"exit code {run['exit_code']} (Python {run['version']}, {run['executable']})",

@@ -297,7 +297,7 @@ def test_the_suite_time_block_shows_every_run_and_each_interpreters_median_again
                 "install_s": 90.0, "test_s": seconds, "test_cpu_s": 2 * seconds,
                 "exit_code": 2 if failed else 0, "tests": 10, "failed": failed, "skipped": 1}
 
-    no_report = {**run("a", 30.0), "exit_code": 2}
+    no_report = {**run("a", 59.6), "exit_code": 2}
     for key in ("tests", "failed", "skipped"):
         del no_report[key]
     runs = [run("a", 500.0), run("b", 450.0), run("a", 400.0, failed=2), run("b", 470.0),
@@ -312,11 +312,11 @@ def test_the_suite_time_block_shows_every_run_and_each_interpreters_median_again
     rows = [[cell.strip() for cell in line.strip("|").split("|")]
             for line in text.splitlines() if line.startswith("| `")]
     assert [(row[0].split()[0], row[3], row[4], row[5]) for row in rows] == [
-        ("`a`", "**500 s** (8:20)", "1000 s", "9 passed"),
-        ("`b`", "**450 s** (7:30)", "900 s", "9 passed"),
-        ("`a`", "**400 s** (6:40)", "800 s", "7 passed, **2 failed**"),
-        ("`b`", "**470 s** (7:50)", "940 s", "9 passed"),
-        ("`a`", "**30 s** (0:30)", "60 s", "no report (exit code 2)"),
+        ("`a`", "**500 s** (8:20)", "1000 s", "9 passed, 1 skipped"),
+        ("`b`", "**450 s** (7:30)", "900 s", "9 passed, 1 skipped"),
+        ("`a`", "**400 s** (6:40)", "800 s", "7 passed, 1 skipped, **2 failed**"),
+        ("`b`", "**470 s** (7:50)", "940 s", "9 passed, 1 skipped"),
+        ("`a`", "**60 s** (1:00)", "119 s", "no report (exit code 2)"),
     ]
     # 460 s against 500 s: the runs that failed are not timed against the others
     assert "`b`'s median is 0.92 times `a`'s (runs that passed)" in text
