@@ -50,13 +50,14 @@ def interpreter(python: str, env: dict[str, str]) -> dict:
 
 
 def outcomes(junit: Path) -> dict[str, int]:
-    """Test cases run, failed (a failure or an error) and skipped, from pytest's JUnit XML: one
-    count per <testcase>, so a test that fails and then errors in teardown is one failure."""
-    cases = list(ElementTree.parse(junit).getroot().iter("testcase"))
-    failed = sum(1 for case in cases if case.find("failure") is not None
-                 or case.find("error") is not None)
-    skipped = sum(1 for case in cases if case.find("skipped") is not None)
-    return {"tests": len(cases), "failed": failed, "skipped": skipped}
+    """Tests run, failed (failures and errors) and skipped, from pytest's JUnit XML: the counts of
+    its <testsuite> elements, which count each subtest as a test."""
+    count = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+    for suite in ElementTree.parse(junit).getroot().iter("testsuite"):
+        for key in count:
+            count[key] += int(suite.get(key, 0))
+    return {"tests": count["tests"], "failed": count["failures"] + count["errors"],
+            "skipped": count["skipped"]}
 
 
 def measure(python: str, scratch: Path, env: dict[str, str]) -> dict:

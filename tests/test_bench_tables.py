@@ -324,16 +324,19 @@ def test_the_suite_time_block_shows_every_run_and_each_interpreters_median_again
 
 
 def test_the_suite_benchmark_reads_passed_failed_and_skipped_from_pytests_junit_report(tmp_path):
+    """The counts docs/ci.md's table shows: each subtest counted as a test, as its header says."""
     from bench.suite_time import outcomes
 
-    (tmp_path / "test_three.py").write_text(
+    (tmp_path / "test_four.py").write_text(
         "import pytest\n\n"
         "def test_passes():\n    pass\n\n"
         "def test_fails():\n    assert False\n\n"
-        "@pytest.mark.skip(reason='shown')\ndef test_skipped():\n    pass\n"
+        "@pytest.mark.skip(reason='shown')\ndef test_skipped():\n    pass\n\n"
+        "def test_two_subtests(subtests):\n"
+        "    for n in (1, 2):\n        with subtests.test(n=n):\n            assert n\n"
     )
     junit = tmp_path / "junit.xml"
     run_in(tmp_path, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-           f"--junitxml={junit}", "test_three.py", check=False, env={"PYTEST_ADDOPTS": ""})
+           f"--junitxml={junit}", "test_four.py", check=False, env={"PYTEST_ADDOPTS": ""})
 
-    assert outcomes(junit) == {"tests": 3, "failed": 1, "skipped": 1}
+    assert outcomes(junit) == {"tests": 6, "failed": 1, "skipped": 1}
