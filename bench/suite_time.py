@@ -72,7 +72,7 @@ def measure(python: str, scratch: Path, env: dict[str, str]) -> dict:
     started = time.perf_counter()
     if subprocess.run(setup, cwd=clone, env=env, check=False,
                       stdout=subprocess.DEVNULL).returncode:
-        raise SystemExit(f"{' '.join(setup)} failed in a fresh clone (its output is above)")
+        raise SystemExit(f"{' '.join(setup)} failed in a fresh clone (its errors are above)")
     install = time.perf_counter() - started
     junit = scratch / "junit.xml"
     test_env = {**env, "PYTEST_ADDOPTS": f"--junitxml={shlex.quote(str(junit))}"}
