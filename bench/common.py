@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -30,8 +31,8 @@ CLASSIC_METRICS = ROOT / results.CLASSIC_METRICS  # python -m bench.run, the cla
 
 __all__ = ["CLASSIC_METRICS", "DATASETS", "LATEST_RESULTS", "PROJECT", "RESULTS", "ROOT",
            "SEEDS_RESULTS", "TIME_TO_ACCURACY", "fresh_clone_file", "grid_cost_file",
-           "median_epoch", "metrics_accuracy", "params_sha256", "setting", "suite_time_file",
-           "train_facts"]
+           "median_epoch", "metrics_accuracy", "newcomer_env", "params_sha256", "setting",
+           "suite_time_file", "train_facts"]
 
 
 def fresh_clone_file(kind: str) -> Path:
@@ -47,6 +48,17 @@ def grid_cost_file(kind: str) -> Path:
 def suite_time_file() -> Path:
     """python -m bench.suite_time's results: bench/results/suite_time.json."""
     return results.suite_time_file(ROOT)
+
+
+def newcomer_env(*also: str) -> dict[str, str]:
+    """This process's environment as a newcomer's fresh clone should see it: this checkout's .venv
+    off PATH and no PYTHONPATH or VIRTUAL_ENV (the clone's make builds and uses its own), nor the
+    variables named in `also`."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONPATH", "VIRTUAL_ENV", *also)}
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(ROOT)))
+    return env
 
 
 def setting(text: str) -> tuple[str, object]:

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, fresh_clone_file
+from bench.common import ROOT, fresh_clone_file, newcomer_env
 from pipeline.core import workspace
 from pipeline.runtime import machine
 
@@ -49,12 +49,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lenet-fresh-") as scratch:
         clone = Path(scratch) / "lenet"
         workspace.run("git", "clone", "-q", str(ROOT), str(clone), cwd=ROOT)
-        env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-        # this interpreter's venv off PATH: the clone's make must build its own
-        env["PATH"] = os.pathsep.join(
-            p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(ROOT))
-        )
-        env.pop("VIRTUAL_ENV", None)
+        env = newcomer_env()
         if args.cold:
             env["PIP_NO_CACHE_DIR"] = "1"
             env["npm_config_cache"] = str(Path(scratch) / "npm-cache")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shlex
 import subprocess
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 from xml.etree import ElementTree
 
-from bench.common import ROOT, suite_time_file
+from bench.common import ROOT, newcomer_env, suite_time_file
 from pipeline.core import workspace
 from pipeline.runtime import machine
 
@@ -96,11 +95,7 @@ def main() -> int:
     if args.rounds < 1:
         cli.error(f"--rounds {args.rounds}: at least 1")
     # nothing of this shell's that would change what is measured: make test's own options only
-    env = {key: value for key, value in os.environ.items() if key not in (
-        "PYTHONPATH", "VIRTUAL_ENV", "PYTHON", "PYTEST_ADDOPTS", "TEST_WORKERS")}
-    # this checkout's venv off PATH: each clone's make builds and uses its own
-    env["PATH"] = os.pathsep.join(
-        p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(ROOT)))
+    env = newcomer_env("PYTHON", "PYTEST_ADDOPTS", "TEST_WORKERS")
     described = {python: interpreter(python, env) for python in pythons}  # checked first
     commit = workspace.run("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
     runs = []
